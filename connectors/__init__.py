@@ -1,0 +1,1 @@
+"""External-system adapters (OPC-UA, Modbus, MQTT, OData, EVM): one module per system."""

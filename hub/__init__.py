@@ -1,0 +1,3 @@
+"""Industrial and enterprise integration hub."""
+
+__version__ = "0.1.0"

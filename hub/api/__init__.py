@@ -1,0 +1,1 @@
+"""The REST API (Litestar): a driving adapter over hub/services."""

@@ -1,0 +1,61 @@
+"""The Litestar application: routes, the guard, problem+json, CORS, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig
+
+import hub
+from hub.api.auth import AuthController, me
+from hub.api.guards import authorize
+from hub.api.health import MetricsController, live, ready
+from hub.api.problems import EXCEPTION_HANDLERS
+from hub.api.tenants import TenantController, TenantUserController
+from hub.bootstrap import Hub
+
+
+def provide_hub(state: State) -> Hub:
+    return state.hub
+
+
+def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
+    """An app serving `the_hub`; its lifespan starts and closes it."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await the_hub.start(migrate_schema=migrate_on_start)
+        try:
+            yield
+        finally:
+            await the_hub.close()
+
+    settings = the_hub.settings
+    cors = CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None
+    metrics = PrometheusConfig(app_name="hub", prefix="hub", group_path=True,
+                               exclude=["/metrics", "/health"])
+    return Litestar(
+        route_handlers=[
+            AuthController, me, TenantController, TenantUserController,
+            live, ready, MetricsController,
+        ],
+        guards=[authorize],
+        dependencies={"hub": Provide(provide_hub, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        state=State({"hub": the_hub}),
+        lifespan=[lifespan],
+        cors_config=cors,
+        middleware=[metrics.middleware],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Industrial Hub API", version=hub.__version__, path="/schema",
+            openapi_router=Router("/schema", route_handlers=[], include_in_schema=False,
+                                  opt={"public": True}),
+        ),
+    )

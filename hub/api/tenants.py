@@ -1,0 +1,89 @@
+"""Tenants and their users: /api/v1/tenants[/{tenant}[/users[/{user_id}]]]."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK
+
+from hub.api.guards import principal_of
+from hub.api.schemas import (
+    MemberIn,
+    MemberList,
+    MemberOut,
+    MemberPatch,
+    TenantIn,
+    TenantList,
+    TenantOut,
+    TenantPatch,
+)
+from hub.bootstrap import Hub
+from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
+from hub.services.tenants import MemberChange, NewMember
+
+Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="page size")]
+Cursor = Annotated[str | None, Parameter(max_length=200, description="from next_cursor")]
+TenantSlug = Annotated[str, Parameter(max_length=63)]
+UserId = Annotated[str, Parameter(max_length=64)]
+
+
+class TenantController(Controller):
+    path = "/api/v1/tenants"
+    tags = ["tenants"]
+
+    @post("/", summary="Create a tenant (platform admin)")
+    async def create(self, data: TenantIn, hub: Hub) -> TenantOut:
+        return TenantOut.of(await hub.tenants.create(data.slug, data.name))
+
+    @get("/", summary="Tenants: all for a platform admin, otherwise the caller's own")
+    async def list_tenants(
+        self, hub: Hub, request: Request[Any, Any, Any],
+        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+    ) -> TenantList:
+        page = await hub.tenants.list(principal_of(request), cursor, limit)
+        return TenantList([TenantOut.of(t) for t in page.items], page.next_cursor)
+
+    @get("/{tenant:str}", summary="One tenant")
+    async def get_tenant(self, tenant: TenantSlug, hub: Hub) -> TenantOut:
+        return TenantOut.of(await hub.tenants.get(tenant))
+
+    @patch("/{tenant:str}", summary="Rename, suspend or reactivate a tenant (platform admin)")
+    async def update_tenant(self, tenant: TenantSlug, data: TenantPatch, hub: Hub) -> TenantOut:
+        return TenantOut.of(await hub.tenants.update(tenant, data.name, data.status))
+
+
+class TenantUserController(Controller):
+    path = "/api/v1/tenants/{tenant:str}/users"
+    tags = ["users"]
+
+    @post("/", summary="Create a user in the tenant, or add an existing one (platform admin)")
+    async def add(
+        self, tenant: TenantSlug, data: MemberIn, hub: Hub, request: Request[Any, Any, Any]
+    ) -> MemberOut:
+        new = NewMember(data.username, data.role, data.password)
+        return MemberOut.of(await hub.tenants.add_member(tenant, new, principal_of(request)))
+
+    @get("/", summary="The tenant's users")
+    async def list_users(
+        self, tenant: TenantSlug, hub: Hub, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> MemberList:
+        page = await hub.tenants.list_members(tenant, cursor, limit)
+        return MemberList([MemberOut.of(m) for m in page.items], page.next_cursor)
+
+    @get("/{user_id:str}", summary="One user of the tenant")
+    async def get_user(self, tenant: TenantSlug, user_id: UserId, hub: Hub) -> MemberOut:
+        return MemberOut.of(await hub.tenants.get_member(tenant, user_id))
+
+    @patch("/{user_id:str}", summary="Change a user's role or status in the tenant")
+    async def update_user(
+        self, tenant: TenantSlug, user_id: UserId, data: MemberPatch, hub: Hub
+    ) -> MemberOut:
+        change = MemberChange(data.role, data.status)
+        return MemberOut.of(await hub.tenants.change_member(tenant, user_id, change))
+
+    @delete("/{user_id:str}", status_code=HTTP_200_OK,
+            summary="Deactivate a user in the tenant (the record is kept)")
+    async def deactivate_user(self, tenant: TenantSlug, user_id: UserId, hub: Hub) -> MemberOut:
+        return MemberOut.of(await hub.tenants.deactivate_member(tenant, user_id))

@@ -1,0 +1,31 @@
+"""Demo data: the tenant `acme` with one user per role. Safe to run again."""
+
+from __future__ import annotations
+
+import contextlib
+
+from hub.bootstrap import Hub, ensure_platform_admin
+from hub.domain.errors import Conflict
+from hub.domain.tenancy import Principal, TenantRole
+from hub.services.tenants import NewMember
+
+DEMO_TENANT = "acme"
+DEMO_ADMIN = "admin"
+DEMO_PASSWORD = "demo-password-2026"
+
+
+async def seed_demo(hub: Hub) -> list[tuple[str, str, str]]:
+    """Create what is missing; returns (username, password, role) for every demo account."""
+    await ensure_platform_admin(hub, DEMO_ADMIN, DEMO_PASSWORD)
+    accounts = [(DEMO_ADMIN, DEMO_PASSWORD, "platform_admin")]
+    with contextlib.suppress(Conflict):
+        await hub.tenants.create(DEMO_TENANT, "Acme Manufacturing")
+    admin = Principal("demo-seed", True, frozenset())
+    for role in TenantRole:
+        username = f"{DEMO_TENANT}-{role.value.replace('_', '-')}"
+        with contextlib.suppress(Conflict):
+            await hub.tenants.add_member(
+                DEMO_TENANT, NewMember(username, role.value, DEMO_PASSWORD), admin
+            )
+        accounts.append((username, DEMO_PASSWORD, role.value))
+    return accounts

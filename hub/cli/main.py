@@ -1,0 +1,153 @@
+"""The `hub` command: init, serve, demo, db."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from hub import __version__
+from hub.bootstrap import build, ensure_platform_admin
+from hub.cli.demo import DEMO_ADMIN, seed_demo
+from hub.domain.errors import HubError
+from hub.settings import Settings, SettingsError, load_settings
+from hub.store import migrate
+
+
+class CliError(Exception):
+    """A user's mistake: printed as one line, exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hub",
+        description="Industrial and enterprise integration hub. Settings come from HUB_* "
+        "environment variables (see README).",
+    )
+    parser.add_argument("--version", action="version", version=f"hub {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    init = sub.add_parser("init", help="create or upgrade the database and the platform admin")
+    init.add_argument("--admin-user", help="platform admin username (prompted on a terminal)")
+    init.add_argument("--admin-password", help="platform admin password, 12+ characters")
+
+    for name, text in (("serve", "serve the API"), ("demo", "seed demo data, then serve")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+        cmd.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="apply pending migrations")
+    db_sub.add_parser("current", help="print the schema revision")
+    return parser
+
+
+def _admin_credentials(args: argparse.Namespace) -> tuple[str, str] | None:
+    user, password = args.admin_user, args.admin_password
+    if user and password:
+        return user, password
+    if not sys.stdin.isatty():
+        if user or password:
+            raise CliError("--admin-user and --admin-password go together")
+        return None
+    user = user or input("platform admin username: ").strip()
+    password = password or getpass.getpass("platform admin password (12+ characters): ")
+    return user, password
+
+
+async def _init(settings: Settings, credentials: tuple[str, str] | None) -> None:
+    hub = build(settings)
+    try:
+        await hub.start()
+        print(f"database ready at {hub.engine.url.render_as_string(hide_password=True)}")
+        if credentials:
+            created = await ensure_platform_admin(hub, *credentials)
+            state = "created" if created else "already exists"
+            print(f"platform admin {credentials[0]!r} {state}")
+    finally:
+        await hub.close()
+
+
+async def _demo_seed(settings: Settings) -> list[tuple[str, str, str]]:
+    hub = build(settings)
+    try:
+        await hub.start()
+        return await seed_demo(hub)
+    finally:
+        await hub.close()
+
+
+async def _db(settings: Settings, action: str) -> None:
+    hub = build(settings)
+    try:
+        if action == "upgrade":
+            await migrate.upgrade(hub.engine)
+        current = await migrate.current_revision(hub.engine)
+        print(f"schema revision {current or 'none'} (newest {migrate.head_revision()})")
+    finally:
+        await hub.close()
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from hub.api.app import create_app
+
+    app = create_app(build(settings))
+    print(f"hub {__version__} serving on http://{host}:{port}  "
+          f"(API docs: http://{host}:{port}/schema)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+
+
+def _print_demo(accounts: list[tuple[str, str, str]], host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    print("\ndemo tenant 'acme' is ready; accounts:")
+    for username, password, role in accounts:
+        print(f"  {role:<15} {username:<15} {password}")
+    print(f"\nAPI      {base}/api/v1\nAPI docs {base}/schema\n"
+          f"try      curl -s {base}/api/v1/auth/login -H 'content-type: application/json' "
+          f"-d '{{\"username\": \"{DEMO_ADMIN}\", \"password\": \"{accounts[0][1]}\"}}'\n")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command == "init":
+        asyncio.run(_init(settings, _admin_credentials(args)))
+    elif args.command == "db":
+        asyncio.run(_db(settings, args.db_command))
+    elif args.command == "serve":
+        _serve(settings, args.host, args.port)
+    elif args.command == "demo":
+        accounts = asyncio.run(_demo_seed(settings))
+        _print_demo(accounts, args.host, args.port)
+        _serve(settings, args.host, args.port)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        code = run(argv)
+    except (SettingsError, CliError) as exc:
+        print(f"hub: error: {exc}", file=sys.stderr)
+        code = 2
+    except HubError as exc:
+        print(f"hub: error: {exc.detail}", file=sys.stderr)
+        code = 2
+    except (OperationalError, DBAPIError) as exc:
+        print(f"hub: error: database: {exc.orig}", file=sys.stderr)
+        code = 1
+    except OSError as exc:
+        print(f"hub: error: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,11 @@
+"""Opaque, time-ordered ids, so cursors can page by id."""
+
+from __future__ import annotations
+
+import os
+import time
+
+
+def new_id() -> str:
+    """48 bits of milliseconds then 80 random bits, as 32 hex characters."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(10).hex()}"

@@ -1,0 +1,1 @@
+"""Security adapters: password hashing, JWT access tokens, casbin authorization."""

@@ -1,0 +1,133 @@
+"""casbin RBAC with domains: role permissions from policies/, role assignments from the store.
+
+The enforcer is rebuilt from a store snapshot whenever the store's authz version moves,
+checked at most every `refresh_interval` seconds (other processes) and at once after a
+change made by this process (`invalidate`). Decisions are cached per snapshot because a
+casbin evaluation walks every policy line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import casbin
+
+from hub.domain.tenancy import PLATFORM_ADMIN
+from hub.ports import AuthzSnapshot, UnitOfWorkFactory
+from policies import BASE_POLICY_PATH, MODEL_PATH
+
+GLOBAL_DOMAIN = "*"
+MEMBER_ROLE = "member"
+log = logging.getLogger(__name__)
+# casbin logs the whole policy at INFO on every enforcer build.
+logging.getLogger("casbin").setLevel(logging.WARNING)
+
+
+def build_enforcer(snapshot: AuthzSnapshot) -> casbin.Enforcer:
+    enforcer = casbin.Enforcer(str(MODEL_PATH), str(BASE_POLICY_PATH))
+    rules = [[m.user_id, m.role.value, m.tenant_slug] for m in snapshot.memberships]
+    rules += [[user_id, PLATFORM_ADMIN, GLOBAL_DOMAIN] for user_id in snapshot.platform_admins]
+    if rules:
+        enforcer.add_grouping_policies(rules)
+    return enforcer
+
+
+@dataclass
+class _State:
+    snapshot: AuthzSnapshot
+    enforcer: casbin.Enforcer
+    domains: dict[str, frozenset[str]]
+
+
+class CasbinAuthorizer:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        *,
+        refresh_interval: float = 2.0,
+        cache_size: int = 65536,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._refresh_interval = refresh_interval
+        self._cache_size = cache_size
+        self._monotonic = monotonic
+        self._state: _State | None = None
+        self._checked_at = float("-inf")
+        self._stale = True
+        self._lock = asyncio.Lock()
+        self._cache: OrderedDict[tuple[str, str, str, str], bool] = OrderedDict()
+
+    async def load(self) -> None:
+        async with self._uow_factory() as uow:
+            snapshot = await uow.authz.snapshot()
+        domains: dict[str, set[str]] = {}
+        for membership in snapshot.memberships:
+            domains.setdefault(membership.user_id, set()).add(membership.tenant_slug)
+        self._state = _State(
+            snapshot, build_enforcer(snapshot), {u: frozenset(d) for u, d in domains.items()}
+        )
+        self._cache.clear()
+        self._stale = False
+        self._checked_at = self._monotonic()
+        log.debug("authorization snapshot %s loaded", snapshot.version)
+
+    def invalidate(self) -> None:
+        self._stale = True
+
+    async def refresh_if_stale(self) -> None:
+        if not self._stale and self._monotonic() - self._checked_at < self._refresh_interval:
+            return
+        async with self._lock:
+            if self._stale or self._state is None:
+                await self.load()
+                return
+            if self._monotonic() - self._checked_at < self._refresh_interval:
+                return
+            async with self._uow_factory() as uow:
+                version = await uow.authz.version()
+            if version != self._state.snapshot.version:
+                await self.load()
+            else:
+                self._checked_at = self._monotonic()
+
+    @property
+    def _current(self) -> _State:
+        if self._state is None:
+            raise RuntimeError("authorizer used before load()")
+        return self._state
+
+    def is_active(self, user_id: str) -> bool:
+        return user_id in self._current.snapshot.active_users
+
+    def is_platform_admin(self, user_id: str) -> bool:
+        return user_id in self._current.snapshot.platform_admins
+
+    def is_member(self, user_id: str, domain: str) -> bool:
+        return domain in self._current.domains.get(user_id, frozenset())
+
+    def tenants_of(self, user_id: str) -> frozenset[str]:
+        return self._current.domains.get(user_id, frozenset())
+
+    def allowed(self, user_id: str, domain: str, resource: str, action: str) -> bool:
+        state = self._current
+        if user_id not in state.snapshot.active_users:
+            return False
+        key = (user_id, domain, resource, action)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        decision = bool(
+            state.enforcer.enforce(user_id, domain, resource, action)
+            or state.enforcer.enforce(MEMBER_ROLE, domain, resource, action)
+        )
+        self._cache[key] = decision
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return decision

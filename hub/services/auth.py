@@ -1,0 +1,114 @@
+"""Log in, refresh with rotation and reuse detection, log out."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from hub.domain.errors import RateLimited, Unauthorized
+from hub.domain.ids import new_id
+from hub.domain.tenancy import Membership, User, UserStatus
+from hub.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
+from hub.security.tokens import AccessTokens, hash_refresh_token, new_refresh_token
+from hub.settings import Settings
+
+BAD_CREDENTIALS = "invalid username or password"
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "bearer"
+
+
+class AuthService:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        tokens: AccessTokens,
+        clock: Clock,
+        settings: Settings,
+    ) -> None:
+        self._uow = uow_factory
+        self._hasher = hasher
+        self._tokens = tokens
+        self._clock = clock
+        self._max_failures = settings.login_max_failures
+        self._window = timedelta(seconds=settings.login_window)
+        self._refresh_ttl = timedelta(seconds=settings.refresh_token_ttl)
+
+    async def login(self, username: str, password: str) -> TokenPair:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            failures = await uow.login_failures.since(username, now - self._window)
+            found = await uow.users.by_username(username)
+        if len(failures) >= self._max_failures:
+            unblocked_at = failures[-self._max_failures] + self._window
+            retry_after = max(1, math.ceil((unblocked_at - now).total_seconds()))
+            raise RateLimited(
+                f"too many failed logins for {username!r}; try again in {retry_after} s",
+                retry_after,
+            )
+        user, password_hash = found if found else (None, None)
+        # argon2 is deliberately slow: keep it off the event loop and outside transactions.
+        ok = await asyncio.to_thread(self._hasher.verify, password, password_hash)
+        async with self._uow(write=True) as uow:
+            if not ok or user is None or user.status is not UserStatus.ACTIVE:
+                await uow.login_failures.add(username, now)
+                await uow.commit()
+                raise Unauthorized(BAD_CREDENTIALS)
+            await uow.login_failures.clear(username)
+            pair = await self._issue(uow, user.id, new_id())
+            await uow.commit()
+        return pair
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        now = self._clock.now()
+        async with self._uow(write=True) as uow:
+            stored = await uow.refresh_tokens.by_hash(hash_refresh_token(refresh_token))
+            if stored is None or stored.revoked_at is not None:
+                raise Unauthorized("refresh token is not valid")
+            if stored.expires_at <= now:
+                raise Unauthorized("refresh token has expired")
+            if stored.used_at is not None or not await uow.refresh_tokens.mark_used(stored.id, now):
+                # A rotated token came back: someone holds a copy. End the whole login.
+                await uow.refresh_tokens.revoke_family(stored.family_id, now)
+                await uow.commit()
+                raise Unauthorized("refresh token was already used; its sessions are revoked")
+            user = await uow.users.get(stored.user_id)
+            if user is None or user.status is not UserStatus.ACTIVE:
+                await uow.refresh_tokens.revoke_family(stored.family_id, now)
+                await uow.commit()
+                raise Unauthorized("user is not active")
+            pair = await self._issue(uow, user.id, stored.family_id)
+            await uow.commit()
+        return pair
+
+    async def logout(self, user_id: str, refresh_token: str) -> None:
+        now = self._clock.now()
+        async with self._uow(write=True) as uow:
+            stored = await uow.refresh_tokens.by_hash(hash_refresh_token(refresh_token))
+            # Someone else's token is left alone, and the answer does not say it exists.
+            if stored is not None and stored.user_id == user_id:
+                await uow.refresh_tokens.revoke_family(stored.family_id, now)
+                await uow.commit()
+
+    async def me(self, user_id: str) -> tuple[User, list[Membership]]:
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None:
+                raise Unauthorized("user no longer exists")
+            return user, await uow.memberships.for_user(user_id)
+
+    async def _issue(self, uow: UnitOfWork, user_id: str, family_id: str) -> TokenPair:
+        now = self._clock.now()
+        token, token_hash = new_refresh_token()
+        await uow.refresh_tokens.add(
+            new_id(), token_hash, family_id, user_id, now, now + self._refresh_ttl
+        )
+        return TokenPair(self._tokens.issue(user_id, now), token, self._tokens.ttl)

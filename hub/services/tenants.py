@@ -1,0 +1,201 @@
+"""Tenants and their users: create, list, change role, deactivate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from hub.domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from hub.domain.ids import new_id
+from hub.domain.paging import decode_cursor, encode_cursor
+from hub.domain.tenancy import (
+    Principal,
+    Tenant,
+    TenantMember,
+    TenantRole,
+    TenantStatus,
+    User,
+    UserStatus,
+    check,
+    name_problems,
+    password_problems,
+    role_problems,
+    slug_problems,
+    username_problems,
+)
+from hub.ports import Clock, Page, PasswordHasher, UnitOfWork, UnitOfWorkFactory
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NewMember:
+    username: str
+    role: str
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    role: str | None = None
+    status: str | None = None
+
+
+def _page(items: list[T], limit: int, key: Callable[[T], str]) -> Page[T]:
+    if len(items) > limit:
+        items = items[:limit]
+        return Page(items, encode_cursor(key(items[-1])))
+    return Page(items, None)
+
+
+class TenantService:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        clock: Clock,
+        on_authz_change: Callable[[], None],
+    ) -> None:
+        self._uow = uow_factory
+        self._hasher = hasher
+        self._clock = clock
+        self._on_authz_change = on_authz_change
+
+    async def create(self, slug: str, name: str) -> Tenant:
+        check(slug_problems(slug), name_problems(name))
+        tenant = Tenant(new_id(), slug, name, TenantStatus.ACTIVE, self._clock.now())
+        async with self._uow(write=True) as uow:
+            if await uow.tenants.get(slug) is not None:
+                raise Conflict(f"tenant {slug!r} already exists")
+            await uow.tenants.add(tenant)
+            await uow.commit()
+        return tenant
+
+    async def list(self, principal: Principal, cursor: str | None, limit: int) -> Page[Tenant]:
+        slugs = None if principal.is_platform_admin else sorted(principal.tenants)
+        async with self._uow() as uow:
+            items = await uow.tenants.list(slugs=slugs, after=decode_cursor(cursor),
+                                           limit=limit + 1)
+        return _page(items, limit, lambda t: t.slug)
+
+    async def get(self, slug: str) -> Tenant:
+        async with self._uow() as uow:
+            return await _tenant(uow, slug)
+
+    async def update(self, slug: str, name: str | None, status: str | None) -> Tenant:
+        problems = name_problems(name) if name is not None else []
+        if status is not None and status not in TenantStatus.__members__.values():
+            problems.append(FieldProblem("status", "must be active or suspended"))
+        check(problems)
+        async with self._uow(write=True) as uow:
+            await _tenant(uow, slug)
+            new_status = TenantStatus(status) if status is not None else None
+            await uow.tenants.update(slug, name=name, status=new_status)
+            if new_status is not None:
+                await uow.authz.bump()
+            tenant = await _tenant(uow, slug)
+            await uow.commit()
+        self._on_authz_change()
+        return tenant
+
+    async def add_member(self, slug: str, new: NewMember, principal: Principal) -> TenantMember:
+        problems = username_problems(new.username) + role_problems(new.role)
+        if new.password is not None:
+            problems += password_problems(new.password)
+        elif not principal.is_platform_admin:
+            problems.append(FieldProblem("password", "required"))
+        check(problems)
+        # Hash before the write transaction: argon2 takes tens of milliseconds.
+        password_hash = (
+            await asyncio.to_thread(self._hasher.hash, new.password) if new.password else None
+        )
+        now = self._clock.now()
+        async with self._uow(write=True) as uow:
+            tenant = await _tenant(uow, slug)
+            found = await uow.users.by_username(new.username)
+            if password_hash is not None:
+                if found is not None:
+                    raise Conflict(f"username {new.username!r} is taken")
+                user = User(new_id(), new.username, UserStatus.ACTIVE, False, now)
+                await uow.users.add(user, password_hash)
+            elif found is None:
+                raise ValidationFailed([FieldProblem(
+                    "password", "required: no user with this username exists yet")])
+            else:
+                user = found[0]
+                if await uow.memberships.get(tenant, user.id) is not None:
+                    raise Conflict(f"{new.username!r} is already a member of {slug!r}")
+            await uow.memberships.add(tenant, user.id, TenantRole(new.role), now)
+            await uow.authz.bump()
+            member = await uow.memberships.get(tenant, user.id)
+            await uow.commit()
+        self._on_authz_change()
+        assert member is not None
+        return member
+
+    async def list_members(self, slug: str, cursor: str | None, limit: int) -> Page[TenantMember]:
+        async with self._uow() as uow:
+            tenant = await _tenant(uow, slug)
+            items = await uow.memberships.list(tenant, after=decode_cursor(cursor),
+                                               limit=limit + 1)
+        return _page(items, limit, lambda m: m.user.id)
+
+    async def get_member(self, slug: str, user_id: str) -> TenantMember:
+        async with self._uow() as uow:
+            return await _member(uow, await _tenant(uow, slug), user_id)
+
+    async def change_member(self, slug: str, user_id: str, change: MemberChange) -> TenantMember:
+        problems = role_problems(change.role) if change.role is not None else []
+        if change.status is not None and change.status not in UserStatus.__members__.values():
+            problems.append(FieldProblem("status", "must be active or deactivated"))
+        check(problems)
+        role = TenantRole(change.role) if change.role is not None else None
+        status = UserStatus(change.status) if change.status is not None else None
+        async with self._uow(write=True) as uow:
+            tenant = await _tenant(uow, slug)
+            member = await _member(uow, tenant, user_id)
+            await _keep_an_admin(uow, tenant, member, role, status)
+            await uow.memberships.update(tenant, user_id, role=role, status=status)
+            await uow.authz.bump()
+            member = await _member(uow, tenant, user_id)
+            await uow.commit()
+        self._on_authz_change()
+        return member
+
+    async def deactivate_member(self, slug: str, user_id: str) -> TenantMember:
+        return await self.change_member(slug, user_id, MemberChange(status="deactivated"))
+
+
+async def _tenant(uow: UnitOfWork, slug: str) -> Tenant:
+    tenant = await uow.tenants.get(slug)
+    if tenant is None:
+        raise NotFound(f"tenant {slug!r} not found")
+    return tenant
+
+
+async def _member(uow: UnitOfWork, tenant: Tenant, user_id: str) -> TenantMember:
+    member = await uow.memberships.get(tenant, user_id)
+    if member is None:
+        raise NotFound(f"user {user_id!r} not found in tenant {tenant.slug!r}")
+    return member
+
+
+async def _keep_an_admin(
+    uow: UnitOfWork,
+    tenant: Tenant,
+    member: TenantMember,
+    role: TenantRole | None,
+    status: UserStatus | None,
+) -> None:
+    """Refuse the change that would leave a tenant with no active tenant admin."""
+    was_admin = member.role is TenantRole.TENANT_ADMIN and member.user.status is UserStatus.ACTIVE
+    stays_admin = (role or member.role) is TenantRole.TENANT_ADMIN and (
+        status or member.user.status
+    ) is UserStatus.ACTIVE
+    if was_admin and not stays_admin:
+        admins = await uow.memberships.count_active(tenant, TenantRole.TENANT_ADMIN)
+        if admins <= 1:
+            raise Conflict(f"{member.user.username!r} is the last active tenant admin of "
+                           f"{tenant.slug!r}; make another user tenant_admin first")

@@ -1,0 +1,163 @@
+"""Settings read from the environment (HUB_*).
+
+Every setting is validated up front so a bad value stops start-up with one line that
+names it, instead of failing later in some unrelated place.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the hub cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    jwt_algorithm: str = "HS256"
+    jwt_secret: str = ""
+    jwt_private_key: str = ""
+    jwt_public_key: str = ""
+    jwt_issuer: str = "industrial-hub"
+    jwt_audience: str = "hub-api"
+    access_token_ttl: int = 15 * 60
+    refresh_token_ttl: int = 7 * 24 * 3600
+    cors_origins: tuple[str, ...] = ()
+    login_max_failures: int = 5
+    login_window: int = 15 * 60
+    max_body_bytes: int = 1024 * 1024
+    authz_refresh_interval: float = 2.0
+    log_level: str = "INFO"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
+    url = env.get("HUB_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'hub.db'}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        # Accept the URL people copy from psql; the hub always talks asyncpg.
+        url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite"):
+        url = "sqlite+aiosqlite://" + url.split("://", 1)[1]
+    if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
+        raise SettingsError(
+            f"HUB_DATABASE_URL={url!r} is not supported; use sqlite+aiosqlite:///PATH "
+            "or postgresql+asyncpg://USER@HOST:PORT/DB"
+        )
+    return url
+
+
+def _read_key(env: Mapping[str, str], name: str) -> str:
+    path = env.get(name, "")
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise SettingsError(f"{name}={path!r} cannot be read: {exc.strerror}") from None
+
+
+def _jwt_secret(env: Mapping[str, str], data_dir: Path) -> str:
+    """The configured secret, or one generated once and kept in the data dir."""
+    secret = env.get("HUB_JWT_SECRET", "")
+    if secret:
+        if len(secret) < 32:
+            raise SettingsError("HUB_JWT_SECRET must be at least 32 characters")
+        return secret
+    path = data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+def _data_dir(env: Mapping[str, str]) -> Path:
+    data_dir = Path(env.get("HUB_DATA_DIR") or ".hub").expanduser().resolve()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"HUB_DATA_DIR={str(data_dir)!r} cannot be created: {exc.strerror}"
+        ) from None
+    return data_dir
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    data_dir = _data_dir(env)
+    algorithm = env.get("HUB_JWT_ALGORITHM", "HS256").upper()
+    if algorithm not in JWT_ALGORITHMS:
+        raise SettingsError(
+            f"HUB_JWT_ALGORITHM={algorithm!r} is not one of {', '.join(JWT_ALGORITHMS)}"
+        )
+    private_key = _read_key(env, "HUB_JWT_PRIVATE_KEY_FILE")
+    public_key = _read_key(env, "HUB_JWT_PUBLIC_KEY_FILE")
+    if algorithm != "HS256" and not (private_key and public_key):
+        raise SettingsError(
+            f"HUB_JWT_ALGORITHM={algorithm} needs HUB_JWT_PRIVATE_KEY_FILE "
+            "and HUB_JWT_PUBLIC_KEY_FILE"
+        )
+    origins = tuple(o.strip() for o in env.get("HUB_CORS_ORIGINS", "").split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise SettingsError(f"HUB_CORS_ORIGINS entry {origin!r} is not an http(s) origin")
+    log_level = env.get("HUB_LOG_LEVEL", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(f"HUB_LOG_LEVEL={log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+    return Settings(
+        data_dir=data_dir,
+        database_url=_database_url(env, data_dir),
+        jwt_algorithm=algorithm,
+        jwt_secret=_jwt_secret(env, data_dir) if algorithm == "HS256" else "",
+        jwt_private_key=private_key,
+        jwt_public_key=public_key,
+        jwt_issuer=env.get("HUB_JWT_ISSUER", "industrial-hub"),
+        jwt_audience=env.get("HUB_JWT_AUDIENCE", "hub-api"),
+        access_token_ttl=_int(env, "HUB_ACCESS_TOKEN_TTL", 15 * 60),
+        refresh_token_ttl=_int(env, "HUB_REFRESH_TOKEN_TTL", 7 * 24 * 3600),
+        cors_origins=origins,
+        login_max_failures=_int(env, "HUB_LOGIN_MAX_FAILURES", 5),
+        login_window=_int(env, "HUB_LOGIN_WINDOW", 15 * 60),
+        authz_refresh_interval=_float(env, "HUB_AUTHZ_REFRESH_INTERVAL", 2.0),
+        log_level=log_level,
+    )

@@ -1,0 +1,1 @@
+"""Industry packs: per-industry workflows, activities, alarm rules and policy additions."""
