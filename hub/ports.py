@@ -96,8 +96,13 @@ class MembershipRepository(Protocol):
 
 class RefreshTokenRepository(Protocol):
     async def add(
-        self, token_id: str, token_hash: str, family_id: str, user_id: str,
-        issued_at: datetime, expires_at: datetime,
+        self,
+        token_id: str,
+        token_hash: str,
+        family_id: str,
+        user_id: str,
+        issued_at: datetime,
+        expires_at: datetime,
     ) -> None: ...
 
     async def by_hash(self, token_hash: str) -> StoredRefreshToken | None: ...

@@ -14,15 +14,12 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 import hub
 from hub.api.auth import AuthController, me
+from hub.api.deps import provide_hub
 from hub.api.guards import authorize
 from hub.api.health import MetricsController, live, ready
 from hub.api.problems import EXCEPTION_HANDLERS
 from hub.api.tenants import TenantController, TenantUserController
 from hub.bootstrap import Hub
-
-
-def provide_hub(state: State) -> Hub:
-    return state.hub
 
 
 def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
@@ -38,12 +35,18 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
 
     settings = the_hub.settings
     cors = CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None
-    metrics = PrometheusConfig(app_name="hub", prefix="hub", group_path=True,
-                               exclude=["/metrics", "/health"])
+    metrics = PrometheusConfig(
+        app_name="hub", prefix="hub", group_path=True, exclude=["/metrics", "/health"]
+    )
     return Litestar(
         route_handlers=[
-            AuthController, me, TenantController, TenantUserController,
-            live, ready, MetricsController,
+            AuthController,
+            me,
+            TenantController,
+            TenantUserController,
+            live,
+            ready,
+            MetricsController,
         ],
         guards=[authorize],
         dependencies={"hub": Provide(provide_hub, sync_to_thread=False)},
@@ -54,8 +57,11 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
         middleware=[metrics.middleware],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
-            title="Industrial Hub API", version=hub.__version__, path="/schema",
-            openapi_router=Router("/schema", route_handlers=[], include_in_schema=False,
-                                  opt={"public": True}),
+            title="Industrial Hub API",
+            version=hub.__version__,
+            path="/schema",
+            openapi_router=Router(
+                "/schema", route_handlers=[], include_in_schema=False, opt={"public": True}
+            ),
         ),
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
+from hub.api.deps import HubDep
 from hub.api.guards import principal_of
 from hub.api.schemas import LoginIn, MeOut, RefreshIn, TokenOut
-from hub.bootstrap import Hub
 from hub.services.auth import TokenPair
 
 
@@ -21,22 +22,32 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
 
-    @post("/login", status_code=HTTP_200_OK, opt={"public": True},
-          summary="Exchange a username and password for tokens")
-    async def login(self, data: LoginIn, hub: Hub) -> TokenOut:
+    @post(
+        "/login",
+        status_code=HTTP_200_OK,
+        opt={"public": True},
+        summary="Exchange a username and password for tokens",
+    )
+    async def login(self, data: JSONBody[LoginIn], hub: HubDep) -> TokenOut:
         return _out(await hub.auth.login(data.username, data.password))
 
-    @post("/refresh", status_code=HTTP_200_OK, opt={"public": True},
-          summary="Rotate a refresh token; reuse of a rotated one revokes its family")
-    async def refresh(self, data: RefreshIn, hub: Hub) -> TokenOut:
+    @post(
+        "/refresh",
+        status_code=HTTP_200_OK,
+        opt={"public": True},
+        summary="Rotate a refresh token; reuse of a rotated one revokes its family",
+    )
+    async def refresh(self, data: JSONBody[RefreshIn], hub: HubDep) -> TokenOut:
         return _out(await hub.auth.refresh(data.refresh_token))
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="Revoke a refresh token")
-    async def logout(self, data: RefreshIn, hub: Hub, request: Request[Any, Any, Any]) -> None:
+    async def logout(
+        self, data: JSONBody[RefreshIn], hub: HubDep, request: Request[Any, Any, Any]
+    ) -> None:
         await hub.auth.logout(principal_of(request).user_id, data.refresh_token)
 
 
 @get("/api/v1/me", tags=["auth"], summary="The calling user and its tenant roles")
-async def me(hub: Hub, request: Request[Any, Any, Any]) -> MeOut:
+async def me(hub: HubDep, request: Request[Any, Any, Any]) -> MeOut:
     user, memberships = await hub.auth.me(principal_of(request).user_id)
     return MeOut.of(user, memberships)

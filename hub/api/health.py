@@ -6,8 +6,8 @@ from litestar import Response, get
 from litestar.plugins.prometheus import PrometheusController
 from sqlalchemy import text
 
+from hub.api.deps import HubDep
 from hub.api.schemas import HealthOut
-from hub.bootstrap import Hub
 
 
 @get("/health/live", opt={"public": True}, tags=["health"], summary="The process is up")
@@ -15,9 +15,13 @@ async def live() -> HealthOut:
     return HealthOut("ok")
 
 
-@get("/health/ready", opt={"public": True}, tags=["health"],
-     summary="The hub can serve: the database answers")
-async def ready(hub: Hub) -> Response[HealthOut]:
+@get(
+    "/health/ready",
+    opt={"public": True},
+    tags=["health"],
+    summary="The hub can serve: the database answers",
+)
+async def ready(hub: HubDep) -> Response[HealthOut]:
     try:
         async with hub.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -77,8 +77,11 @@ def validation_error(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[dict[str, Any]]:
     errors = _field_errors(exc)
-    malformed = any("malformed" in e["message"].lower() or ("json" in e["message"].lower()
-                    and "decode" in e["message"].lower()) for e in errors)
+    malformed = any(
+        "malformed" in e["message"].lower()
+        or ("json" in e["message"].lower() and "decode" in e["message"].lower())
+        for e in errors
+    )
     if not errors or malformed:
         # Nothing to point at: the body itself could not be read.
         return problem(request, 400, exc.detail or "malformed request")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
+from hub.api.deps import HubDep
 from hub.api.guards import principal_of
 from hub.api.schemas import (
     MemberIn,
@@ -19,7 +20,6 @@ from hub.api.schemas import (
     TenantOut,
     TenantPatch,
 )
-from hub.bootstrap import Hub
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from hub.services.tenants import MemberChange, NewMember
 
@@ -34,23 +34,28 @@ class TenantController(Controller):
     tags = ["tenants"]
 
     @post("/", summary="Create a tenant (platform admin)")
-    async def create(self, data: TenantIn, hub: Hub) -> TenantOut:
+    async def create(self, data: JSONBody[TenantIn], hub: HubDep) -> TenantOut:
         return TenantOut.of(await hub.tenants.create(data.slug, data.name))
 
     @get("/", summary="Tenants: all for a platform admin, otherwise the caller's own")
     async def list_tenants(
-        self, hub: Hub, request: Request[Any, Any, Any],
-        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+        self,
+        hub: HubDep,
+        request: Request[Any, Any, Any],
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> TenantList:
         page = await hub.tenants.list(principal_of(request), cursor, limit)
         return TenantList([TenantOut.of(t) for t in page.items], page.next_cursor)
 
     @get("/{tenant:str}", summary="One tenant")
-    async def get_tenant(self, tenant: TenantSlug, hub: Hub) -> TenantOut:
+    async def get_tenant(self, tenant: TenantSlug, hub: HubDep) -> TenantOut:
         return TenantOut.of(await hub.tenants.get(tenant))
 
     @patch("/{tenant:str}", summary="Rename, suspend or reactivate a tenant (platform admin)")
-    async def update_tenant(self, tenant: TenantSlug, data: TenantPatch, hub: Hub) -> TenantOut:
+    async def update_tenant(
+        self, tenant: TenantSlug, data: JSONBody[TenantPatch], hub: HubDep
+    ) -> TenantOut:
         return TenantOut.of(await hub.tenants.update(tenant, data.name, data.status))
 
 
@@ -60,30 +65,37 @@ class TenantUserController(Controller):
 
     @post("/", summary="Create a user in the tenant, or add an existing one (platform admin)")
     async def add(
-        self, tenant: TenantSlug, data: MemberIn, hub: Hub, request: Request[Any, Any, Any]
+        self,
+        tenant: TenantSlug,
+        data: JSONBody[MemberIn],
+        hub: HubDep,
+        request: Request[Any, Any, Any],
     ) -> MemberOut:
         new = NewMember(data.username, data.role, data.password)
         return MemberOut.of(await hub.tenants.add_member(tenant, new, principal_of(request)))
 
     @get("/", summary="The tenant's users")
     async def list_users(
-        self, tenant: TenantSlug, hub: Hub, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self, tenant: TenantSlug, hub: HubDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> MemberList:
         page = await hub.tenants.list_members(tenant, cursor, limit)
         return MemberList([MemberOut.of(m) for m in page.items], page.next_cursor)
 
     @get("/{user_id:str}", summary="One user of the tenant")
-    async def get_user(self, tenant: TenantSlug, user_id: UserId, hub: Hub) -> MemberOut:
+    async def get_user(self, tenant: TenantSlug, user_id: UserId, hub: HubDep) -> MemberOut:
         return MemberOut.of(await hub.tenants.get_member(tenant, user_id))
 
     @patch("/{user_id:str}", summary="Change a user's role or status in the tenant")
     async def update_user(
-        self, tenant: TenantSlug, user_id: UserId, data: MemberPatch, hub: Hub
+        self, tenant: TenantSlug, user_id: UserId, data: JSONBody[MemberPatch], hub: HubDep
     ) -> MemberOut:
         change = MemberChange(data.role, data.status)
         return MemberOut.of(await hub.tenants.change_member(tenant, user_id, change))
 
-    @delete("/{user_id:str}", status_code=HTTP_200_OK,
-            summary="Deactivate a user in the tenant (the record is kept)")
-    async def deactivate_user(self, tenant: TenantSlug, user_id: UserId, hub: Hub) -> MemberOut:
+    @delete(
+        "/{user_id:str}",
+        status_code=HTTP_200_OK,
+        summary="Deactivate a user in the tenant (the record is kept)",
+    )
+    async def deactivate_user(self, tenant: TenantSlug, user_id: UserId, hub: HubDep) -> MemberOut:
         return MemberOut.of(await hub.tenants.deactivate_member(tenant, user_id))

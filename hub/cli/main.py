@@ -100,8 +100,11 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     from hub.api.app import create_app
 
     app = create_app(build(settings))
-    print(f"hub {__version__} serving on http://{host}:{port}  "
-          f"(API docs: http://{host}:{port}/schema)", flush=True)
+    print(
+        f"hub {__version__} serving on http://{host}:{port}  "
+        f"(API docs: http://{host}:{port}/schema)",
+        flush=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
 
 
@@ -110,9 +113,11 @@ def _print_demo(accounts: list[tuple[str, str, str]], host: str, port: int) -> N
     print("\ndemo tenant 'acme' is ready; accounts:")
     for username, password, role in accounts:
         print(f"  {role:<15} {username:<15} {password}")
-    print(f"\nAPI      {base}/api/v1\nAPI docs {base}/schema\n"
-          f"try      curl -s {base}/api/v1/auth/login -H 'content-type: application/json' "
-          f"-d '{{\"username\": \"{DEMO_ADMIN}\", \"password\": \"{accounts[0][1]}\"}}'\n")
+    print(
+        f"\nAPI      {base}/api/v1\nAPI docs {base}/schema\n"
+        f"try      curl -s {base}/api/v1/auth/login -H 'content-type: application/json' "
+        f'-d \'{{"username": "{DEMO_ADMIN}", "password": "{accounts[0][1]}"}}\'\n'
+    )
 
 
 def run(argv: Sequence[str] | None = None) -> int:

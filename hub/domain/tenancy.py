@@ -79,6 +79,8 @@ def slug_problems(slug: str) -> list[FieldProblem]:
 def name_problems(name: str, field: str = "name") -> list[FieldProblem]:
     if not name.strip():
         return [FieldProblem(field, "must not be blank")]
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return [FieldProblem(field, "must not contain control characters")]
     if len(name) > 200:
         return [FieldProblem(field, "at most 200 characters")]
     return []

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from hub.domain.errors import RateLimited, Unauthorized
 from hub.domain.ids import new_id
-from hub.domain.tenancy import Membership, User, UserStatus
+from hub.domain.tenancy import USERNAME_RE, Membership, User, UserStatus
 from hub.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
 from hub.security.tokens import AccessTokens, hash_refresh_token, new_refresh_token
 from hub.settings import Settings
@@ -43,6 +43,10 @@ class AuthService:
         self._refresh_ttl = timedelta(seconds=settings.refresh_token_ttl)
 
     async def login(self, username: str, password: str) -> TokenPair:
+        if not USERNAME_RE.match(username):
+            # No such user can exist; spend the same time as a real check before saying so.
+            await asyncio.to_thread(self._hasher.verify, password, None)
+            raise Unauthorized(BAD_CREDENTIALS)
         now = self._clock.now()
         async with self._uow() as uow:
             failures = await uow.login_failures.since(username, now - self._window)

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from hub.domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
-from hub.domain.ids import new_id
+from hub.domain.ids import is_id, new_id
 from hub.domain.paging import decode_cursor, encode_cursor
 from hub.domain.tenancy import (
+    SLUG_RE,
     Principal,
     Tenant,
     TenantMember,
@@ -76,8 +77,9 @@ class TenantService:
     async def list(self, principal: Principal, cursor: str | None, limit: int) -> Page[Tenant]:
         slugs = None if principal.is_platform_admin else sorted(principal.tenants)
         async with self._uow() as uow:
-            items = await uow.tenants.list(slugs=slugs, after=decode_cursor(cursor),
-                                           limit=limit + 1)
+            items = await uow.tenants.list(
+                slugs=slugs, after=decode_cursor(cursor), limit=limit + 1
+            )
         return _page(items, limit, lambda t: t.slug)
 
     async def get(self, slug: str) -> Tenant:
@@ -121,8 +123,9 @@ class TenantService:
                 user = User(new_id(), new.username, UserStatus.ACTIVE, False, now)
                 await uow.users.add(user, password_hash)
             elif found is None:
-                raise ValidationFailed([FieldProblem(
-                    "password", "required: no user with this username exists yet")])
+                raise ValidationFailed(
+                    [FieldProblem("password", "required: no user with this username exists yet")]
+                )
             else:
                 user = found[0]
                 if await uow.memberships.get(tenant, user.id) is not None:
@@ -138,8 +141,7 @@ class TenantService:
     async def list_members(self, slug: str, cursor: str | None, limit: int) -> Page[TenantMember]:
         async with self._uow() as uow:
             tenant = await _tenant(uow, slug)
-            items = await uow.memberships.list(tenant, after=decode_cursor(cursor),
-                                               limit=limit + 1)
+            items = await uow.memberships.list(tenant, after=decode_cursor(cursor), limit=limit + 1)
         return _page(items, limit, lambda m: m.user.id)
 
     async def get_member(self, slug: str, user_id: str) -> TenantMember:
@@ -169,14 +171,15 @@ class TenantService:
 
 
 async def _tenant(uow: UnitOfWork, slug: str) -> Tenant:
-    tenant = await uow.tenants.get(slug)
+    # A string that cannot be a slug cannot name a tenant: answer without asking the store.
+    tenant = await uow.tenants.get(slug) if SLUG_RE.match(slug) else None
     if tenant is None:
         raise NotFound(f"tenant {slug!r} not found")
     return tenant
 
 
 async def _member(uow: UnitOfWork, tenant: Tenant, user_id: str) -> TenantMember:
-    member = await uow.memberships.get(tenant, user_id)
+    member = await uow.memberships.get(tenant, user_id) if is_id(user_id) else None
     if member is None:
         raise NotFound(f"user {user_id!r} not found in tenant {tenant.slug!r}")
     return member
@@ -197,5 +200,7 @@ async def _keep_an_admin(
     if was_admin and not stays_admin:
         admins = await uow.memberships.count_active(tenant, TenantRole.TENANT_ADMIN)
         if admins <= 1:
-            raise Conflict(f"{member.user.username!r} is the last active tenant admin of "
-                           f"{tenant.slug!r}; make another user tenant_admin first")
+            raise Conflict(
+                f"{member.user.username!r} is the last active tenant admin of "
+                f"{tenant.slug!r}; make another user tenant_admin first"
+            )

@@ -29,7 +29,6 @@ metadata = MetaData(
 )
 
 
-
 class UtcDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both backends (SQLite keeps them naive in UTC)."""
 
@@ -100,8 +99,9 @@ refresh_tokens = Table(
 login_failures = Table(
     "login_failures",
     metadata,
-    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True,
-           autoincrement=True),
+    Column(
+        "id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True
+    ),
     Column("username", String(64), nullable=False),
     Column("at", Timestamp, nullable=False),
     Index("ix_login_failures_username_at", "username", "at"),

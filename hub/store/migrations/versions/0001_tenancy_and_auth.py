@@ -47,8 +47,9 @@ def upgrade() -> None:
         sa.Column("role", sa.String(32), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"],
-                                name="fk_memberships_tenant_id_tenants"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_memberships_tenant_id_tenants"
+        ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_memberships_user_id_users"),
         sa.PrimaryKeyConstraint("tenant_id", "user_id", name="pk_memberships"),
     )
@@ -63,16 +64,19 @@ def upgrade() -> None:
         sa.Column("expires_at", UtcDateTime(), nullable=False),
         sa.Column("used_at", UtcDateTime(), nullable=True),
         sa.Column("revoked_at", UtcDateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
-                                name="fk_refresh_tokens_user_id_users"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_refresh_tokens_user_id_users"),
         sa.PrimaryKeyConstraint("id", name="pk_refresh_tokens"),
         sa.UniqueConstraint("token_hash", name="uq_refresh_tokens_token_hash"),
     )
     op.create_index("ix_refresh_tokens_family_id", "refresh_tokens", ["family_id"])
     op.create_table(
         "login_failures",
-        sa.Column("id", sa.Integer().with_variant(sa.BigInteger(), "postgresql"),
-                  autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.Integer().with_variant(sa.BigInteger(), "postgresql"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("username", sa.String(64), nullable=False),
         sa.Column("at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_login_failures"),

@@ -1,0 +1,150 @@
+"""Fixtures: a migrated database per session, cleaned before each test, and an API client.
+
+The database is SQLite unless HUB_TEST_DATABASE_URL points at PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from hub.api.app import create_app
+from hub.bootstrap import Hub, build, ensure_platform_admin
+from hub.domain.tenancy import TenantRole
+from hub.security.passwords import Argon2Hasher
+from hub.settings import Settings, load_settings
+from hub.store import migrate
+from hub.store.database import create_engine
+from hub.store.tables import metadata
+from tests import services
+
+PASSWORD = "a-long-test-password"
+ADMIN = "root"
+FAST_HASHER = Argon2Hasher(fast=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("HUB_TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'hub.db'}"
+    parsed = make_url(url)
+    services.need("PostgreSQL", parsed.host or "127.0.0.1", parsed.port or 5432)
+    return url
+
+
+async def _prepare(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _clean(url: str) -> None:
+    engine = create_engine(url)
+    names = [t.name for t in reversed(metadata.sorted_tables)]
+    try:
+        async with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in names:
+                    await conn.execute(text(f"DELETE FROM {name}"))
+            await conn.execute(text("INSERT INTO authz_state (id, version) VALUES (1, 1)"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url: str) -> str:
+    asyncio.run(_prepare(database_url))
+    return database_url
+
+
+@pytest.fixture
+def settings(migrated: str, tmp_path: Path) -> Settings:
+    asyncio.run(_clean(migrated))
+    return load_settings(
+        {
+            "HUB_DATA_DIR": str(tmp_path / "data"),
+            "HUB_DATABASE_URL": migrated,
+            "HUB_AUTHZ_REFRESH_INTERVAL": "0",
+        }
+    )
+
+
+@pytest.fixture
+def hub(settings: Settings) -> Hub:
+    return build(settings, hasher=FAST_HASHER)
+
+
+@pytest.fixture
+def client(hub: Hub) -> Iterator[TestClient[Any]]:
+    with TestClient(create_app(hub), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def login(client: TestClient[Any], username: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class World:
+    """Two tenants, each with one user per role, and a platform admin; all logged in."""
+
+    client: TestClient[Any]
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    user_ids: dict[str, str] = field(default_factory=dict)
+
+    def as_(self, who: str) -> dict[str, str]:
+        return self.headers[who]
+
+
+def user_name(tenant: str, role: str) -> str:
+    return f"{tenant}-{role}"
+
+
+@pytest.fixture
+def world(client: TestClient[Any], hub: Hub) -> World:
+    with client.portal() as portal:
+        portal.call(ensure_platform_admin, hub, ADMIN, PASSWORD)
+    world = World(client)
+    world.headers["platform_admin"] = bearer(login(client, ADMIN)["access_token"])
+    admin = world.as_("platform_admin")
+    for tenant in ("acme", "globex"):
+        created = client.post(
+            "/api/v1/tenants", json={"slug": tenant, "name": tenant.title()}, headers=admin
+        )
+        assert created.status_code == 201, created.text
+        # One user per role, plus "extra", a viewer that tests may change or deactivate.
+        for role in [*TenantRole, "extra"]:
+            name = user_name(tenant, role)
+            response = client.post(
+                f"/api/v1/tenants/{tenant}/users",
+                json={
+                    "username": name,
+                    "password": PASSWORD,
+                    "role": "viewer" if role == "extra" else role,
+                },
+                headers=admin,
+            )
+            assert response.status_code == 201, response.text
+            world.user_ids[name] = response.json()["id"]
+            world.headers[name] = bearer(login(client, name)["access_token"])
+    return world

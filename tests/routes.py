@@ -1,0 +1,75 @@
+"""Every API route, who may call it, and a valid request for it: the RBAC matrix's table."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+TENANT_ROLES = ("tenant_admin", "engineer", "operator", "auditor", "viewer")
+ROLES = ("platform_admin", *TENANT_ROLES)
+EVERYONE = frozenset(ROLES)
+_counter = itertools.count()
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}{next(_counter)}"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # with {tenant} and {user} placeholders
+    allowed: frozenset[str]
+    body: Callable[[], dict[str, Any] | None] = lambda: None
+
+    def url(self, tenant: str, user_id: str) -> str:
+        return self.path.format(tenant=tenant, user=user_id)
+
+
+ROUTES = [
+    Route("GET", "/api/v1/me", EVERYONE),
+    Route("POST", "/api/v1/auth/logout", EVERYONE, lambda: {"refresh_token": "whatever"}),
+    Route("GET", "/api/v1/tenants", EVERYONE),
+    Route(
+        "POST",
+        "/api/v1/tenants",
+        frozenset({"platform_admin"}),
+        lambda: {"slug": _unique("new-"), "name": "New"},
+    ),
+    Route("GET", "/api/v1/tenants/{tenant}", EVERYONE),
+    Route(
+        "PATCH",
+        "/api/v1/tenants/{tenant}",
+        frozenset({"platform_admin"}),
+        lambda: {"name": "Renamed"},
+    ),
+    Route("GET", "/api/v1/tenants/{tenant}/users", EVERYONE - {"viewer"}),
+    Route(
+        "POST",
+        "/api/v1/tenants/{tenant}/users",
+        frozenset({"platform_admin", "tenant_admin"}),
+        lambda: {"username": _unique("u"), "password": "a-long-test-password", "role": "viewer"},
+    ),
+    Route("GET", "/api/v1/tenants/{tenant}/users/{user}", EVERYONE - {"viewer"}),
+    Route(
+        "PATCH",
+        "/api/v1/tenants/{tenant}/users/{user}",
+        frozenset({"platform_admin", "tenant_admin"}),
+        lambda: {"role": "viewer"},
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/tenants/{tenant}/users/{user}",
+        frozenset({"platform_admin", "tenant_admin"}),
+    ),
+]
+
+PUBLIC = {
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/metrics"),
+}

@@ -1,0 +1,52 @@
+"""Health, metrics and the OpenAPI document are public; everything else is not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.testing import TestClient
+
+
+def test_live_and_ready(client: TestClient[Any]) -> None:
+    assert client.get("/health/live").json() == {"status": "ok", "checks": {}}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+
+
+def test_metrics_count_requests(client: TestClient[Any]) -> None:
+    client.get("/api/v1/me")  # a 401, still counted
+    body = client.get("/metrics").text
+    assert "# TYPE" in body
+    assert 'path="/api/v1/me"' in body
+
+
+def test_openapi_lists_the_routes(client: TestClient[Any]) -> None:
+    spec = client.get("/schema/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    assert "/api/v1/tenants/{tenant}/users" in spec["paths"]
+    assert "/api/v1/auth/login" in spec["paths"]
+
+
+def test_cors_is_off_unless_configured(client: TestClient[Any]) -> None:
+    response = client.options(
+        "/api/v1/me",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_cors_allows_configured_origins(settings: Any) -> None:
+    from dataclasses import replace
+
+    from hub.api.app import create_app
+    from hub.bootstrap import build
+    from tests.conftest import FAST_HASHER
+
+    allowed = replace(settings, cors_origins=("https://console.example",))
+    with TestClient(create_app(build(allowed, hasher=FAST_HASHER))) as cors_client:
+        response = cors_client.options(
+            "/api/v1/me",
+            headers={"Origin": "https://console.example", "Access-Control-Request-Method": "GET"},
+        )
+        assert response.headers["access-control-allow-origin"] == "https://console.example"
