@@ -1,0 +1,145 @@
+"""Serve an app under uvicorn in a child process, and start/stop such children.
+
+Run as a script, it is the child: `python bench/_serve.py hub PORT` (settings as JSON in
+HUB_BENCH_SETTINGS) or `python bench/_serve.py peer PORT BODY_FILE`. Both sides go
+through `serve()`, so the server and its options are the same and only the app differs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from litestar import Litestar, MediaType, get
+
+USERS_PATH = "/api/v1/tenants/{tenant:str}/users"
+SETTINGS_ENV = "HUB_BENCH_SETTINGS"
+HOST = "127.0.0.1"
+# One worker, default loop/http implementations (uvloop, httptools when installed) and no
+# per-request logging: access logs would be measured as much as the app is.
+UVICORN_OPTIONS: dict[str, object] = {
+    "host": HOST,
+    "workers": 1,
+    "log_level": "warning",
+    "access_log": False,
+}
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot give a trustworthy number; the message says why."""
+
+
+def serve(app: Litestar, port: int) -> None:
+    uvicorn.run(app, port=port, **UVICORN_OPTIONS)  # type: ignore[arg-type]
+
+
+def hub_app() -> Litestar:
+    # Imported here so the peer child never pays for (or is affected by) importing the hub.
+    from hub.api.app import create_app
+    from hub.bootstrap import build
+    from hub.settings import load_settings
+
+    app = create_app(build(load_settings(json.loads(os.environ[SETTINGS_ENV]))))
+    # Litestar's logging config shows INFO; the start-up migration would report each step.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return app
+
+
+def peer_app(body: bytes) -> Litestar:
+    """The floor: the same route and bytes, with no auth, database or serialisation."""
+
+    @get(USERS_PATH, media_type=MediaType.JSON)
+    async def list_users() -> bytes:
+        return body
+
+    return Litestar(route_handlers=[list_users])
+
+
+def free_port() -> int:
+    # The port is released before the child binds it; on loopback nothing else races us.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    if child.stdin is not None:
+        child.stdin.close()
+
+
+def _wait_ready(child: subprocess.Popen[bytes], url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise BenchError(
+                    f"server exited with code {child.returncode} before {url} answered"
+                )
+            try:
+                response = client.get(url)
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.is_success:
+                return
+            time.sleep(0.1)
+    raise BenchError(f"{url} did not answer 2xx within {timeout:.0f} s")
+
+
+@contextmanager
+def running(args: list[str], ready_path: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start `_serve.py ARGS` on a free port; yield its base URL once `ready_path` is 2xx."""
+    port = free_port()
+    # The child's stdout goes to our stderr: our stdout ends with the JSON result only.
+    child = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), args[0], str(port), *args[1:]],
+        stdin=subprocess.PIPE,  # held open for the child's lifetime: see _exit_with_parent
+        stdout=sys.stderr,
+        env={**os.environ, **(env or {})},
+    )
+    base = f"http://{HOST}:{port}"
+    try:
+        _wait_ready(child, base + ready_path, timeout=60.0)
+        yield base
+    finally:
+        _stop(child)
+
+
+def _exit_with_parent() -> None:
+    # stdin is a pipe only the parent writes to: EOF means the parent is gone, even when it
+    # was killed too hard to run its clean-up, so the server must not outlive it.
+    sys.stdin.buffer.read()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _child(argv: list[str]) -> None:
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    kind, port = argv[0], int(argv[1])
+    if kind == "hub":
+        serve(hub_app(), port)
+    elif kind == "peer":
+        serve(peer_app(Path(argv[2]).read_bytes()), port)
+    else:
+        raise SystemExit(f"_serve.py: unknown app {kind!r}")
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1:])
