@@ -6,20 +6,32 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from audit.signing import load_or_create_private_key
 from hub.clock import SystemClock
+from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent
 from hub.domain.errors import Conflict
 from hub.domain.ids import new_id
-from hub.domain.tenancy import User, UserStatus, check, password_problems, username_problems
+from hub.domain.tenancy import (
+    PLATFORM_ADMIN,
+    User,
+    UserStatus,
+    check,
+    password_problems,
+    username_problems,
+)
 from hub.ports import Clock, PasswordHasher
 from hub.security.passwords import Argon2Hasher
 from hub.security.rbac import CasbinAuthorizer
 from hub.security.tokens import AccessTokens
+from hub.services.audit import AuditLog
 from hub.services.auth import AuthService
 from hub.services.tenants import TenantService
 from hub.settings import Settings
 from hub.store import migrate
 from hub.store.database import create_engine
 from hub.store.unit_of_work import SqlUnitOfWorkFactory
+
+AUDIT_KEY = "audit_ed25519.pem"
 
 
 @dataclass
@@ -33,6 +45,7 @@ class Hub:
     hasher: PasswordHasher
     tokens: AccessTokens
     authorizer: CasbinAuthorizer
+    audit: AuditLog
     auth: AuthService
     tenants: TenantService
 
@@ -42,7 +55,7 @@ class Hub:
         await self.authorizer.load()
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self.uow.dispose()
 
 
 def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
@@ -52,6 +65,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
     hasher = hasher or Argon2Hasher()
     tokens = AccessTokens(settings)
     authorizer = CasbinAuthorizer(uow, refresh_interval=settings.authz_refresh_interval)
+    audit_log = AuditLog(uow, clock, load_or_create_private_key(settings.data_dir / AUDIT_KEY))
     return Hub(
         settings=settings,
         engine=engine,
@@ -60,8 +74,9 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         hasher=hasher,
         tokens=tokens,
         authorizer=authorizer,
-        auth=AuthService(uow, hasher, tokens, clock, settings),
-        tenants=TenantService(uow, hasher, clock, authorizer.invalidate),
+        audit=audit_log,
+        auth=AuthService(uow, hasher, tokens, clock, settings, audit_log),
+        tenants=TenantService(uow, hasher, clock, authorizer.invalidate, audit_log),
     )
 
 
@@ -78,6 +93,10 @@ async def ensure_platform_admin(hub: Hub, username: str, password: str) -> bool:
         user = User(new_id(), username, UserStatus.ACTIVE, True, hub.clock.now())
         await uow.users.add(user, password_hash)
         await uow.authz.bump()
+        event = AuditEvent(
+            "user.create", "user", user.id, details={"username": username, "role": PLATFORM_ADMIN}
+        )
+        await hub.audit.record(uow, [PLATFORM_LOG], SYSTEM, event)
         await uow.commit()
     hub.authorizer.invalidate()
     return True

@@ -93,6 +93,10 @@ class MembershipRepository(Protocol):
 
     async def count_active(self, tenant: Tenant, role: TenantRole) -> int: ...
 
+    async def tenant_ids_for_user(self, user_id: str) -> list[str]:
+        """Every tenant the user belongs or belonged to: where its sign-ins are recorded."""
+        ...
+
 
 class RefreshTokenRepository(Protocol):
     async def add(
@@ -128,6 +132,7 @@ class AuthzSnapshot:
 
     version: int
     active_users: frozenset[str]
+    usernames: dict[str, str]
     platform_admins: frozenset[str]
     memberships: tuple[Membership, ...]
 

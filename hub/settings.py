@@ -77,6 +77,10 @@ def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
         url = "postgresql+asyncpg://" + url.split("://", 1)[1]
     if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite"):
         url = "sqlite+aiosqlite://" + url.split("://", 1)[1]
+    if url.startswith("sqlite") and (
+        ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:")
+    ):
+        raise SettingsError("HUB_DATABASE_URL: in-memory SQLite is not supported; give a file path")
     if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
         raise SettingsError(
             f"HUB_DATABASE_URL={url!r} is not supported; use sqlite+aiosqlite:///PATH "

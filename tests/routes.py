@@ -25,7 +25,7 @@ class Route:
     body: Callable[[], dict[str, Any] | None] = lambda: None
 
     def url(self, tenant: str, user_id: str) -> str:
-        return self.path.format(tenant=tenant, user=user_id)
+        return self.path.format(tenant=tenant, user=user_id, seq=1)
 
 
 ROUTES = [
@@ -73,3 +73,13 @@ PUBLIC = {
     ("GET", "/health/ready"),
     ("GET", "/metrics"),
 }
+
+AUDITORS = frozenset({"platform_admin", "tenant_admin", "auditor"})
+ROUTES += [
+    Route("GET", "/api/v1/tenants/{tenant}/audit", AUDITORS),
+    Route("GET", "/api/v1/tenants/{tenant}/audit/head", AUDITORS),
+    Route("GET", "/api/v1/tenants/{tenant}/audit/{seq}", AUDITORS),
+    Route("GET", "/api/v1/tenants/{tenant}/audit/{seq}/proof", AUDITORS),
+    Route("GET", "/api/v1/tenants/{tenant}/audit/consistency?first=1&second=1", AUDITORS),
+]
+PUBLIC.add(("GET", "/api/v1/audit/public-key"))

@@ -13,7 +13,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig
 
 import hub
+from hub.api.audit import AuditController, public_key
+from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
+from hub.api.context import request_id_middleware
 from hub.api.deps import provide_hub
 from hub.api.guards import authorize
 from hub.api.health import MetricsController, live, ready
@@ -44,6 +47,8 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             me,
             TenantController,
             TenantUserController,
+            AuditController,
+            public_key,
             live,
             ready,
             MetricsController,
@@ -54,7 +59,8 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
         state=State({"hub": the_hub}),
         lifespan=[lifespan],
         cors_config=cors,
-        middleware=[metrics.middleware],
+        middleware=[request_id_middleware, metrics.middleware],
+        after_exception=[record_refusal],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Industrial Hub API",

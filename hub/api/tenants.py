@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
+from hub.api.context import request_context
 from hub.api.deps import HubDep
 from hub.api.guards import principal_of
 from hub.api.schemas import (
@@ -23,27 +24,25 @@ from hub.api.schemas import (
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from hub.services.tenants import MemberChange, NewMember
 
-Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="page size")]
-Cursor = Annotated[str | None, Parameter(max_length=200, description="from next_cursor")]
-TenantSlug = Annotated[str, Parameter(max_length=63)]
-UserId = Annotated[str, Parameter(max_length=64)]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
+Cursor = Annotated[str | None, QueryParameter(max_length=200, description="from next_cursor")]
+TenantSlug = Annotated[str, PathParameter(max_length=63)]
+UserId = Annotated[str, PathParameter(max_length=64)]
+AnyRequest = Request[Any, Any, Any]
 
 
 class TenantController(Controller):
     path = "/api/v1/tenants"
     tags = ["tenants"]
 
-    @post("/", summary="Create a tenant (platform admin)")
-    async def create(self, data: JSONBody[TenantIn], hub: HubDep) -> TenantOut:
-        return TenantOut.of(await hub.tenants.create(data.slug, data.name))
+    @post("/", opt={"action": "tenant.create"}, summary="Create a tenant (platform admin)")
+    async def create(self, data: JSONBody[TenantIn], hub: HubDep, request: AnyRequest) -> TenantOut:
+        ctx = request_context(request)
+        return TenantOut.of(await hub.tenants.create(data.slug, data.name, ctx))
 
     @get("/", summary="Tenants: all for a platform admin, otherwise the caller's own")
     async def list_tenants(
-        self,
-        hub: HubDep,
-        request: Request[Any, Any, Any],
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        self, hub: HubDep, request: AnyRequest, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> TenantList:
         page = await hub.tenants.list(principal_of(request), cursor, limit)
         return TenantList([TenantOut.of(t) for t in page.items], page.next_cursor)
@@ -52,27 +51,35 @@ class TenantController(Controller):
     async def get_tenant(self, tenant: TenantSlug, hub: HubDep) -> TenantOut:
         return TenantOut.of(await hub.tenants.get(tenant))
 
-    @patch("/{tenant:str}", summary="Rename, suspend or reactivate a tenant (platform admin)")
+    @patch(
+        "/{tenant:str}",
+        opt={"action": "tenant.update"},
+        summary="Rename, suspend or reactivate a tenant (platform admin)",
+    )
     async def update_tenant(
-        self, tenant: TenantSlug, data: JSONBody[TenantPatch], hub: HubDep
+        self, tenant: TenantSlug, data: JSONBody[TenantPatch], hub: HubDep, request: AnyRequest
     ) -> TenantOut:
-        return TenantOut.of(await hub.tenants.update(tenant, data.name, data.status))
+        ctx = request_context(request)
+        return TenantOut.of(await hub.tenants.update(tenant, data.name, data.status, ctx))
 
 
 class TenantUserController(Controller):
     path = "/api/v1/tenants/{tenant:str}/users"
     tags = ["users"]
 
-    @post("/", summary="Create a user in the tenant, or add an existing one (platform admin)")
+    @post(
+        "/",
+        opt={"action": "user.create"},
+        summary="Create a user in the tenant, or add an existing one (platform admin)",
+    )
     async def add(
-        self,
-        tenant: TenantSlug,
-        data: JSONBody[MemberIn],
-        hub: HubDep,
-        request: Request[Any, Any, Any],
+        self, tenant: TenantSlug, data: JSONBody[MemberIn], hub: HubDep, request: AnyRequest
     ) -> MemberOut:
         new = NewMember(data.username, data.role, data.password)
-        return MemberOut.of(await hub.tenants.add_member(tenant, new, principal_of(request)))
+        member = await hub.tenants.add_member(
+            tenant, new, principal_of(request), request_context(request)
+        )
+        return MemberOut.of(member)
 
     @get("/", summary="The tenant's users")
     async def list_users(
@@ -85,17 +92,31 @@ class TenantUserController(Controller):
     async def get_user(self, tenant: TenantSlug, user_id: UserId, hub: HubDep) -> MemberOut:
         return MemberOut.of(await hub.tenants.get_member(tenant, user_id))
 
-    @patch("/{user_id:str}", summary="Change a user's role or status in the tenant")
+    @patch(
+        "/{user_id:str}",
+        opt={"action": "member.update"},
+        summary="Change a user's role or status in the tenant",
+    )
     async def update_user(
-        self, tenant: TenantSlug, user_id: UserId, data: JSONBody[MemberPatch], hub: HubDep
+        self,
+        tenant: TenantSlug,
+        user_id: UserId,
+        data: JSONBody[MemberPatch],
+        hub: HubDep,
+        request: AnyRequest,
     ) -> MemberOut:
         change = MemberChange(data.role, data.status)
-        return MemberOut.of(await hub.tenants.change_member(tenant, user_id, change))
+        ctx = request_context(request)
+        return MemberOut.of(await hub.tenants.change_member(tenant, user_id, change, ctx))
 
     @delete(
         "/{user_id:str}",
         status_code=HTTP_200_OK,
+        opt={"action": "member.deactivate"},
         summary="Deactivate a user in the tenant (the record is kept)",
     )
-    async def deactivate_user(self, tenant: TenantSlug, user_id: UserId, hub: HubDep) -> MemberOut:
-        return MemberOut.of(await hub.tenants.deactivate_member(tenant, user_id))
+    async def deactivate_user(
+        self, tenant: TenantSlug, user_id: UserId, hub: HubDep, request: AnyRequest
+    ) -> MemberOut:
+        ctx = request_context(request)
+        return MemberOut.of(await hub.tenants.deactivate_member(tenant, user_id, ctx))

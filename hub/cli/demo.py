@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from hub.bootstrap import Hub, ensure_platform_admin
+from hub.domain.audit import SYSTEM
 from hub.domain.errors import Conflict
 from hub.domain.tenancy import Principal, TenantRole
 from hub.services.tenants import NewMember
@@ -19,13 +20,13 @@ async def seed_demo(hub: Hub) -> list[tuple[str, str, str]]:
     await ensure_platform_admin(hub, DEMO_ADMIN, DEMO_PASSWORD)
     accounts = [(DEMO_ADMIN, DEMO_PASSWORD, "platform_admin")]
     with contextlib.suppress(Conflict):
-        await hub.tenants.create(DEMO_TENANT, "Acme Manufacturing")
+        await hub.tenants.create(DEMO_TENANT, "Acme Manufacturing", SYSTEM)
     admin = Principal("demo-seed", True, frozenset())
     for role in TenantRole:
         username = f"{DEMO_TENANT}-{role.value.replace('_', '-')}"
         with contextlib.suppress(Conflict):
             await hub.tenants.add_member(
-                DEMO_TENANT, NewMember(username, role.value, DEMO_PASSWORD), admin
+                DEMO_TENANT, NewMember(username, role.value, DEMO_PASSWORD), admin, SYSTEM
             )
         accounts.append((username, DEMO_PASSWORD, role.value))
     return accounts

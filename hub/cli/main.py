@@ -13,6 +13,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from hub import __version__
 from hub.bootstrap import build, ensure_platform_admin
+from hub.cli.audit import AuditCliError, run_audit
+from hub.cli.audit import add_parser as add_audit_parser
 from hub.cli.demo import DEMO_ADMIN, seed_demo
 from hub.domain.errors import HubError
 from hub.settings import Settings, SettingsError, load_settings
@@ -40,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
         cmd.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
+    add_audit_parser(sub)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -131,6 +135,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_db(settings, args.db_command))
     elif args.command == "serve":
         _serve(settings, args.host, args.port)
+    elif args.command == "audit":
+        return asyncio.run(run_audit(settings, args))
     elif args.command == "demo":
         accounts = asyncio.run(_demo_seed(settings))
         _print_demo(accounts, args.host, args.port)
@@ -141,7 +147,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = run(argv)
-    except (SettingsError, CliError) as exc:
+    except (SettingsError, CliError, AuditCliError) as exc:
         print(f"hub: error: {exc}", file=sys.stderr)
         code = 2
     except HubError as exc:

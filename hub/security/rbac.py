@@ -105,6 +105,9 @@ class CasbinAuthorizer:
     def is_active(self, user_id: str) -> bool:
         return user_id in self._current.snapshot.active_users
 
+    def username_of(self, user_id: str) -> str:
+        return self._current.snapshot.usernames.get(user_id, user_id)
+
     def is_platform_admin(self, user_id: str) -> bool:
         return user_id in self._current.snapshot.platform_admins
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,8 @@ import jwt
 
 from hub.domain.errors import Unauthorized
 from hub.settings import Settings
+
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class AccessTokens:
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.ttl = settings.access_token_ttl
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue(self, user_id: str, now: datetime) -> str:
         iat = int(now.timestamp())
@@ -49,6 +53,20 @@ class AccessTokens:
         return jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
 
     def verify(self, token: str) -> AccessClaims:
+        # Signature checks dominate an authenticated GET; a token that verified once is
+        # remembered until it expires (only successes are cached, keyed by the whole token).
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at > time.time():
+                return cached
+            del self._verified[token]
+        claims = self._decode(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> AccessClaims:
         try:
             claims = jwt.decode(
                 token,

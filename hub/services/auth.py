@@ -1,17 +1,23 @@
-"""Log in, refresh with rotation and reuse detection, log out."""
+"""Log in, refresh with rotation and reuse detection, log out; each recorded in the audit log.
+
+Sign-in events go to the platform's log and to the log of every tenant the user belongs
+to, so each tenant's auditors see their users' sign-ins.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from hub.domain.audit import PLATFORM_LOG, ActorType, AuditEvent, Outcome, RequestContext
 from hub.domain.errors import RateLimited, Unauthorized
 from hub.domain.ids import new_id
 from hub.domain.tenancy import USERNAME_RE, Membership, User, UserStatus
 from hub.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
 from hub.security.tokens import AccessTokens, hash_refresh_token, new_refresh_token
+from hub.services.audit import AuditLog
 from hub.settings import Settings
 
 BAD_CREDENTIALS = "invalid username or password"
@@ -33,16 +39,19 @@ class AuthService:
         tokens: AccessTokens,
         clock: Clock,
         settings: Settings,
+        audit: AuditLog,
     ) -> None:
         self._uow = uow_factory
         self._hasher = hasher
         self._tokens = tokens
         self._clock = clock
+        self._audit = audit
         self._max_failures = settings.login_max_failures
         self._window = timedelta(seconds=settings.login_window)
         self._refresh_ttl = timedelta(seconds=settings.refresh_token_ttl)
 
-    async def login(self, username: str, password: str) -> TokenPair:
+    async def login(self, username: str, password: str, ctx: RequestContext) -> TokenPair:
+        ctx = replace(ctx, actor=username[:64], actor_type=ActorType.ANONYMOUS)
         if not USERNAME_RE.match(username):
             # No such user can exist; spend the same time as a real check before saying so.
             await asyncio.to_thread(self._hasher.verify, password, None)
@@ -51,9 +60,11 @@ class AuthService:
         async with self._uow() as uow:
             failures = await uow.login_failures.since(username, now - self._window)
             found = await uow.users.by_username(username)
+            logs = await self._logs(uow, found[0].id if found else None)
         if len(failures) >= self._max_failures:
             unblocked_at = failures[-self._max_failures] + self._window
             retry_after = max(1, math.ceil((unblocked_at - now).total_seconds()))
+            await self._audit.record_now(logs, ctx, _login(Outcome.DENIED, "locked"))
             raise RateLimited(
                 f"too many failed logins for {username!r}; try again in {retry_after} s",
                 retry_after,
@@ -64,42 +75,62 @@ class AuthService:
         async with self._uow(write=True) as uow:
             if not ok or user is None or user.status is not UserStatus.ACTIVE:
                 await uow.login_failures.add(username, now)
+                reason = "inactive user" if ok else "bad credentials"
+                await self._audit.record(uow, logs, ctx, _login(Outcome.FAILURE, reason))
                 await uow.commit()
                 raise Unauthorized(BAD_CREDENTIALS)
             await uow.login_failures.clear(username)
-            pair = await self._issue(uow, user.id, new_id())
+            family = new_id()
+            pair = await self._issue(uow, user.id, family)
+            user_ctx = replace(ctx, actor_type=ActorType.USER)
+            await self._audit.record(uow, logs, user_ctx, _login(Outcome.SUCCESS, None, family))
             await uow.commit()
         return pair
 
-    async def refresh(self, refresh_token: str) -> TokenPair:
+    async def refresh(self, refresh_token: str, ctx: RequestContext) -> TokenPair:
         now = self._clock.now()
         async with self._uow(write=True) as uow:
             stored = await uow.refresh_tokens.by_hash(hash_refresh_token(refresh_token))
             if stored is None or stored.revoked_at is not None:
                 raise Unauthorized("refresh token is not valid")
+            user = await uow.users.get(stored.user_id)
+            assert user is not None  # a token row references its user
+            ctx = replace(ctx, actor=user.username, actor_type=ActorType.USER)
+            logs = await self._logs(uow, user.id)
             if stored.expires_at <= now:
                 raise Unauthorized("refresh token has expired")
             if stored.used_at is not None or not await uow.refresh_tokens.mark_used(stored.id, now):
                 # A rotated token came back: someone holds a copy. End the whole login.
                 await uow.refresh_tokens.revoke_family(stored.family_id, now)
+                event = AuditEvent(
+                    "auth.refresh_reuse",
+                    "session",
+                    stored.family_id,
+                    Outcome.DENIED,
+                    {"revoked": "token family"},
+                )
+                await self._audit.record(uow, logs, ctx, event)
                 await uow.commit()
                 raise Unauthorized("refresh token was already used; its sessions are revoked")
-            user = await uow.users.get(stored.user_id)
-            if user is None or user.status is not UserStatus.ACTIVE:
+            if user.status is not UserStatus.ACTIVE:
                 await uow.refresh_tokens.revoke_family(stored.family_id, now)
                 await uow.commit()
                 raise Unauthorized("user is not active")
             pair = await self._issue(uow, user.id, stored.family_id)
+            event = AuditEvent("auth.refresh", "session", stored.family_id)
+            await self._audit.record(uow, logs, ctx, event)
             await uow.commit()
         return pair
 
-    async def logout(self, user_id: str, refresh_token: str) -> None:
+    async def logout(self, user_id: str, refresh_token: str, ctx: RequestContext) -> None:
         now = self._clock.now()
         async with self._uow(write=True) as uow:
             stored = await uow.refresh_tokens.by_hash(hash_refresh_token(refresh_token))
             # Someone else's token is left alone, and the answer does not say it exists.
             if stored is not None and stored.user_id == user_id:
                 await uow.refresh_tokens.revoke_family(stored.family_id, now)
+                event = AuditEvent("auth.logout", "session", stored.family_id)
+                await self._audit.record(uow, await self._logs(uow, user_id), ctx, event)
                 await uow.commit()
 
     async def me(self, user_id: str) -> tuple[User, list[Membership]]:
@@ -109,6 +140,10 @@ class AuthService:
                 raise Unauthorized("user no longer exists")
             return user, await uow.memberships.for_user(user_id)
 
+    async def _logs(self, uow: UnitOfWork, user_id: str | None) -> list[str]:
+        tenants = await uow.memberships.tenant_ids_for_user(user_id) if user_id else []
+        return [PLATFORM_LOG, *tenants]
+
     async def _issue(self, uow: UnitOfWork, user_id: str, family_id: str) -> TokenPair:
         now = self._clock.now()
         token, token_hash = new_refresh_token()
@@ -116,3 +151,8 @@ class AuthService:
             new_id(), token_hash, family_id, user_id, now, now + self._refresh_ttl
         )
         return TokenPair(self._tokens.issue(user_id, now), token, self._tokens.ttl)
+
+
+def _login(outcome: Outcome, reason: str | None, session: str = "") -> AuditEvent:
+    details = {"reason": reason} if reason else {}
+    return AuditEvent("auth.login", "session", session, outcome, details)

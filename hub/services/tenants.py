@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from hub.domain.audit import AuditEvent, RequestContext
 from hub.domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from hub.domain.ids import is_id, new_id
 from hub.domain.paging import decode_cursor, encode_cursor
@@ -27,6 +28,7 @@ from hub.domain.tenancy import (
     username_problems,
 )
 from hub.ports import Clock, Page, PasswordHasher, UnitOfWork, UnitOfWorkFactory
+from hub.services.audit import AuditLog
 
 T = TypeVar("T")
 
@@ -58,19 +60,23 @@ class TenantService:
         hasher: PasswordHasher,
         clock: Clock,
         on_authz_change: Callable[[], None],
+        audit: AuditLog,
     ) -> None:
+        self._audit = audit
         self._uow = uow_factory
         self._hasher = hasher
         self._clock = clock
         self._on_authz_change = on_authz_change
 
-    async def create(self, slug: str, name: str) -> Tenant:
+    async def create(self, slug: str, name: str, ctx: RequestContext) -> Tenant:
         check(slug_problems(slug), name_problems(name))
         tenant = Tenant(new_id(), slug, name, TenantStatus.ACTIVE, self._clock.now())
         async with self._uow(write=True) as uow:
             if await uow.tenants.get(slug) is not None:
                 raise Conflict(f"tenant {slug!r} already exists")
             await uow.tenants.add(tenant)
+            event = AuditEvent("tenant.create", "tenant", slug, details={"name": name})
+            await self._audit.record(uow, [tenant.id], ctx, event)
             await uow.commit()
         return tenant
 
@@ -86,23 +92,33 @@ class TenantService:
         async with self._uow() as uow:
             return await _tenant(uow, slug)
 
-    async def update(self, slug: str, name: str | None, status: str | None) -> Tenant:
+    async def update(
+        self, slug: str, name: str | None, status: str | None, ctx: RequestContext
+    ) -> Tenant:
         problems = name_problems(name) if name is not None else []
         if status is not None and status not in TenantStatus.__members__.values():
             problems.append(FieldProblem("status", "must be active or suspended"))
         check(problems)
         async with self._uow(write=True) as uow:
-            await _tenant(uow, slug)
+            before = await _tenant(uow, slug)
             new_status = TenantStatus(status) if status is not None else None
             await uow.tenants.update(slug, name=name, status=new_status)
             if new_status is not None:
                 await uow.authz.bump()
             tenant = await _tenant(uow, slug)
+            changes = _changes(
+                {"name": before.name, "status": before.status.value},
+                {"name": tenant.name, "status": tenant.status.value},
+            )
+            event = AuditEvent("tenant.update", "tenant", slug, details=changes)
+            await self._audit.record(uow, [tenant.id], ctx, event)
             await uow.commit()
         self._on_authz_change()
         return tenant
 
-    async def add_member(self, slug: str, new: NewMember, principal: Principal) -> TenantMember:
+    async def add_member(
+        self, slug: str, new: NewMember, principal: Principal, ctx: RequestContext
+    ) -> TenantMember:
         problems = username_problems(new.username) + role_problems(new.role)
         if new.password is not None:
             problems += password_problems(new.password)
@@ -133,6 +149,11 @@ class TenantService:
             await uow.memberships.add(tenant, user.id, TenantRole(new.role), now)
             await uow.authz.bump()
             member = await uow.memberships.get(tenant, user.id)
+            action = "user.create" if password_hash is not None else "member.add"
+            event = AuditEvent(
+                action, "user", user.id, details={"username": new.username, "role": new.role}
+            )
+            await self._audit.record(uow, [tenant.id], ctx, event)
             await uow.commit()
         self._on_authz_change()
         assert member is not None
@@ -148,7 +169,14 @@ class TenantService:
         async with self._uow() as uow:
             return await _member(uow, await _tenant(uow, slug), user_id)
 
-    async def change_member(self, slug: str, user_id: str, change: MemberChange) -> TenantMember:
+    async def change_member(
+        self,
+        slug: str,
+        user_id: str,
+        change: MemberChange,
+        ctx: RequestContext,
+        action: str = "member.update",
+    ) -> TenantMember:
         problems = role_problems(change.role) if change.role is not None else []
         if change.status is not None and change.status not in UserStatus.__members__.values():
             problems.append(FieldProblem("status", "must be active or deactivated"))
@@ -161,13 +189,28 @@ class TenantService:
             await _keep_an_admin(uow, tenant, member, role, status)
             await uow.memberships.update(tenant, user_id, role=role, status=status)
             await uow.authz.bump()
+            before = member
             member = await _member(uow, tenant, user_id)
+            details = {
+                "username": member.user.username,
+                **_changes(
+                    {"role": before.role.value, "status": before.user.status.value},
+                    {"role": member.role.value, "status": member.user.status.value},
+                ),
+            }
+            event = AuditEvent(action, "user", user_id, details=details)
+            await self._audit.record(uow, [tenant.id], ctx, event)
             await uow.commit()
         self._on_authz_change()
         return member
 
-    async def deactivate_member(self, slug: str, user_id: str) -> TenantMember:
-        return await self.change_member(slug, user_id, MemberChange(status="deactivated"))
+    async def deactivate_member(self, slug: str, user_id: str, ctx: RequestContext) -> TenantMember:
+        change = MemberChange(status="deactivated")
+        return await self.change_member(slug, user_id, change, ctx, "member.deactivate")
+
+
+def _changes(before: dict[str, str], after: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {k: {"from": before[k], "to": after[k]} for k in before if before[k] != after[k]}
 
 
 async def _tenant(uow: UnitOfWork, slug: str) -> Tenant:

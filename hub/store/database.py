@@ -12,7 +12,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, echo)
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout; recycling covers server restarts
+    # and a dead connection fails one request, not the pool.
+    return create_async_engine(url, echo=echo, pool_size=20, max_overflow=10, pool_recycle=1800)
 
 
 def _sqlite_engine(url: str, echo: bool) -> AsyncEngine:

@@ -197,6 +197,10 @@ class SqlMemberships:
             Membership(user_id, r.slug, TenantRole(r.role)) for r in await self._conn.execute(query)
         ]
 
+    async def tenant_ids_for_user(self, user_id: str) -> list[str]:
+        query = select(memberships.c.tenant_id).where(memberships.c.user_id == user_id)
+        return sorted(r.tenant_id for r in await self._conn.execute(query))
+
     async def count_active(self, tenant: Tenant, role: TenantRole) -> int:
         query = (
             select(func.count())
@@ -307,13 +311,14 @@ class SqlAuthz:
     async def snapshot(self) -> AuthzSnapshot:
         version = await self.version()
         user_rows = await self._conn.execute(
-            select(users.c.id, users.c.is_platform_admin).where(
+            select(users.c.id, users.c.username, users.c.is_platform_admin).where(
                 users.c.status == UserStatus.ACTIVE.value
             )
         )
-        active, admins = set(), set()
+        active, admins, names = set(), set(), {}
         for row in user_rows:
             active.add(row.id)
+            names[row.id] = row.username
             if row.is_platform_admin:
                 admins.add(row.id)
         member_rows = await self._conn.execute(
@@ -329,4 +334,4 @@ class SqlAuthz:
             for r in member_rows
             if r.user_id in active
         )
-        return AuthzSnapshot(version, frozenset(active), frozenset(admins), found)
+        return AuthzSnapshot(version, frozenset(active), names, frozenset(admins), found)

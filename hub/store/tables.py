@@ -12,9 +12,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
@@ -114,4 +116,54 @@ authz_state = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("version", BigInteger, nullable=False),
+)
+
+# --- audit log (one log per tenant id, plus the platform's log "platform") ---
+
+audit_logs = Table(
+    "audit_logs",
+    metadata,
+    Column("log_id", String(32), primary_key=True),
+    # Entries so far. Bumped with UPDATE ... RETURNING, whose row lock hands out gapless
+    # sequence numbers to concurrent writers.
+    Column("size", BigInteger, nullable=False),
+)
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("log_id", String(32), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", Timestamp, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(128), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    # The entry exactly as served, in RFC 8785 form: its leaf is SHA-256(0x00 || body).
+    Column("body", Text, nullable=False),
+    Index("ix_audit_entries_log_id_ts", "log_id", "ts"),
+    Index("ix_audit_entries_log_id_actor", "log_id", "actor"),
+    Index("ix_audit_entries_log_id_resource", "log_id", "resource_type", "resource_id"),
+)
+
+# Every complete subtree hash: (level, idx) covers leaves [idx * 2**level, (idx+1) * 2**level).
+audit_nodes = Table(
+    "audit_nodes",
+    metadata,
+    Column("log_id", String(32), primary_key=True),
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("log_id", String(32), primary_key=True),
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("timestamp", String(40), nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("key_id", String(32), nullable=False),
 )

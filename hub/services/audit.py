@@ -1,0 +1,247 @@
+"""The tamper-evident audit log: append, query, prove, sign tree heads.
+
+One RFC 6962 Merkle log per tenant (keyed by tenant id) plus the platform's log. Entries
+are appended in the caller's transaction, so an entry exists exactly when its change does.
+Every complete subtree hash is stored, so roots and proofs need O(log n) reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.exc import IntegrityError
+
+from audit import merkle
+from audit.canonical import canonical
+from audit.signing import public_key_document, sign_tree_head
+from hub.domain.audit import (
+    AuditEvent,
+    AuditFilter,
+    RequestContext,
+    SignedHead,
+    entry_object,
+    rfc3339,
+)
+from hub.domain.errors import FieldProblem, HubError, NotFound, ValidationFailed
+from hub.ports import Clock, Page, UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+class IntegrityFailure(HubError):
+    """Stored audit data no longer matches its hashes: the database was altered."""
+
+    status = 500
+    title = "Audit log integrity failure"
+
+
+@dataclass(frozen=True)
+class AuditLogRef:
+    """A log and the name its signed heads are bound to (the tenant slug)."""
+
+    log_id: str
+    name: str
+
+
+def _served(body: str, leaf: bytes) -> dict[str, Any]:
+    entry: dict[str, Any] = json.loads(body)
+    entry["leaf_hash"] = leaf.hex()
+    return entry
+
+
+def _stored_keys(index0: int, count: int) -> set[merkle.NodeKey]:
+    """Nodes an append batch needs that were completed before the batch began."""
+    keys: set[merkle.NodeKey] = set()
+    for index in range(index0, index0 + count):
+        for level, idx in merkle.append_keys(index):
+            if (idx + 1) << level <= index0:
+                keys.add((level, idx))
+    return keys
+
+
+class AuditLog:
+    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock, key: Ed25519PrivateKey):
+        self._uow = uow_factory
+        self._clock = clock
+        self._key = key
+
+    def public_key(self) -> dict[str, Any]:
+        return public_key_document(self._key.public_key())
+
+    # --- writing ---
+
+    async def record(
+        self, uow: UnitOfWork, log_ids: Sequence[str], ctx: RequestContext, event: AuditEvent
+    ) -> None:
+        """Append `event` to each log inside the caller's transaction."""
+        for log_id in dict.fromkeys(log_ids):
+            await self.append_many(uow, log_id, [(ctx, event)])
+
+    async def record_now(
+        self, log_ids: Sequence[str], ctx: RequestContext, event: AuditEvent
+    ) -> None:
+        """Append in a transaction of its own: for events that change nothing else."""
+        async with self._uow(write=True) as uow:
+            await self.record(uow, log_ids, ctx, event)
+            await uow.commit()
+
+    async def append_many(
+        self, uow: UnitOfWork, log_id: str, items: Sequence[tuple[RequestContext, AuditEvent]]
+    ) -> int:
+        """Append a batch to one log; returns the first seq."""
+        first = await uow.audit.reserve(log_id, len(items))
+        index0 = first - 1
+        nodes = await uow.audit.nodes(log_id, sorted(_stored_keys(index0, len(items))))
+        now = self._clock.now()
+        rows, node_rows = [], []
+        for offset, (ctx, event) in enumerate(items):
+            seq = first + offset
+            body = canonical(entry_object(seq, now, ctx, event))
+            leaf = merkle.leaf_hash(body)
+            for (level, idx), digest in merkle.append_nodes(index0 + offset, leaf, nodes):
+                nodes[(level, idx)] = digest
+                node_rows.append({"log_id": log_id, "level": level, "idx": idx, "hash": digest})
+            rows.append(
+                {
+                    "log_id": log_id,
+                    "seq": seq,
+                    "ts": now,
+                    "actor": ctx.actor,
+                    "action": event.action,
+                    "resource_type": event.resource_type,
+                    "resource_id": event.resource_id,
+                    "outcome": event.outcome.value,
+                    "body": body.decode(),
+                }
+            )
+        await uow.audit.add(rows, node_rows)
+        return first
+
+    # --- reading ---
+
+    async def search(
+        self, ref: AuditLogRef, where: AuditFilter, after: int | None, limit: int
+    ) -> Page[dict[str, Any]]:
+        async with self._uow() as uow:
+            bodies = await uow.audit.search(ref.log_id, where, after, limit + 1)
+            more = len(bodies) > limit
+            bodies = bodies[:limit]
+            entries = [json.loads(b) for b in bodies]
+            seqs = [e["seq"] for e in entries]
+            leaves = await uow.audit.nodes(ref.log_id, [(0, s - 1) for s in seqs])
+        served = [{**e, "leaf_hash": leaves[(0, e["seq"] - 1)].hex()} for e in entries]
+        cursor = str(seqs[-1]) if more and seqs else None
+        return Page(served, cursor)
+
+    async def entry(self, ref: AuditLogRef, seq: int) -> dict[str, Any]:
+        async with self._uow() as uow:
+            body, leaf = await self._entry(uow, ref, seq)
+        return _served(body, leaf)
+
+    async def head(self, ref: AuditLogRef) -> SignedHead:
+        """The signed head of the current tree, signed now if the log grew since the last."""
+        async with self._uow() as uow:
+            size = await uow.audit.size(ref.log_id)
+            latest = await uow.audit.latest_head(ref.log_id)
+        if latest is not None and latest.tree_size == size:
+            return latest
+        async with self._uow(write=True) as uow:
+            root = await self._root(uow, ref.log_id, size)
+            signed = sign_tree_head(
+                self._key, ref.name, size, root.hex(), rfc3339(self._clock.now())
+            )
+            head = SignedHead(**signed)
+            try:
+                await uow.audit.add_head(ref.log_id, head)
+                await uow.commit()
+            except IntegrityError:
+                # Another request signed this size first; every signed head is kept once.
+                await uow.rollback()
+                existing = await self._head_at(ref, size)
+                assert existing is not None
+                return existing
+        return head
+
+    async def proof(self, ref: AuditLogRef, seq: int, tree_size: int | None) -> dict[str, Any]:
+        head = await self.head(ref)
+        size = head.tree_size if tree_size is None else tree_size
+        if size > head.tree_size or size < 1:
+            raise ValidationFailed(
+                [
+                    FieldProblem(
+                        "tree_size", f"must be between 1 and the current head's {head.tree_size}"
+                    )
+                ]
+            )
+        async with self._uow() as uow:
+            body, leaf = await self._entry(uow, ref, seq)
+            if seq > size:
+                raise ValidationFailed(
+                    [FieldProblem("tree_size", f"entry {seq} is not in a tree of size {size}")]
+                )
+            keys = merkle.inclusion_keys(seq - 1, size) + merkle.root_keys(size)
+            nodes = await uow.audit.nodes(ref.log_id, keys)
+            signed = await uow.audit.head_at(ref.log_id, size)
+        path = merkle.inclusion_proof(seq - 1, size, nodes)
+        root = bytes.fromhex(signed.root_hash) if signed else merkle.root_from_nodes(size, nodes)
+        content_leaf = merkle.leaf_hash(canonical(json.loads(body)))
+        if content_leaf != leaf or not merkle.verify_inclusion(leaf, seq - 1, size, path, root):
+            log.error("audit log %s: entry %s fails its inclusion check", ref.name, seq)
+            raise IntegrityFailure(
+                f"audit entry {seq} does not match the signed log; "
+                "run `hub audit verify` for this tenant"
+            )
+        return {
+            "leaf_index": seq - 1,
+            "tree_size": size,
+            "leaf_hash": leaf.hex(),
+            "audit_path": [p.hex() for p in path],
+            "root_hash": root.hex(),
+        }
+
+    async def consistency(self, ref: AuditLogRef, first: int, second: int) -> dict[str, Any]:
+        head = await self.head(ref)
+        if not 1 <= first <= second <= head.tree_size:
+            raise ValidationFailed(
+                [
+                    FieldProblem(
+                        "first", f"need 1 <= first <= second <= {head.tree_size} (the current head)"
+                    )
+                ]
+            )
+        keys = (
+            merkle.consistency_keys(first, second)
+            + merkle.root_keys(first)
+            + merkle.root_keys(second)
+        )
+        async with self._uow() as uow:
+            nodes = await uow.audit.nodes(ref.log_id, keys)
+        return {
+            "first": first,
+            "second": second,
+            "first_root": merkle.root_from_nodes(first, nodes).hex(),
+            "second_root": merkle.root_from_nodes(second, nodes).hex(),
+            "proof": [p.hex() for p in merkle.consistency_proof(first, second, nodes)],
+        }
+
+    async def _entry(self, uow: UnitOfWork, ref: AuditLogRef, seq: int) -> tuple[str, bytes]:
+        body = await uow.audit.entry(ref.log_id, seq) if seq >= 1 else None
+        if body is None:
+            raise NotFound(f"audit entry {seq} not found")
+        leaf = (await uow.audit.nodes(ref.log_id, [(0, seq - 1)])).get((0, seq - 1))
+        if leaf is None:
+            raise IntegrityFailure(f"audit entry {seq} has no stored leaf hash")
+        return body, leaf
+
+    async def _root(self, uow: UnitOfWork, log_id: str, size: int) -> bytes:
+        nodes = await uow.audit.nodes(log_id, merkle.root_keys(size))
+        return merkle.root_from_nodes(size, nodes)
+
+    async def _head_at(self, ref: AuditLogRef, size: int) -> SignedHead | None:
+        async with self._uow() as uow:
+            return await uow.audit.head_at(ref.log_id, size)

@@ -1,0 +1,124 @@
+"""The audit log's rows: entries, complete subtree hashes, signed heads, per-log size."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.domain.audit import AuditFilter, SignedHead
+from hub.store.tables import audit_entries, audit_heads, audit_logs, audit_nodes
+
+NodeKey = tuple[int, int]
+
+
+def _upsert_size(dialect: str, log_id: str, count: int) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(audit_logs).values(log_id=log_id, size=count)
+    return statement.on_conflict_do_update(
+        index_elements=[audit_logs.c.log_id],
+        set_={"size": audit_logs.c.size + count},
+    ).returning(audit_logs.c.size)
+
+
+class SqlAudit:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def reserve(self, log_id: str, count: int) -> int:
+        """Claim `count` sequence numbers; returns the first. Holds the log's row lock
+        until the transaction ends, so concurrent writers get gapless, distinct numbers."""
+        statement = _upsert_size(self._conn.dialect.name, log_id, count)
+        size = (await self._conn.execute(statement)).scalar_one()
+        return int(size) - count + 1
+
+    async def size(self, log_id: str) -> int:
+        query = select(audit_logs.c.size).where(audit_logs.c.log_id == log_id)
+        return int((await self._conn.execute(query)).scalar() or 0)
+
+    async def nodes(self, log_id: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        if not keys:
+            return {}
+        query = select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash).where(
+            audit_nodes.c.log_id == log_id,
+            tuple_(audit_nodes.c.level, audit_nodes.c.idx).in_(list(set(keys))),
+        )
+        return {(r.level, r.idx): bytes(r.hash) for r in await self._conn.execute(query)}
+
+    async def add(self, rows: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> None:
+        await self._conn.execute(insert(audit_entries), rows)
+        await self._conn.execute(insert(audit_nodes), nodes)
+
+    async def entry(self, log_id: str, seq: int) -> str | None:
+        query = select(audit_entries.c.body).where(
+            audit_entries.c.log_id == log_id, audit_entries.c.seq == seq
+        )
+        return (await self._conn.execute(query)).scalar()
+
+    async def search(
+        self, log_id: str, where: AuditFilter, after: int | None, limit: int
+    ) -> list[str]:
+        c = audit_entries.c
+        query = select(c.body).where(c.log_id == log_id).order_by(c.seq).limit(limit)
+        for column, value in (
+            (c.actor, where.actor),
+            (c.action, where.action),
+            (c.resource_type, where.resource_type),
+            (c.resource_id, where.resource_id),
+            (c.outcome, where.outcome),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if where.since is not None:
+            query = query.where(c.ts >= where.since)
+        if where.until is not None:
+            query = query.where(c.ts < where.until)
+        if after is not None:
+            query = query.where(c.seq > after)
+        return list((await self._conn.execute(query)).scalars())
+
+    async def scan(self, log_id: str, after: int, limit: int) -> list[tuple[int, str]]:
+        """Entries in seq order for verification and export (seq, body)."""
+        c = audit_entries.c
+        query = (
+            select(c.seq, c.body)
+            .where(c.log_id == log_id, c.seq > after)
+            .order_by(c.seq)
+            .limit(limit)
+        )
+        return [(int(r.seq), r.body) for r in await self._conn.execute(query)]
+
+    async def stored_leaves(self, log_id: str, first_seq: int, last_seq: int) -> dict[int, bytes]:
+        """Level-0 node hashes of seq first_seq..last_seq, keyed by seq (leaf index + 1)."""
+        n = audit_nodes.c
+        query = select(n.idx, n.hash).where(
+            n.log_id == log_id, n.level == 0, n.idx >= first_seq - 1, n.idx <= last_seq - 1
+        )
+        return {int(r.idx) + 1: bytes(r.hash) for r in await self._conn.execute(query)}
+
+    async def add_head(self, log_id: str, head: SignedHead) -> None:
+        await self._conn.execute(insert(audit_heads).values(log_id=log_id, **head.as_dict()))
+
+    async def latest_head(self, log_id: str) -> SignedHead | None:
+        h = audit_heads.c
+        query = select(audit_heads).where(h.log_id == log_id).order_by(h.tree_size.desc()).limit(1)
+        row = (await self._conn.execute(query)).first()
+        return _head(row) if row else None
+
+    async def head_at(self, log_id: str, tree_size: int) -> SignedHead | None:
+        h = audit_heads.c
+        query = select(audit_heads).where(h.log_id == log_id, h.tree_size == tree_size)
+        row = (await self._conn.execute(query)).first()
+        return _head(row) if row else None
+
+    async def heads(self, log_id: str) -> list[SignedHead]:
+        h = audit_heads.c
+        query = select(audit_heads).where(h.log_id == log_id).order_by(h.tree_size)
+        return [_head(r) for r in await self._conn.execute(query)]
+
+
+def _head(row: Any) -> SignedHead:
+    return SignedHead(int(row.tree_size), row.root_hash, row.timestamp, row.signature, row.key_id)

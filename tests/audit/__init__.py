@@ -1,0 +1,1 @@
+"""Tests of the standalone audit package (no hub imports)."""
