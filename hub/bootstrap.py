@@ -25,6 +25,7 @@ from hub.security.rbac import CasbinAuthorizer
 from hub.security.tokens import AccessTokens
 from hub.services.audit import AuditLog
 from hub.services.auth import AuthService
+from hub.services.read_cache import VersionedCache
 from hub.services.tenants import TenantService
 from hub.settings import Settings
 from hub.store import migrate
@@ -76,8 +77,19 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         authorizer=authorizer,
         audit=audit_log,
         auth=AuthService(uow, hasher, tokens, clock, settings, audit_log),
-        tenants=TenantService(uow, hasher, clock, authorizer.invalidate, audit_log),
+        tenants=TenantService(
+            uow,
+            hasher,
+            clock,
+            authorizer.invalidate,
+            audit_log,
+            VersionedCache(authorizer.version if settings.read_cache else _no_version),
+        ),
     )
+
+
+def _no_version() -> None:
+    return None
 
 
 async def ensure_platform_admin(hub: Hub, username: str, password: str) -> bool:

@@ -36,6 +36,7 @@ class Settings:
     login_window: int = 15 * 60
     max_body_bytes: int = 1024 * 1024
     authz_refresh_interval: float = 2.0
+    read_cache: bool = True
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -55,6 +56,17 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     if value < minimum:
         raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not on/off (1/0, true/false, yes/no)")
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -163,5 +175,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_max_failures=_int(env, "HUB_LOGIN_MAX_FAILURES", 5),
         login_window=_int(env, "HUB_LOGIN_WINDOW", 15 * 60),
         authz_refresh_interval=_float(env, "HUB_AUTHZ_REFRESH_INTERVAL", 2.0),
+        read_cache=_bool(env, "HUB_READ_CACHE", True),
         log_level=log_level,
     )

@@ -80,6 +80,12 @@ class CasbinAuthorizer:
     def invalidate(self) -> None:
         self._stale = True
 
+    def version(self) -> int | None:
+        """The snapshot's version, or None while it is stale or not loaded."""
+        if self._state is None or self._stale:
+            return None
+        return self._state.snapshot.version
+
     async def refresh_if_stale(self) -> None:
         if not self._stale and self._monotonic() - self._checked_at < self._refresh_interval:
             return

@@ -29,6 +29,7 @@ from hub.domain.tenancy import (
 )
 from hub.ports import Clock, Page, PasswordHasher, UnitOfWork, UnitOfWorkFactory
 from hub.services.audit import AuditLog
+from hub.services.read_cache import VersionedCache
 
 T = TypeVar("T")
 
@@ -61,8 +62,10 @@ class TenantService:
         clock: Clock,
         on_authz_change: Callable[[], None],
         audit: AuditLog,
+        cache: VersionedCache,
     ) -> None:
         self._audit = audit
+        self._cache = cache
         self._uow = uow_factory
         self._hasher = hasher
         self._clock = clock
@@ -89,8 +92,11 @@ class TenantService:
         return _page(items, limit, lambda t: t.slug)
 
     async def get(self, slug: str) -> Tenant:
-        async with self._uow() as uow:
-            return await _tenant(uow, slug)
+        async def load() -> Tenant:
+            async with self._uow() as uow:
+                return await _tenant(uow, slug)
+
+        return await self._cache.get_or_load(("tenant", slug), load)
 
     async def update(
         self, slug: str, name: str | None, status: str | None, ctx: RequestContext
@@ -103,8 +109,7 @@ class TenantService:
             before = await _tenant(uow, slug)
             new_status = TenantStatus(status) if status is not None else None
             await uow.tenants.update(slug, name=name, status=new_status)
-            if new_status is not None:
-                await uow.authz.bump()
+            await uow.authz.bump()  # also expires cached reads of the tenant
             tenant = await _tenant(uow, slug)
             changes = _changes(
                 {"name": before.name, "status": before.status.value},
@@ -160,10 +165,15 @@ class TenantService:
         return member
 
     async def list_members(self, slug: str, cursor: str | None, limit: int) -> Page[TenantMember]:
-        async with self._uow() as uow:
-            tenant = await _tenant(uow, slug)
-            items = await uow.memberships.list(tenant, after=decode_cursor(cursor), limit=limit + 1)
-        return _page(items, limit, lambda m: m.user.id)
+        after = decode_cursor(cursor)
+
+        async def load() -> Page[TenantMember]:
+            async with self._uow() as uow:
+                tenant = await _tenant(uow, slug)
+                items = await uow.memberships.list(tenant, after=after, limit=limit + 1)
+            return _page(items, limit, lambda m: m.user.id)
+
+        return await self._cache.get_or_load(("members", slug, after, limit), load)
 
     async def get_member(self, slug: str, user_id: str) -> TenantMember:
         async with self._uow() as uow:
