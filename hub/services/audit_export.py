@@ -50,7 +50,8 @@ async def verify_log(
     uow_factory: UnitOfWorkFactory, audit_log: AuditLog, ref: AuditLogRef
 ) -> BundleReport:
     bundle = await export_bundle(uow_factory, audit_log, ref)
-    report = verify_bundle(bundle)
+    # Pin the hub's own key: a log re-signed with some other key is not intact.
+    report = verify_bundle(bundle, expected_key_id=bundle["public_key"]["key_id"])
     count, size = len(bundle["entries"]), bundle["log_size"]
     if count < size:
         first_missing = count + 1
