@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.signing import load_or_create_private_key
 from hub.clock import SystemClock
+from hub.engine.activities import ActivityRegistry, builtin_registry
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent
 from hub.domain.errors import Conflict
 from hub.domain.ids import new_id
@@ -25,7 +26,11 @@ from hub.security.rbac import CasbinAuthorizer
 from hub.security.tokens import AccessTokens
 from hub.services.audit import AuditLog
 from hub.services.auth import AuthService
+from hub.services.events import InProcessBus
 from hub.services.read_cache import VersionedCache
+from hub.services.workflow_defs import DefinitionCache
+from hub.services.workflow_runtime import WorkerSettings, WorkflowRuntime
+from hub.services.workflows import WorkflowService
 from hub.services.tenants import TenantService
 from hub.settings import Settings
 from hub.store import migrate
@@ -49,13 +54,20 @@ class Hub:
     audit: AuditLog
     auth: AuthService
     tenants: TenantService
+    bus: InProcessBus
+    activities: ActivityRegistry
+    runtime: WorkflowRuntime
+    workflows: WorkflowService
 
-    async def start(self, *, migrate_schema: bool = True) -> None:
+    async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
         if migrate_schema:
             await migrate.upgrade(self.engine)
         await self.authorizer.load()
+        if run_workers:
+            await self.runtime.start(release_all=self.settings.is_sqlite)
 
     async def close(self) -> None:
+        await self.runtime.stop()
         await self.uow.dispose()
 
 
@@ -67,6 +79,11 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
     tokens = AccessTokens(settings)
     authorizer = CasbinAuthorizer(uow, refresh_interval=settings.authz_refresh_interval)
     audit_log = AuditLog(uow, clock, load_or_create_private_key(settings.data_dir / AUDIT_KEY))
+    bus = InProcessBus()
+    activities = builtin_registry()
+    definitions = DefinitionCache(uow, activities)
+    runtime = WorkflowRuntime(uow, clock, activities, definitions, audit_log, bus.publish,
+                              WorkerSettings(lease_seconds=settings.workflow_lease_seconds))
     return Hub(
         settings=settings,
         engine=engine,
@@ -85,6 +102,10 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
             audit_log,
             VersionedCache(authorizer.version if settings.read_cache else _no_version),
         ),
+        bus=bus,
+        activities=activities,
+        runtime=runtime,
+        workflows=WorkflowService(uow, clock, audit_log, definitions, runtime),
     )
 
 

@@ -37,6 +37,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     authz_refresh_interval: float = 2.0
     read_cache: bool = True
+    workflow_lease_seconds: float = 30.0
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -176,5 +177,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_window=_int(env, "HUB_LOGIN_WINDOW", 15 * 60),
         authz_refresh_interval=_float(env, "HUB_AUTHZ_REFRESH_INTERVAL", 2.0),
         read_cache=_bool(env, "HUB_READ_CACHE", True),
+        workflow_lease_seconds=_float(env, "HUB_WORKFLOW_LEASE_SECONDS", 30.0),
         log_level=log_level,
     )

@@ -23,6 +23,7 @@ from hub.api.guards import authorize
 from hub.api.health import MetricsController, live, ready
 from hub.api.problems import EXCEPTION_HANDLERS
 from hub.api.tenants import TenantController, TenantUserController
+from hub.api.workflows import RunController, TaskController, WorkflowController
 from hub.bootstrap import Hub
 
 
@@ -31,7 +32,7 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await the_hub.start(migrate_schema=migrate_on_start)
+        await the_hub.start(migrate_schema=migrate_on_start, run_workers=True)
         # Everything loaded so far lives as long as the process; keeping it out of the
         # collector's generations stops full collections from stalling requests.
         gc.collect()
@@ -53,6 +54,9 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             TenantController,
             TenantUserController,
             AuditController,
+            WorkflowController,
+            RunController,
+            TaskController,
             public_key,
             live,
             ready,

@@ -111,6 +111,12 @@ class CasbinAuthorizer:
     def is_active(self, user_id: str) -> bool:
         return user_id in self._current.snapshot.active_users
 
+    def role_in(self, user_id: str, domain: str) -> str | None:
+        for membership in self._current.snapshot.memberships:
+            if membership.user_id == user_id and membership.tenant_slug == domain:
+                return membership.role.value
+        return None
+
     def username_of(self, user_id: str) -> str:
         return self._current.snapshot.usernames.get(user_id, user_id)
 

@@ -167,3 +167,101 @@ audit_heads = Table(
     Column("signature", String(128), nullable=False),
     Column("key_id", String(32), nullable=False),
 )
+
+# --- workflows ---
+
+workflow_definitions = Table(
+    "workflow_definitions",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("major", Integer, nullable=False),
+    Column("minor", Integer, nullable=False),
+    Column("patch", Integer, nullable=False),
+    Column("body", Text, nullable=False),  # the definition as published, JSON
+    Column("created_at", Timestamp, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+workflow_runs = Table(
+    "workflow_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("workflow", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("input", Text, nullable=False),
+    Column("output", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("current_steps", Text, nullable=False),
+    Column("next_seq", Integer, nullable=False),  # the seq the next history event gets
+    Column("idempotency_key", String(128), nullable=True),
+    Column("parent_run_id", String(32), nullable=True),
+    Column("parent_step", String(64), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("ix_workflow_runs_tenant_id_status", "tenant_id", "status"),
+    Index("uq_workflow_runs_idempotency", "tenant_id", "idempotency_key", unique=True),
+)
+
+workflow_events = Table(
+    "workflow_events",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("type", String(32), nullable=False),
+    Column("step", String(64), nullable=True),
+    Column("data", Text, nullable=False),
+    Column("ts", Timestamp, nullable=False),
+)
+
+# Ready and future work: one row per thing a worker must do for a run.
+workflow_tasks = Table(
+    "workflow_tasks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("run_id", String(32), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("step", String(64), nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("due_at", Timestamp, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", Timestamp, nullable=True),
+    Index("ix_workflow_tasks_due", "due_at", "priority"),
+)
+
+user_tasks = Table(
+    "user_tasks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("run_id", String(32), nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("form", Text, nullable=False),
+    Column("assignee", String(64), nullable=True),
+    Column("candidate_groups", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # open | claimed | completed | cancelled
+    Column("claimed_by", String(64), nullable=True),
+    Column("due_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("completed_at", Timestamp, nullable=True),
+    Column("completed_by", String(64), nullable=True),
+    Column("values", Text, nullable=True),
+    Index("ix_user_tasks_tenant_id_status", "tenant_id", "status"),
+)
+
+# Cron triggers remember the last slot they fired for, so a restart never fires twice.
+workflow_cron_marks = Table(
+    "workflow_cron_marks",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("workflow", String(64), primary_key=True),
+    Column("trigger", Integer, primary_key=True, autoincrement=False),
+    Column("last_fired", Timestamp, nullable=False),
+)

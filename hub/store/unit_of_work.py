@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from hub.store.audit_repository import SqlAudit
+from hub.store.workflow_repository import SqlWorkflows
 from hub.store.inline import InlineConnection, inline_read_engine
 from hub.store.repositories import (
     SqlAuthz,
@@ -55,6 +56,7 @@ class SqlUnitOfWork:
         self.login_failures = SqlLoginFailures(conn)
         self.authz = SqlAuthz(conn)
         self.audit = SqlAudit(conn)
+        self.workflows = SqlWorkflows(conn)
 
     async def __aexit__(
         self,

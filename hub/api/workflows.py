@@ -1,0 +1,190 @@
+"""Workflows, runs and user tasks: /api/v1/tenants/{tenant}/workflows|runs|tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from hub.api.context import request_context
+from hub.api.deps import HubDep
+from hub.api.guards import principal_of
+from hub.domain.errors import FieldProblem, ValidationFailed
+from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
+from hub.engine.definition import DefinitionSyntaxError, load_definition_text, parse_definition
+from hub.engine.diagram import to_dot, to_mermaid
+from hub.services.workflows import StartRun
+
+TenantSlug = Annotated[str, PathParameter(max_length=63)]
+Name = Annotated[str, PathParameter(max_length=64)]
+Version = Annotated[str, PathParameter(max_length=64)]
+RunId = Annotated[str, PathParameter(max_length=64)]
+SignalName = Annotated[str, PathParameter(max_length=64)]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
+Filter = Annotated[str | None, QueryParameter(max_length=64)]
+AnyRequest = Request[Any, Any, Any]
+IdempotencyKey = Annotated[str | None, msgspec.Meta(max_length=128)]
+
+
+class StartRunIn(msgspec.Struct, forbid_unknown_fields=True):
+    workflow: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    input: dict[str, Any] = msgspec.field(default_factory=dict)
+    version: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    priority: Annotated[int, msgspec.Meta(ge=-100, le=100)] = 0
+
+
+class CompleteTaskIn(msgspec.Struct, forbid_unknown_fields=True):
+    values: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+async def _tenant(hub: Any, slug: str) -> Any:
+    return await hub.tenants.get(slug)
+
+
+def _groups(request: AnyRequest, slug: str) -> tuple[str, list[str]]:
+    """The caller's username and candidate groups in this tenant: its role, singular and
+    plural (`operator`, `operators`)."""
+    principal = principal_of(request)
+    hub = request.app.state.hub
+    role = hub.authorizer.role_in(principal.user_id, slug)
+    groups = [role, f"{role}s"] if role else []
+    return hub.authorizer.username_of(principal.user_id), groups
+
+
+class WorkflowController(Controller):
+    path = "/api/v1/tenants/{tenant:str}/workflows"
+    tags = ["workflows"]
+
+    @post("/", opt={"action": "workflow.publish"}, status_code=HTTP_201_CREATED,
+          summary="Publish a definition version (YAML or JSON body)")
+    async def publish(self, tenant: TenantSlug, hub: HubDep, request: AnyRequest
+                      ) -> dict[str, Any]:
+        content_type = request.headers.get("content-type", "application/json")
+        try:
+            body = load_definition_text((await request.body()).decode("utf-8", "replace"),
+                                        content_type)
+        except DefinitionSyntaxError as exc:
+            raise ValidationFailed([FieldProblem("body", str(exc))]) from None
+        return await hub.workflows.publish(await _tenant(hub, tenant), body,
+                                           request_context(request))
+
+    @get("/", summary="Workflows and their newest versions")
+    async def list_workflows(self, tenant: TenantSlug, hub: HubDep) -> dict[str, Any]:
+        return {"items": await hub.workflows.list_definitions(await _tenant(hub, tenant))}
+
+    @get("/{name:str}", summary="A workflow's published versions")
+    async def versions(self, tenant: TenantSlug, name: Name, hub: HubDep) -> dict[str, Any]:
+        versions = await hub.workflows.versions(await _tenant(hub, tenant), name)
+        return {"name": name, "versions": versions}
+
+    @get("/{name:str}/{version:str}", summary="One published definition")
+    async def definition(self, tenant: TenantSlug, name: Name, version: Version, hub: HubDep
+                         ) -> dict[str, Any]:
+        return await hub.workflows.definition(await _tenant(hub, tenant), name, version)
+
+    @get("/{name:str}/{version:str}/diagram", summary="Mermaid or Graphviz diagram")
+    async def diagram(self, tenant: TenantSlug, name: Name, version: Version, hub: HubDep,
+                      format: Annotated[str, QueryParameter(pattern="^(mermaid|dot)$")] = "mermaid",
+                      ) -> Response[str]:
+        body = await hub.workflows.definition(await _tenant(hub, tenant), name, version)
+        definition = parse_definition(body)
+        text = to_mermaid(definition) if format == "mermaid" else to_dot(definition)
+        return Response(text, media_type="text/plain")
+
+
+class RunController(Controller):
+    path = "/api/v1/tenants/{tenant:str}/runs"
+    tags = ["runs"]
+
+    @post("/", opt={"action": "workflow.run.start"}, summary="Start a run (Idempotency-Key)")
+    async def start(self, tenant: TenantSlug, data: JSONBody[StartRunIn], hub: HubDep,
+                    request: AnyRequest) -> Response[dict[str, Any]]:
+        key = request.headers.get("idempotency-key")
+        if key is not None and not 1 <= len(key) <= 128:
+            raise ValidationFailed([FieldProblem("Idempotency-Key", "1-128 characters")])
+        start = StartRun(data.workflow, data.input, data.version, data.priority, key)
+        run, created = await hub.workflows.start(await _tenant(hub, tenant), start,
+                                                 request_context(request))
+        return Response(run, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+    @get("/", summary="Runs, newest first")
+    async def list_runs(self, tenant: TenantSlug, hub: HubDep, status: Filter = None,
+                        workflow: Filter = None, cursor: Filter = None,
+                        limit: Limit = DEFAULT_LIMIT) -> dict[str, Any]:
+        items, next_cursor = await hub.workflows.runs(await _tenant(hub, tenant), status,
+                                                      workflow, cursor, limit)
+        return {"items": items, "next_cursor": next_cursor}
+
+    @get("/{run_id:str}", summary="One run")
+    async def get_run(self, tenant: TenantSlug, run_id: RunId, hub: HubDep) -> dict[str, Any]:
+        return await hub.workflows.run(await _tenant(hub, tenant), run_id)
+
+    @get("/{run_id:str}/history", summary="The run's event history")
+    async def history(self, tenant: TenantSlug, run_id: RunId, hub: HubDep) -> dict[str, Any]:
+        return {"items": await hub.workflows.history(await _tenant(hub, tenant), run_id)}
+
+    @post("/{run_id:str}/signals/{name:str}", status_code=HTTP_200_OK,
+          opt={"action": "workflow.run.signal"}, summary="Send a signal (JSON body: payload)")
+    async def signal(self, tenant: TenantSlug, run_id: RunId, name: SignalName, hub: HubDep,
+                     request: AnyRequest) -> dict[str, Any]:
+        raw = await request.body()
+        try:
+            payload = msgspec.json.decode(raw) if raw else None
+        except msgspec.DecodeError:
+            raise ValidationFailed([FieldProblem("body", "not JSON")]) from None
+        return await hub.workflows.signal(await _tenant(hub, tenant), run_id, name, payload,
+                                          request_context(request))
+
+    @post("/{run_id:str}/cancel", status_code=HTTP_200_OK, opt={"action": "workflow.run.cancel"})
+    async def cancel(self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
+                     ) -> dict[str, Any]:
+        return await hub.workflows.cancel(await _tenant(hub, tenant), run_id,
+                                          request_context(request))
+
+    @post("/{run_id:str}/suspend", status_code=HTTP_200_OK,
+          opt={"action": "workflow.run.suspend"})
+    async def suspend(self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
+                      ) -> dict[str, Any]:
+        return await hub.workflows.suspend(await _tenant(hub, tenant), run_id,
+                                           request_context(request))
+
+    @post("/{run_id:str}/resume", status_code=HTTP_200_OK, opt={"action": "workflow.run.resume"})
+    async def resume(self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
+                     ) -> dict[str, Any]:
+        return await hub.workflows.resume(await _tenant(hub, tenant), run_id,
+                                          request_context(request))
+
+
+class TaskController(Controller):
+    path = "/api/v1/tenants/{tenant:str}/tasks"
+    tags = ["tasks"]
+
+    @get("/", summary="User tasks: scope=mine (default), open or all")
+    async def list_tasks(self, tenant: TenantSlug, hub: HubDep, request: AnyRequest,
+                         scope: Annotated[str, QueryParameter(pattern="^(mine|open|all)$")] =
+                         "mine", limit: Limit = DEFAULT_LIMIT) -> dict[str, Any]:
+        user, groups = _groups(request, tenant)
+        status = {"mine": None, "open": "open", "all": None}[scope]
+        who = user if scope == "mine" else None
+        items = await hub.workflows.user_tasks(await _tenant(hub, tenant), who, groups, status,
+                                               limit)
+        if scope == "mine":
+            items = [t for t in items if t["status"] in ("open", "claimed")]
+        return {"items": items}
+
+    @post("/{task_id:str}/claim", status_code=HTTP_200_OK, opt={"action": "workflow.task.claim"})
+    async def claim(self, tenant: TenantSlug, task_id: RunId, hub: HubDep, request: AnyRequest
+                    ) -> dict[str, Any]:
+        user, groups = _groups(request, tenant)
+        return await hub.workflows.claim(await _tenant(hub, tenant), task_id, user, groups)
+
+    @post("/{task_id:str}/complete", status_code=HTTP_200_OK,
+          opt={"action": "workflow.task.complete"})
+    async def complete(self, tenant: TenantSlug, task_id: RunId, data: JSONBody[CompleteTaskIn],
+                       hub: HubDep, request: AnyRequest) -> dict[str, Any]:
+        user, groups = _groups(request, tenant)
+        return await hub.workflows.complete(await _tenant(hub, tenant), task_id, data.values,
+                                            user, groups, request_context(request))

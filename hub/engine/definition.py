@@ -1,0 +1,257 @@
+"""Workflow definitions: parse and validate raw data into a :class:`WorkflowDefinition`.
+
+``parse_definition`` lists every problem it finds (``DefinitionInvalid.problems``), each
+naming the step and field. Decisions where the DSL page is silent:
+
+* Names are 1-64 of ``a-z 0-9 - _``; step ids are CEL identifiers (``[A-Za-z_][A-Za-z0-9_]*``,
+  max 64) because expressions read ``steps.<id>.output``; at most ``MAX_STEPS`` steps.
+* Unknown fields are errors (a typo such as ``nxt`` must not pass silently), except keys
+  starting with ``x-``, which are left for tools (e.g. a visual editor's layout).
+* Every step except ``end`` and ``decision`` needs ``next``; an ``end`` has none. A decision
+  goes where its cases/default/rules say (``next`` only for ``collect`` tables, see
+  ``hub.engine.tables`` for the table semantics).
+* Expression fields (``expression``, ``until``, table inputs and cells) take bare CEL; a
+  lone ``${...}`` around it is tolerated. Expressions may only use ``input``, ``steps``,
+  ``vars``, ``run`` (tables also ``value``) and ``steps.<id>`` must name a real step.
+* Parallel branches are straight lines: a branch lists the steps it runs in order; those
+  steps must not have ``next``, ``on_error: {goto}`` or ``on_timeout``, may only be
+  activity, timer, wait, user_task or subworkflow steps (nest via a subworkflow), belong
+  to one branch only and are entered only through their parallel step.
+* A wait ``timeout`` without ``on_timeout`` fails the step; ``on_timeout`` needs a timeout.
+* Trigger ``input`` templates see one variable, ``trigger``: for events
+  ``{topic, payload, params}`` (``params`` from ``{name}`` topic levels), for schedules
+  ``{fired_at}``. Without ``input`` the engine passes the event payload (or ``{}``).
+* Graph-wide checks (reachability, ends, busy loops) run only when every step parsed:
+  a step of unknown type has unknown exits, and guessing would list false problems.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from croniter import croniter
+
+from hub.engine.fields import Collector, Reader, describe_type
+from hub.engine.graph import check_graph
+from hub.engine.loading import UnsupportedContentType, load_definition_text
+from hub.engine.model import (
+    CronTrigger,
+    DefinitionInvalid,
+    DefinitionProblem,
+    DefinitionSyntaxError,
+    EventTrigger,
+    Step,
+    Trigger,
+    WorkflowDefinition,
+)
+from hub.engine.schemas import schema_errors, schema_problem
+from hub.engine.step_parsers import NAME_RE, Known, parse_branches, parse_step
+from hub.engine.topics import topic_problem
+from hub.engine.versions import match_version_range, parse_version, version_greater
+
+__all__ = [
+    "MAX_STEPS",
+    "DefinitionInvalid",
+    "DefinitionProblem",
+    "DefinitionSyntaxError",
+    "UnsupportedContentType",
+    "WorkflowDefinition",
+    "load_definition_text",
+    "match_version_range",
+    "parse_definition",
+    "parse_version",
+    "validate_input",
+    "version_greater",
+]
+
+MAX_STEPS = 500
+STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+TRIGGER_VARIABLES = frozenset({"trigger"})
+_TOP_FIELDS = (
+    "name", "version", "description", "input_schema", "output_schema", "triggers", "start",
+    "steps",
+)  # fmt: skip
+
+
+def parse_definition(
+    data: Mapping[str, Any],
+    *,
+    known_activities: Collection[str] | None = None,
+    known_workflows: Mapping[str, Collection[str]] | Collection[str] | None = None,
+) -> WorkflowDefinition:
+    """Validate ``data``; ``DefinitionInvalid`` lists every problem found.
+
+    ``known_activities``: activity names in the registry (None skips the check).
+    ``known_workflows``: workflow names, or name -> published versions to also check that
+    a subworkflow's version range matches one (None skips the check).
+    """
+    if not isinstance(data, Mapping):
+        problem = DefinitionProblem(None, "", f"must be a mapping, got {describe_type(data)}")
+        raise DefinitionInvalid([problem])
+    collector = Collector()
+    top = Reader(data, collector, step=None, allowed=_TOP_FIELDS)
+    name, version = _name(top), _version(top)
+    input_schema, output_schema = _schema(top, "input_schema"), _schema(top, "output_schema")
+    triggers = _triggers(top)
+    start = top.text("start", required=True)
+    declared, steps = _steps(top, known_activities, known_workflows)
+    if start is not None and declared and start not in declared:
+        top.problem("start", f"unknown step {start!r}")
+    check_graph(steps, start, collector, declared)
+    _check_step_reads(collector, declared)
+    if collector.problems:
+        raise DefinitionInvalid(collector.problems)
+    assert name and version and start
+    return WorkflowDefinition(
+        name=name,
+        version=version,
+        description=top.text("description"),
+        input_schema=input_schema,
+        triggers=triggers,
+        start=start,
+        steps=MappingProxyType(steps),
+        output_schema=output_schema,
+    )
+
+
+def validate_input(definition: WorkflowDefinition, value: Any) -> list[str]:
+    """Problems with a run input under the definition's ``input_schema`` (none if absent)."""
+    return schema_errors(definition.input_schema, value)
+
+
+def _name(top: Reader) -> str | None:
+    name = top.text("name", required=True)
+    if name is not None and not NAME_RE.match(name):
+        top.problem("name", "must be 1-64 lowercase letters, digits, '-' or '_'")
+        return None
+    return name
+
+
+def _version(top: Reader) -> str | None:
+    raw = top.get("version")
+    if raw is None:
+        top.problem("version", "is required")
+        return None
+    if not isinstance(raw, str):
+        top.problem("version", f"must be a string such as '1.2.0' (quote it in YAML), got {raw!r}")
+        return None
+    try:
+        parse_version(raw)
+    except ValueError as error:
+        top.problem("version", str(error))
+        return None
+    return raw
+
+
+def _schema(top: Reader, key: str) -> dict[str, Any] | None:
+    schema = top.get(key)
+    if schema is None:
+        return None
+    problem = schema_problem(schema)
+    if problem:
+        top.problem(key, problem)
+        return None
+    return dict(schema)
+
+
+def _triggers(top: Reader) -> tuple[Trigger, ...]:
+    raw = top.get("triggers")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        top.problem("triggers", f"must be a list, got {describe_type(raw)}")
+        return ()
+    triggers = []
+    for index, item in enumerate(raw):
+        trigger = _trigger(top, f"triggers[{index}]", item)
+        if trigger is not None:
+            triggers.append(trigger)
+    return tuple(triggers)
+
+
+def _trigger(top: Reader, where: str, item: Any) -> Trigger | None:
+    if not isinstance(item, Mapping):
+        top.problem(where, f"a trigger must be a mapping, got {describe_type(item)}")
+        return None
+    reader = Reader(
+        item, top.collector, step=None, allowed=("event", "cron", "input"), prefix=f"{where}."
+    )
+    if reader.has("event") == reader.has("cron"):
+        reader.problem("event", "give exactly one of event (a topic) or cron (a schedule)")
+        return None
+    template = reader.template("input", variables=TRIGGER_VARIABLES)
+    if reader.has("event"):
+        topic = reader.get("event")
+        if problem := topic_problem(topic):
+            reader.problem("event", problem)
+            return None
+        return EventTrigger(topic, template)
+    cron = reader.get("cron")
+    if not isinstance(cron, str) or not croniter.is_valid(cron):
+        reader.problem("cron", f"invalid cron expression {cron!r}")
+        return None
+    return CronTrigger(cron, template)
+
+
+def _steps(
+    top: Reader,
+    known_activities: Collection[str] | None,
+    known_workflows: Mapping[str, Collection[str]] | Collection[str] | None,
+) -> tuple[set[str], dict[str, Step]]:
+    raw = top.get("steps")
+    if not isinstance(raw, Mapping) or not raw:
+        top.problem("steps", "must be a non-empty mapping of step id -> step")
+        return set(), {}
+    if len(raw) > MAX_STEPS:
+        top.problem("steps", f"at most {MAX_STEPS} steps, got {len(raw)}")
+        return set(), {}
+    known = Known(
+        activities=None if known_activities is None else frozenset(known_activities),
+        workflows=_known_workflows(known_workflows),
+        branch_steps=_branch_members(raw),
+    )
+    declared = {str(step_id) for step_id in raw}
+    steps: dict[str, Step] = {}
+    for step_id, body in raw.items():
+        if not isinstance(step_id, str) or not STEP_ID_RE.match(step_id):
+            top.collector.add(
+                str(step_id),
+                "id",
+                "a step id must start with a letter or '_' "
+                "and use only letters, digits and '_' (max 64)",
+            )
+            continue
+        step = parse_step(step_id, body, top.collector, known)
+        if step is not None:
+            steps[step_id] = step
+    return declared, steps
+
+
+def _known_workflows(
+    known: Mapping[str, Collection[str]] | Collection[str] | None,
+) -> Mapping[str, Collection[str]] | frozenset[str] | None:
+    if known is None or isinstance(known, Mapping):
+        return known
+    return frozenset(known)
+
+
+def _branch_members(raw_steps: Mapping[str, Any]) -> frozenset[str]:
+    # Needed before the steps are parsed: a step's rules depend on being in a branch.
+    members: set[str] = set()
+    for body in raw_steps.values():
+        if isinstance(body, Mapping) and body.get("type") == "parallel":
+            for branch in parse_branches(body.get("branches")) or ():
+                members.update(branch)
+    return frozenset(members)
+
+
+def _check_step_reads(collector: Collector, declared: set[str]) -> None:
+    if not declared:
+        return  # "steps" itself is missing or bad; that problem is already listed
+    for step, field, refs in list(collector.step_reads):
+        for ref in sorted(refs):
+            if ref not in declared:
+                collector.add(step, field, f"reads steps.{ref}, but there is no step {ref!r}")

@@ -1,0 +1,203 @@
+"""Run history: the append-only event list, and the run state folded from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class EventType(StrEnum):
+    RUN_STARTED = "RunStarted"
+    STEP_SCHEDULED = "StepScheduled"
+    ACTIVITY_STARTED = "ActivityStarted"
+    ACTIVITY_COMPLETED = "ActivityCompleted"
+    ACTIVITY_FAILED = "ActivityFailed"
+    RETRY_SCHEDULED = "RetryScheduled"
+    TIMER_STARTED = "TimerStarted"
+    TIMER_FIRED = "TimerFired"
+    WAIT_STARTED = "WaitStarted"
+    WAIT_TIMED_OUT = "WaitTimedOut"
+    SIGNAL_RECEIVED = "SignalReceived"
+    USER_TASK_CREATED = "UserTaskCreated"
+    USER_TASK_COMPLETED = "UserTaskCompleted"
+    DECISION_TAKEN = "DecisionTaken"
+    BRANCH_STARTED = "BranchStarted"
+    BRANCH_JOINED = "BranchJoined"
+    CHILD_STARTED = "ChildStarted"
+    CHILD_FINISHED = "ChildFinished"
+    COMPENSATION_STARTED = "CompensationStarted"
+    COMPENSATION_COMPLETED = "CompensationCompleted"
+    RUN_SUSPENDED = "RunSuspended"
+    RUN_RESUMED = "RunResumed"
+    RUN_CANCELLED = "RunCancelled"
+    RUN_COMPLETED = "RunCompleted"
+    RUN_FAILED = "RunFailed"
+    RUN_MIGRATED = "RunMigrated"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUSPENDED = "suspended"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    step: str | None
+    data: dict[str, Any]
+    ts: datetime
+    seq: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "type": self.type.value, "step": self.step,
+                "data": self.data, "ts": self.ts.isoformat().replace("+00:00", "Z")}
+
+
+@dataclass
+class StepState:
+    status: str = "pending"  # scheduled | running | waiting | completed | failed
+    attempt: int = 0
+    input: Any = None
+    output: Any = None
+    error: str | None = None
+
+
+@dataclass
+class ParallelState:
+    branches: list[list[str]]
+    position: list[int]  # index of the running step within each branch
+    done: set[int] = field(default_factory=set)
+    joined: bool = False
+
+
+@dataclass
+class RunState:
+    run_id: str
+    tenant: str
+    workflow: str
+    version: str
+    input: Any = None
+    status: RunStatus = RunStatus.RUNNING
+    started_at: datetime | None = None
+    steps: dict[str, StepState] = field(default_factory=dict)
+    active: set[str] = field(default_factory=set)
+    completed_order: list[str] = field(default_factory=list)
+    vars: dict[str, Any] = field(default_factory=dict)
+    signals: dict[str, list[Any]] = field(default_factory=dict)  # received, not yet consumed
+    waiting_for: dict[str, str] = field(default_factory=dict)  # signal name -> wait step
+    parallel: dict[str, ParallelState] = field(default_factory=dict)
+    branch_of: dict[str, tuple[str, int]] = field(default_factory=dict)
+    compensating: list[str] | None = None
+    failure: str | None = None
+    output: Any = None
+    next_seq: int = 1
+
+    def step(self, step_id: str) -> StepState:
+        return self.steps.setdefault(step_id, StepState())
+
+    def context(self) -> dict[str, Any]:
+        """What expressions see."""
+        return {
+            "input": self.input,
+            "steps": {k: {"output": v.output} for k, v in self.steps.items()
+                      if v.status == "completed"},
+            "vars": self.vars,
+            "run": {"id": self.run_id, "tenant": self.tenant,
+                    "started_at": self.started_at.isoformat() if self.started_at else None},
+        }
+
+
+def apply(state: RunState, event: Event) -> None:
+    """Fold one event into the state. Pure bookkeeping: decisions live in the interpreter."""
+    kind, step, data = event.type, event.step, event.data
+    state.next_seq = max(state.next_seq, event.seq + 1)
+    if kind is EventType.RUN_STARTED:
+        state.input = data.get("input")
+        state.started_at = event.ts
+    elif kind is EventType.STEP_SCHEDULED and step:
+        s = state.step(step)
+        s.status, s.attempt, s.input, s.error = "scheduled", 1, data.get("input"), None
+        state.active.add(step)
+    elif kind is EventType.ACTIVITY_STARTED and step:
+        state.step(step).status = "running"
+    elif kind is EventType.RETRY_SCHEDULED and step:
+        state.step(step).attempt = int(data["attempt"])
+        state.step(step).status = "scheduled"
+    elif kind is EventType.ACTIVITY_FAILED and step:
+        state.step(step).error = data.get("message")
+    elif kind in (EventType.TIMER_STARTED, EventType.WAIT_STARTED,
+                  EventType.USER_TASK_CREATED) and step:
+        state.step(step).status = "waiting"
+        state.active.add(step)
+        if kind is EventType.WAIT_STARTED and data.get("signal"):
+            state.waiting_for[data["signal"]] = step
+    elif kind is EventType.SIGNAL_RECEIVED and step:
+        _complete(state, step, data)
+    elif kind is EventType.SIGNAL_RECEIVED:
+        state.signals.setdefault(data["name"], []).append(data.get("payload"))
+    elif kind in (EventType.ACTIVITY_COMPLETED, EventType.TIMER_FIRED,
+                  EventType.WAIT_TIMED_OUT, EventType.USER_TASK_COMPLETED,
+                  EventType.DECISION_TAKEN, EventType.CHILD_FINISHED,
+                  EventType.BRANCH_JOINED) and step:
+        _complete(state, step, data)
+    elif kind is EventType.BRANCH_STARTED and step:
+        state.parallel[step] = ParallelState([list(b) for b in data["branches"]],
+                                             [0] * len(data["branches"]))
+        for index, branch in enumerate(data["branches"]):
+            for member in branch:
+                state.branch_of[member] = (step, index)
+        state.step(step).status = "waiting"
+        state.active.add(step)
+    elif kind is EventType.COMPENSATION_STARTED:
+        if state.compensating is None:
+            state.compensating = list(data.get("steps", []))
+            state.failure = data.get("error")
+    elif kind is EventType.COMPENSATION_COMPLETED and step and state.compensating:
+        if step in state.compensating:
+            state.compensating.remove(step)
+    elif kind is EventType.RUN_SUSPENDED:
+        state.status = RunStatus.SUSPENDED
+    elif kind is EventType.RUN_RESUMED:
+        state.status = RunStatus.RUNNING
+    elif kind is EventType.RUN_COMPLETED:
+        state.status, state.output = RunStatus.COMPLETED, data.get("output")
+        state.active.clear()
+    elif kind is EventType.RUN_FAILED:
+        state.status, state.failure = RunStatus.FAILED, data.get("error")
+        state.active.clear()
+    elif kind is EventType.RUN_CANCELLED:
+        state.status = RunStatus.CANCELLED
+        state.active.clear()
+
+
+def _complete(state: RunState, step: str, data: dict[str, Any]) -> None:
+    s = state.step(step)
+    s.status = "completed"
+    s.output = data.get("output")
+    s.error = data.get("error")
+    state.active.discard(step)
+    state.completed_order.append(step)
+    for name, waiter in list(state.waiting_for.items()):
+        if waiter == step:
+            del state.waiting_for[name]
+    if "consumed_signal" in data:
+        queue = state.signals.get(data["consumed_signal"], [])
+        if queue:
+            queue.pop(0)
+
+
+def fold(run_id: str, tenant: str, workflow: str, version: str, events: list[Event]) -> RunState:
+    state = RunState(run_id, tenant, workflow, version)
+    for event in events:
+        apply(state, event)
+    return state

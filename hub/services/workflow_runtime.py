@@ -1,0 +1,426 @@
+"""The worker: claims due tasks, runs them through the interpreter, commits each transition.
+
+Each transition commits its history events, the run projection, the tasks it schedules,
+user tasks and its audit entry in one transaction. A task is claimed with a lease; the
+transition that consumes it deletes it only while this worker still holds the lease, so a
+worker whose lease was taken over (it stalled, the process died) cannot commit twice.
+Work that a transition makes due at once is leased to this worker in the same commit and
+run right away, so a straight run of activities never waits for the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hub.domain.audit import AuditEvent, Outcome, RequestContext, SYSTEM
+from hub.domain.ids import new_id
+from hub.engine.activities import ActivityContext, ActivityError, ActivityRegistry
+from hub.engine.history import EventType, RunState, RunStatus, fold
+from hub.engine.interpreter import Interpreter, Transition
+from hub.ports import Clock, UnitOfWorkFactory
+from hub.services.audit import AuditLog
+from hub.services.workflow_defs import DefinitionCache
+from hub.services.workflow_metrics import ACTIVITY_SECONDS, RUN_SECONDS
+
+log = logging.getLogger("hub.workflows")
+AUDITED = {EventType.RUN_STARTED: "workflow.run.start", EventType.RUN_COMPLETED:
+           "workflow.run.complete", EventType.RUN_FAILED: "workflow.run.fail",
+           EventType.RUN_CANCELLED: "workflow.run.cancel", EventType.RUN_SUSPENDED:
+           "workflow.run.suspend", EventType.RUN_RESUMED: "workflow.run.resume",
+           EventType.USER_TASK_COMPLETED: "workflow.task.complete"}
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: str
+    tenant_id: str
+    run_id: str
+    kind: str
+    step: str | None
+    attempt: int
+    priority: int
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    concurrency: int = 32
+    lease_seconds: float = 30.0
+    poll_seconds: float = 1.0
+
+
+class WorkflowRuntime:
+    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock, registry: ActivityRegistry,
+                 definitions: DefinitionCache, audit: AuditLog, publish: Any,
+                 settings: WorkerSettings | None = None) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+        self.registry = registry
+        self._definitions = definitions
+        self._audit = audit
+        self._publish = publish
+        self.settings = settings or WorkerSettings()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._running = False
+
+    # --- lifecycle ---
+
+    async def start(self, *, release_all: bool) -> None:
+        if release_all:  # one process owns the SQLite file: every lease is a dead one
+            async with self._uow(write=True) as uow:
+                await uow.workflows.release_leases("")
+                await uow.commit()
+        self._running = True
+        self._loop_task = asyncio.create_task(self._dispatch(), name="workflow-dispatch")
+
+    async def stop(self) -> None:
+        self._running = False
+        self._wake.set()
+        if self._loop_task:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        for task in list(self._inflight):
+            task.cancel()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def submit(self, task: Claimed) -> None:
+        """Run a task that a commit leased to this worker, as soon as a slot is free."""
+        holder = asyncio.create_task(self._submit(task))
+        self._inflight.add(holder)
+        holder.add_done_callback(self._inflight.discard)
+
+    async def _submit(self, task: Claimed) -> None:
+        await self._slots.acquire()
+        self._spawn(task)
+
+    # --- dispatching ---
+
+    async def _dispatch(self) -> None:
+        while self._running:
+            try:
+                claimed = await self._claim()
+            except Exception:
+                log.exception("claiming workflow tasks failed; retrying")
+                claimed = []
+            for task in claimed:
+                await self._slots.acquire()
+                self._spawn(task)
+            if not claimed:
+                await self._idle()
+
+    def _spawn(self, task: Claimed) -> None:
+        running = asyncio.create_task(self._run(task))
+        self._inflight.add(running)
+        running.add_done_callback(self._inflight.discard)
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        timeout = self.settings.poll_seconds
+        async with self._uow() as uow:
+            due = await uow.workflows.next_due()
+        if due is not None:
+            timeout = max(0.0, min(timeout, (due - self._clock.now()).total_seconds()))
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def _claim(self) -> list[Claimed]:
+        free = self._slots._value  # noqa: SLF001 - how many tasks we can take now
+        if free <= 0:
+            await asyncio.sleep(0.005)
+            return []
+        now = self._clock.now()
+        async with self._uow(write=True) as uow:
+            rows = await uow.workflows.candidates(now, free * 4)
+            chosen = fair_order(rows)[:free]
+            if not chosen:
+                return []
+            until = now + timedelta(seconds=self.settings.lease_seconds)
+            await uow.workflows.lease([r.id for r in chosen], self.owner, until)
+            await uow.commit()
+        return [Claimed(r.id, r.tenant_id, r.run_id, r.kind, r.step, r.attempt, r.priority)
+                for r in chosen]
+
+    async def _run(self, task: Claimed) -> None:
+        try:
+            follow_up = await self.execute(task)
+            while follow_up:  # work this transition made due at once, already leased to us
+                extra, follow_up = follow_up[1:], await self.execute(follow_up[0])
+                for other in extra:
+                    await self._slots.acquire()
+                    self._spawn(other)
+        except Exception:
+            log.exception("workflow task %s of run %s failed", task.kind, task.run_id)
+        finally:
+            self._slots.release()
+
+    # --- executing one task ---
+
+    async def execute(self, task: Claimed) -> list[Claimed]:
+        loaded = await self._load(task.tenant_id, task.run_id)
+        if loaded is None:
+            return []
+        run, state, definition = loaded
+        if state.status.finished:
+            await self._drop(task)
+            return []
+        outcome = await self._outcome(task, run, state, definition)
+        for _ in range(10):
+            before = state.next_seq
+            transition = outcome(Interpreter(definition, state, self._clock.now()))
+            done = await self.commit(run, state, before, transition, task)
+            if done is not None:
+                return done
+            # Another transition (a signal, a cancel) got in first: apply ours on top of it.
+            loaded = await self._load(task.tenant_id, task.run_id)
+            if loaded is None or loaded[1].status.finished:
+                await self._drop(task)
+                return []
+            run, state, definition = loaded
+        log.error("run %s: gave up committing %s after repeated conflicts", run["id"], task.kind)
+        return []
+
+    async def _outcome(self, task: Claimed, run: dict[str, Any], state: RunState,
+                       definition: Any) -> Outcome_:
+        """Do the task's I/O once; return how to turn its result into a transition."""
+        step = str(task.step)
+        if task.kind in ("activity", "compensate"):
+            return await self._activity(task, run, state, definition)
+        if task.kind == "timer":
+            return lambda i: i.timer_fired(step)
+        if task.kind == "wait_timeout":
+            return lambda i: i.wait_timed_out(step)
+        if task.kind == "start":
+            return lambda i: i.start(run["input"])
+        if task.kind == "child":
+            return await self._child_done(task)
+        log.error("unknown task kind %s", task.kind)
+        return lambda i: i.out
+
+    async def _activity(self, task: Claimed, run: dict[str, Any], state: RunState,
+                        definition: Any) -> Outcome_:
+        step = str(task.step)
+        spec = definition.steps[step]
+        if task.kind == "compensate":
+            name = spec.compensate.activity
+            template = spec.compensate.input
+            value = template.render(state.context()) if template is not None else None
+        else:
+            name, value = spec.activity, state.step(step).input
+        fn = self.registry.get(name)
+        began = self._clock.now()
+        if fn is None:
+            return _failed(step, began, "UnknownActivity", f"no activity {name!r}", False)
+        ctx = ActivityContext(run["tenant_id"], run["workflow"], run["id"], step,
+                              state.step(step).attempt, self._publish)
+        started = time.perf_counter()
+        heartbeat = asyncio.create_task(self._heartbeat(task))
+        try:
+            output = await asyncio.wait_for(fn(ctx, value), getattr(spec, "timeout", None))
+        except ActivityError as exc:
+            return _failed(step, began, exc.error_type, str(exc), exc.retryable)
+        except TimeoutError:
+            return _failed(step, began, "Timeout", f"no result within {spec.timeout} s", True)
+        except Exception as exc:  # an activity's bug is a retryable failure, not a crash
+            return _failed(step, began, type(exc).__name__, str(exc), True)
+        finally:
+            heartbeat.cancel()
+            ACTIVITY_SECONDS.labels(run["tenant_id"], run["workflow"], name).observe(
+                time.perf_counter() - started)
+
+        def succeeded(interp: Interpreter) -> Transition:
+            interp.activity_started(step, began)
+            return interp.activity_succeeded(step, output)
+
+        return succeeded
+
+    async def _heartbeat(self, task: Claimed) -> None:
+        """Keep the lease while a long activity runs."""
+        every = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            until = self._clock.now() + timedelta(seconds=self.settings.lease_seconds)
+            async with self._uow(write=True) as uow:
+                await uow.workflows.lease([task.id], self.owner, until)
+                await uow.commit()
+
+    async def _child_done(self, task: Claimed) -> Outcome_:
+        step, child_id = str(task.step).split("@", 1)
+        async with self._uow() as uow:
+            child = await uow.workflows.run(None, child_id)
+        if child is None:
+            return lambda i: i.child_finished(step, "failed", None, "child run vanished")
+        return lambda i: i.child_finished(step, child["status"], child["output"], child["error"])
+
+    # --- loading and committing ---
+
+    async def _load(self, tenant_id: str, run_id: str
+                    ) -> tuple[dict[str, Any], RunState, Any] | None:
+        async with self._uow() as uow:
+            run = await uow.workflows.run(tenant_id, run_id)
+            if run is None:
+                return None
+            events = await uow.workflows.events(run_id)
+        definition = await self._definitions.get(tenant_id, run["workflow"], run["version"])
+        state = fold(run_id, tenant_id, run["workflow"], run["version"], events)
+        if run["status"] == RunStatus.SUSPENDED.value:
+            state.status = RunStatus.SUSPENDED
+        return run, state, definition
+
+    async def _drop(self, task: Claimed) -> None:
+        async with self._uow(write=True) as uow:
+            await uow.workflows.finish_task(task.id, self.owner)
+            await uow.commit()
+
+    async def commit(self, run: dict[str, Any], state: RunState, before: int,
+                     transition: Transition, consumed: Claimed | None,
+                     ctx: RequestContext = SYSTEM, new_run: dict[str, Any] | None = None
+                     ) -> list[Claimed] | None:
+        """Write one transition atomically; returns tasks leased to this worker to run now,
+        or None when the run moved on since `state` was read (nothing was written)."""
+        now = self._clock.now()
+        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
+        local: list[Claimed] = []
+        rows = []
+        for t in transition.tasks:
+            task_id = new_id()
+            mine = t.due <= now and self._running
+            rows.append({"id": task_id, "tenant_id": run["tenant_id"], "run_id": run["id"],
+                         "kind": t.kind, "step": t.step, "attempt": t.attempt,
+                         "priority": run["priority"], "due_at": t.due,
+                         "lease_owner": self.owner if mine else None,
+                         "lease_until": lease_until if mine else None})
+            if mine:
+                local.append(Claimed(task_id, run["tenant_id"], run["id"], t.kind, t.step,
+                                     t.attempt, run["priority"]))
+        async with self._uow(write=True) as uow:
+            if new_run is not None:
+                await uow.workflows.add_run(new_run)
+            if consumed is not None and not await uow.workflows.finish_task(consumed.id,
+                                                                            self.owner):
+                log.warning("lost the lease on %s of run %s; not committing", consumed.kind,
+                            run["id"])
+                return []
+            status = _status(state)
+            values: dict[str, Any] = {"status": status.value, "next_seq": state.next_seq,
+                                      "current_steps": sorted(state.active), "updated_at": now}
+            if status is RunStatus.COMPLETED:
+                values["output"] = state.output
+            if status is RunStatus.FAILED:
+                values["error"] = state.failure
+            if not await uow.workflows.update_run(run["id"], before, **values):
+                return None  # the caller reloads and tries again
+            await uow.workflows.add_events(run["id"], transition.events)
+            await uow.workflows.add_tasks(rows)
+            for user_task in transition.user_tasks:
+                await uow.workflows.add_user_task({
+                    "id": new_id(), "tenant_id": run["tenant_id"], "run_id": run["id"],
+                    "step": user_task.step, "title": user_task.title, "form": user_task.form,
+                    "assignee": user_task.assignee,
+                    "candidate_groups": user_task.candidate_groups, "status": "open",
+                    "due_at": user_task.due, "created_at": now})
+            for child in transition.children:
+                local += await self._start_child(uow, run, child, now, lease_until)
+            if transition.finished:
+                await uow.workflows.drop_run_tasks(run["id"])
+                await uow.workflows.cancel_user_tasks(run["id"])
+                local = []
+                if run.get("parent_run_id"):
+                    await uow.workflows.add_tasks([{
+                        "id": new_id(), "tenant_id": run["tenant_id"],
+                        "run_id": run["parent_run_id"], "kind": "child",
+                        "step": f"{run['parent_step']}@{run['id']}", "attempt": 1,
+                        "priority": run["priority"], "due_at": now, "lease_owner": None,
+                        "lease_until": None}])
+            await self._record_audit(uow, run, transition, ctx)
+            await uow.commit()
+        if transition.finished:
+            RUN_SECONDS.labels(run["tenant_id"], run["workflow"], status.value).observe(
+                (now - run["created_at"]).total_seconds())
+            self.wake()
+        elif rows and not local:
+            self.wake()
+        return local
+
+    async def _start_child(self, uow: Any, run: dict[str, Any], child: Any, now: datetime,
+                           lease_until: datetime) -> list[Claimed]:
+        name, version = await self._definitions.resolve(run["tenant_id"], child.workflow)
+        child_id = new_id()
+        await uow.workflows.add_run({
+            "id": child_id, "tenant_id": run["tenant_id"], "workflow": name, "version": version,
+            "status": RunStatus.RUNNING.value, "priority": run["priority"], "input": child.input,
+            "next_seq": 1, "idempotency_key": None, "parent_run_id": run["id"],
+            "parent_step": child.step, "created_at": now, "updated_at": now})
+        task_id = new_id()
+        await uow.workflows.add_tasks([{
+            "id": task_id, "tenant_id": run["tenant_id"], "run_id": child_id, "kind": "start",
+            "step": None, "attempt": 1, "priority": run["priority"], "due_at": now,
+            "lease_owner": self.owner, "lease_until": lease_until}])
+        return [Claimed(task_id, run["tenant_id"], child_id, "start", None, 1, run["priority"])]
+
+    async def _record_audit(self, uow: Any, run: dict[str, Any], transition: Transition,
+                            ctx: RequestContext) -> None:
+        for event in transition.events:
+            action = AUDITED.get(event.type)
+            if action is None:
+                continue
+            outcome = Outcome.FAILURE if event.type is EventType.RUN_FAILED else Outcome.SUCCESS
+            details = {"workflow": run["workflow"], "version": run["version"]}
+            if event.step:
+                details["step"] = event.step
+            if event.type is EventType.RUN_FAILED:
+                details["error"] = str(event.data.get("error"))[:500]
+            await self._audit.record(uow, [run["tenant_id"]], ctx,
+                                     AuditEvent(action, "workflow_run", run["id"], outcome,
+                                                details))
+
+
+Outcome_ = Callable[[Interpreter], Transition]
+
+
+def _failed(step: str, began: datetime, error_type: str, message: str, retryable: bool
+            ) -> Outcome_:
+    def failed(interp: Interpreter) -> Transition:
+        interp.activity_started(step, began)
+        return interp.activity_failed(step, error_type, message, retryable)
+
+    return failed
+
+
+def _status(state: RunState) -> RunStatus:
+    if state.status.finished or state.status is RunStatus.SUSPENDED:
+        return state.status
+    running = any(state.steps[s].status in ("scheduled", "running") for s in state.active)
+    return RunStatus.RUNNING if running or not state.active else RunStatus.WAITING
+
+
+def fair_order(rows: list[Any]) -> list[Any]:
+    """Highest priority first, oldest first; tenants of one priority take turns."""
+    by_priority: dict[int, dict[str, list[Any]]] = {}
+    for row in rows:  # rows come ordered by priority desc, due_at asc
+        by_priority.setdefault(row.priority, {}).setdefault(row.tenant_id, []).append(row)
+    ordered: list[Any] = []
+    for priority in sorted(by_priority, reverse=True):
+        queues = list(by_priority[priority].values())
+        while queues:
+            for queue in list(queues):
+                ordered.append(queue.pop(0))
+                if not queue:
+                    queues.remove(queue)
+    return ordered

@@ -1,0 +1,304 @@
+"""Workflow use cases: publish definitions, start and control runs, signals, user tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hub.domain.audit import AuditEvent, RequestContext
+from hub.domain.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
+from hub.domain.ids import is_id, new_id
+from hub.domain.tenancy import Tenant
+from hub.engine.definition import (
+    DefinitionInvalid,
+    parse_definition,
+    parse_version,
+    validate_input,
+    version_greater,
+)
+from hub.engine.history import RunStatus, fold
+from hub.engine.interpreter import Interpreter, Transition
+from hub.ports import Clock, UnitOfWorkFactory
+from hub.services.audit import AuditLog
+from hub.services.workflow_defs import DefinitionCache
+from hub.services.workflow_runtime import WorkflowRuntime
+
+FORM_TYPES = {"string": str, "number": (int, float), "integer": int, "boolean": bool}
+
+
+@dataclass(frozen=True)
+class StartRun:
+    workflow: str
+    input: Any
+    version: str | None = None
+    priority: int = 0
+    idempotency_key: str | None = None
+
+
+def _invalid(exc: DefinitionInvalid) -> ValidationFailed:
+    return ValidationFailed([
+        FieldProblem(f"steps.{p.step}.{p.field}" if p.step else p.field, p.message)
+        for p in exc.problems])
+
+
+class WorkflowService:
+    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock, audit: AuditLog,
+                 definitions: DefinitionCache, runtime: WorkflowRuntime) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+        self._audit = audit
+        self.definitions = definitions
+        self.runtime = runtime
+
+    # --- definitions ---
+
+    async def publish(self, tenant: Tenant, body: dict[str, Any], ctx: RequestContext
+                      ) -> dict[str, Any]:
+        try:
+            definition = parse_definition(body, known_activities=self.runtime.registry.names())
+        except DefinitionInvalid as exc:
+            raise _invalid(exc) from None
+        name, version = definition.name, definition.version
+        async with self._uow(write=True) as uow:
+            versions = await uow.workflows.definition_versions(tenant.id, name)
+            if versions and not version_greater(version, versions[-1]):
+                raise Conflict(f"{name} {version} is not newer than the published {versions[-1]}")
+            parsed = parse_version(version)
+            await uow.workflows.add_definition(
+                tenant.id, name, version, (parsed.major, parsed.minor, parsed.patch), body,
+                self._clock.now(), ctx.actor)
+            await self._audit.record(uow, [tenant.id], ctx, AuditEvent(
+                "workflow.publish", "workflow", name, details={"version": version}))
+            await uow.commit()
+        return {"name": name, "version": version, "steps": len(definition.steps)}
+
+    async def list_definitions(self, tenant: Tenant) -> list[dict[str, Any]]:
+        async with self._uow() as uow:
+            latest = await uow.workflows.latest_definitions(tenant.id)
+        return [{"name": d["name"], "latest_version": d["version"],
+                 "description": d["body"].get("description", ""),
+                 "published_at": d["created_at"]} for d in latest]
+
+    async def versions(self, tenant: Tenant, name: str) -> list[str]:
+        async with self._uow() as uow:
+            versions = await uow.workflows.definition_versions(tenant.id, name)
+        if not versions:
+            raise NotFound(f"workflow {name!r} not found")
+        return versions
+
+    async def definition(self, tenant: Tenant, name: str, version: str) -> dict[str, Any]:
+        async with self._uow() as uow:
+            body = await uow.workflows.definition(tenant.id, name, version)
+        if body is None:
+            raise NotFound(f"workflow {name!r} version {version!r} not found")
+        return body
+
+    # --- runs ---
+
+    async def start(self, tenant: Tenant, start: StartRun, ctx: RequestContext
+                    ) -> tuple[dict[str, Any], bool]:
+        """The run, and whether it was created now (False: an Idempotency-Key replay)."""
+        if start.idempotency_key:
+            async with self._uow() as uow:
+                found = await uow.workflows.run_by_key(tenant.id, start.idempotency_key)
+            if found is not None:
+                return _run_view(found), False
+        reference = start.workflow + (f"@{start.version}" if start.version else "")
+        name, version = await self.definitions.resolve(tenant.id, reference)
+        definition = await self.definitions.get(tenant.id, name, version)
+        problems = validate_input(definition, start.input)
+        if problems:
+            raise ValidationFailed([FieldProblem("input", p) for p in problems])
+        now = self._clock.now()
+        run = {"id": new_id(), "tenant_id": tenant.id, "workflow": name, "version": version,
+               "status": RunStatus.RUNNING.value, "priority": start.priority,
+               "input": start.input, "next_seq": 1, "idempotency_key": start.idempotency_key,
+               "parent_run_id": None, "parent_step": None, "created_at": now,
+               "updated_at": now}
+        state = fold(run["id"], tenant.id, name, version, [])
+        transition = Interpreter(definition, state, now).start(start.input)
+        try:
+            local = await self.runtime.commit(run, state, 1, transition, None, ctx, new_run=run)
+            for task in local or []:
+                self.runtime.submit(task)
+        except Exception:
+            if start.idempotency_key:  # a concurrent replay with the same key won the race
+                async with self._uow() as uow:
+                    found = await uow.workflows.run_by_key(tenant.id, start.idempotency_key)
+                if found is not None:
+                    return _run_view(found), False
+            raise
+        return await self.run(tenant, run["id"]), True
+
+    async def runs(self, tenant: Tenant, status: str | None, workflow: str | None,
+                   cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        if status is not None and status not in RunStatus.__members__.values():
+            raise ValidationFailed([FieldProblem("status", "not a run status")])
+        async with self._uow() as uow:
+            rows = await uow.workflows.runs(tenant.id, status, workflow, cursor, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [_run_view(r) for r in rows], (rows[-1]["id"] if more and rows else None)
+
+    async def run(self, tenant: Tenant, run_id: str) -> dict[str, Any]:
+        async with self._uow() as uow:
+            found = await uow.workflows.run(tenant.id, run_id) if is_id(run_id) else None
+        if found is None:
+            raise NotFound(f"run {run_id!r} not found")
+        return _run_view(found)
+
+    async def history(self, tenant: Tenant, run_id: str) -> list[dict[str, Any]]:
+        await self.run(tenant, run_id)
+        async with self._uow() as uow:
+            return [e.as_dict() for e in await uow.workflows.events(run_id)]
+
+    async def signal(self, tenant: Tenant, run_id: str, name: str, payload: Any,
+                     ctx: RequestContext) -> dict[str, Any]:
+        event = AuditEvent("workflow.run.signal", "workflow_run", run_id, details={"signal": name})
+        return await self._control(tenant, run_id, ctx, lambda i: i.signal(name, payload), event)
+
+    async def cancel(self, tenant: Tenant, run_id: str, ctx: RequestContext) -> dict[str, Any]:
+        return await self._control(tenant, run_id, ctx, lambda i: i.cancel(f"by {ctx.actor}"))
+
+    async def suspend(self, tenant: Tenant, run_id: str, ctx: RequestContext) -> dict[str, Any]:
+        def suspend(interp: Interpreter) -> Transition:
+            if interp.state.status is RunStatus.SUSPENDED:
+                raise Conflict("run is already suspended")
+            return interp.suspend()
+
+        return await self._control(tenant, run_id, ctx, suspend)
+
+    async def resume(self, tenant: Tenant, run_id: str, ctx: RequestContext) -> dict[str, Any]:
+        def resume(interp: Interpreter) -> Transition:
+            if interp.state.status is not RunStatus.SUSPENDED:
+                raise Conflict("run is not suspended")
+            return interp.resume()
+
+        return await self._control(tenant, run_id, ctx, resume)
+
+    async def _control(self, tenant: Tenant, run_id: str, ctx: RequestContext, act: Any,
+                       audit_event: AuditEvent | None = None) -> dict[str, Any]:
+        for _ in range(10):
+            run, state, definition = await self._loaded(tenant, run_id)
+            if state.status.finished:
+                raise Conflict(f"run {run_id} is {state.status.value}")
+            before = state.next_seq
+            transition = act(Interpreter(definition, state, self._clock.now()))
+            local = await self.runtime.commit(run, state, before, transition, None, ctx)
+            if local is not None:
+                if audit_event is not None:
+                    await self._audit.record_now([tenant.id], ctx, audit_event)
+                for task in local:  # leased to this process: hand them to the worker
+                    self.runtime.submit(task)
+                return await self.run(tenant, run_id)
+        raise Conflict(f"run {run_id} is changing too fast; try again")
+
+    async def _loaded(self, tenant: Tenant, run_id: str) -> tuple[dict[str, Any], Any, Any]:
+        async with self._uow() as uow:
+            run = await uow.workflows.run(tenant.id, run_id) if is_id(run_id) else None
+            if run is None:
+                raise NotFound(f"run {run_id!r} not found")
+            events = await uow.workflows.events(run_id)
+        definition = await self.definitions.get(tenant.id, run["workflow"], run["version"])
+        state = fold(run_id, tenant.id, run["workflow"], run["version"], events)
+        if run["status"] == RunStatus.SUSPENDED.value:
+            state.status = RunStatus.SUSPENDED
+        return run, state, definition
+
+    # --- user tasks ---
+
+    async def user_tasks(self, tenant: Tenant, user: str | None, groups: list[str],
+                         status: str | None, limit: int) -> list[dict[str, Any]]:
+        async with self._uow() as uow:
+            rows = await uow.workflows.user_tasks(tenant.id, status=status, user=user,
+                                                  groups=groups, limit=limit)
+        return [_task_view(r) for r in rows]
+
+    async def claim(self, tenant: Tenant, task_id: str, user: str, groups: list[str]
+                    ) -> dict[str, Any]:
+        task = await self._user_task(tenant, task_id)
+        _may_act(task, user, groups)
+        async with self._uow(write=True) as uow:
+            if not await uow.workflows.update_user_task(task_id, ["open"], status="claimed",
+                                                        claimed_by=user):
+                raise Conflict(f"task {task_id} is {task['status']}")
+            await uow.commit()
+        return _task_view(await self._user_task(tenant, task_id))
+
+    async def complete(self, tenant: Tenant, task_id: str, values: dict[str, Any], user: str,
+                       groups: list[str], ctx: RequestContext) -> dict[str, Any]:
+        task = await self._user_task(tenant, task_id)
+        if task["status"] in ("completed", "cancelled"):
+            raise Conflict(f"task {task_id} is already {task['status']}")
+        _may_act(task, user, groups)
+        values = _validate_form(task["form"], values)
+        async with self._uow(write=True) as uow:
+            if not await uow.workflows.update_user_task(
+                    task_id, ["open", "claimed"], status="completed", values=values,
+                    completed_by=user, completed_at=self._clock.now()):
+                raise Conflict(f"task {task_id} was completed meanwhile")
+            await uow.commit()
+        step = task["step"]
+        await self._control(tenant, task["run_id"], ctx,
+                            lambda i: i.user_task_completed(step, values, user))
+        return _task_view(await self._user_task(tenant, task_id))
+
+    async def _user_task(self, tenant: Tenant, task_id: str) -> dict[str, Any]:
+        async with self._uow() as uow:
+            task = await uow.workflows.user_task(tenant.id, task_id) if is_id(task_id) else None
+        if task is None:
+            raise NotFound(f"task {task_id!r} not found")
+        return task
+
+
+def _may_act(task: dict[str, Any], user: str, groups: list[str]) -> None:
+    allowed = (task["assignee"] in (None, user) or task["claimed_by"] == user
+               or set(groups) & set(task["candidate_groups"]))
+    if task["assignee"] and task["assignee"] != user and not set(groups) & set(
+            task["candidate_groups"]):
+        allowed = False
+    if task["claimed_by"] and task["claimed_by"] != user:
+        allowed = False
+    if not allowed:
+        raise Forbidden("only the assignee or a member of a candidate group may act on this task")
+
+
+def _validate_form(form: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
+    problems: list[FieldProblem] = []
+    result: dict[str, Any] = {}
+    known = {f["id"] for f in form}
+    problems += [FieldProblem(k, "not a field of this form") for k in values if k not in known]
+    for field in form:
+        fid, kind = field["id"], field.get("type", "string")
+        if fid not in values:
+            if field.get("required") and "default" not in field:
+                problems.append(FieldProblem(fid, "required"))
+            elif "default" in field:
+                result[fid] = field["default"]
+            continue
+        value = values[fid]
+        expected = FORM_TYPES.get(kind)
+        bad_bool = kind in ("number", "integer") and isinstance(value, bool)
+        if expected and (not isinstance(value, expected) or bad_bool):
+            problems.append(FieldProblem(fid, f"must be a {kind}"))
+        elif kind == "enum" and value not in field.get("options", []):
+            problems.append(FieldProblem(fid, f"must be one of {field.get('options')}"))
+        else:
+            result[fid] = value
+    if problems:
+        raise ValidationFailed(problems)
+    return result
+
+
+def _run_view(run: dict[str, Any]) -> dict[str, Any]:
+    return {"id": run["id"], "workflow": run["workflow"], "version": run["version"],
+            "status": run["status"], "priority": run["priority"], "input": run["input"],
+            "current_steps": run["current_steps"], "output": run["output"],
+            "error": run["error"], "parent_run_id": run["parent_run_id"],
+            "created_at": run["created_at"], "updated_at": run["updated_at"]}
+
+
+def _task_view(task: dict[str, Any]) -> dict[str, Any]:
+    return {k: task[k] for k in ("id", "run_id", "step", "title", "form", "assignee",
+                                 "candidate_groups", "status", "claimed_by", "due_at",
+                                 "created_at", "completed_at", "completed_by", "values")}
