@@ -164,14 +164,15 @@ class TaskController(Controller):
 
     @get("/", summary="User tasks: scope=mine (default), open or all")
     async def list_tasks(self, tenant: TenantSlug, hub: HubDep, request: AnyRequest,
-                         scope: Annotated[str, QueryParameter(pattern="^(mine|open|all)$")] =
+                         view: Annotated[str, QueryParameter(name="scope",
+                                                             pattern="^(mine|open|all)$")] =
                          "mine", limit: Limit = DEFAULT_LIMIT) -> dict[str, Any]:
         user, groups = _groups(request, tenant)
-        status = {"mine": None, "open": "open", "all": None}[scope]
-        who = user if scope == "mine" else None
+        status = {"mine": None, "open": "open", "all": None}[view]
+        who = user if view == "mine" else None
         items = await hub.workflows.user_tasks(await _tenant(hub, tenant), who, groups, status,
                                                limit)
-        if scope == "mine":
+        if view == "mine":
             items = [t for t in items if t["status"] in ("open", "claimed")]
         return {"items": items}
 

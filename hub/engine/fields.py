@@ -173,6 +173,9 @@ class Reader:
             for where, problem in error.errors:
                 self.collector.add(self.step, f"{field}.{where}" if where else field, str(problem))
             return None
+        except RecursionError:
+            self.collector.add(self.step, field, "nested too deeply")
+            return None
         self.collector.step_reads.append((self.step, field, template.step_refs))
         return template
 

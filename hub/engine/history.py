@@ -136,7 +136,7 @@ def apply(state: RunState, event: Event) -> None:
     elif kind is EventType.ACTIVITY_FAILED and step:
         state.step(step).error = data.get("message")
     elif kind in (EventType.TIMER_STARTED, EventType.WAIT_STARTED,
-                  EventType.USER_TASK_CREATED) and step:
+                  EventType.USER_TASK_CREATED, EventType.CHILD_STARTED) and step:
         state.step(step).status = "waiting"
         state.active.add(step)
         if kind is EventType.WAIT_STARTED and data.get("signal"):
@@ -187,6 +187,19 @@ def _complete(state: RunState, step: str, data: dict[str, Any]) -> None:
     s.error = data.get("error")
     state.active.discard(step)
     state.completed_order.append(step)
+    if step in state.branch_of:
+        parent, index = state.branch_of[step]
+        group = state.parallel[parent]
+        group.position[index] = group.branches[index].index(step) + 1
+        if group.position[index] >= len(group.branches[index]):
+            group.done.add(index)
+    if step in state.parallel:  # joined: whatever still runs in its branches is abandoned
+        group = state.parallel[step]
+        group.joined = True
+        for member in (m for branch in group.branches for m in branch):
+            if state.step(member).status != "completed":
+                state.step(member).status = "abandoned"
+                state.active.discard(member)
     for name, waiter in list(state.waiting_for.items()):
         if waiter == step:
             del state.waiting_for[name]

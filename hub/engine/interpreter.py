@@ -94,6 +94,8 @@ class Interpreter:
         return self.out
 
     def activity_succeeded(self, step: str, output: Any) -> Transition:
+        if self.state.compensating is None and step not in self.state.active:
+            return self.out  # the step was abandoned (its parallel joined without it)
         if self.state.compensating is not None:
             self._record(EventType.COMPENSATION_COMPLETED, step)
             self._compensate_next()
@@ -104,6 +106,8 @@ class Interpreter:
         return self.out
 
     def activity_failed(self, step: str, error_type: str, message: str, retryable: bool) -> Transition:
+        if self.state.compensating is None and step not in self.state.active:
+            return self.out
         if self.state.compensating is not None:
             # A compensation that fails is recorded and skipped: the saga keeps unwinding.
             self._record(EventType.COMPENSATION_COMPLETED, step, error=f"{error_type}: {message}")
@@ -260,7 +264,6 @@ class Interpreter:
         value = spec.input.render(context) if spec.input is not None else None
         reference = f"{spec.workflow}@{spec.version_range}" if spec.version_range else spec.workflow
         self._record(EventType.CHILD_STARTED, step_id, workflow=reference, input=value)
-        self.state.active.add(step_id)
         self.out.children.append(NewChildRun(step_id, reference, value))
 
     def _enter_end(self, step_id: str, spec: Any, context: dict[str, Any], depth: int) -> None:
@@ -276,11 +279,10 @@ class Interpreter:
         group = self.state.parallel[parent]
         if group.joined:
             return
-        group.position[index] += 1
-        if group.position[index] < len(group.branches[index]):
-            self._enter(group.branches[index][group.position[index]])
+        position = group.position[index]  # history has already moved it past `step`
+        if position < len(group.branches[index]):
+            self._enter(group.branches[index][position])
             return
-        group.done.add(index)
         spec = self.definition.steps[parent]
         needed = spec.completion.needed(len(group.branches))
         if len(group.done) >= needed:

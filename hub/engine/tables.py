@@ -37,10 +37,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from hub.engine.celvalues import string_form
-from hub.engine.expressions import CONTEXT_VARIABLES, PreparedContext, prepare_context
+from hub.engine.expressions import (
+    CONTEXT_VARIABLES,
+    Expression,
+    PreparedContext,
+    prepare_context,
+)
 from hub.engine.fields import Reader, describe_type
 from hub.engine.model import (
     HIT_POLICIES,
@@ -82,7 +88,7 @@ def parse_decision(reader: Reader, common: dict[str, Any], next_step: str | None
     return DecisionStep(
         **common,
         expression=reader.expression("expression"),
-        cases=cases,
+        cases=MappingProxyType(cases),
         default=default,
         table=table,
         next=next_step if collect else None,
@@ -116,18 +122,18 @@ def _table(reader: Reader) -> DecisionTable | None:
     if policy not in HIT_POLICIES:
         table.problem("hit_policy", f"must be one of {', '.join(HIT_POLICIES)}, got {policy!r}")
         policy = "first"
-    inputs = _inputs(table)
-    rules = _rules(table, len(inputs) if inputs is not None else None, policy)
-    return DecisionTable(inputs or (), rules, policy)
+    raw_inputs = table.get("inputs")
+    inputs = _inputs(table, raw_inputs)
+    width = len(raw_inputs) if isinstance(raw_inputs, list) else None
+    return DecisionTable(inputs, _rules(table, width, policy), policy)
 
 
-def _inputs(table: Reader) -> tuple[Any, ...] | None:
-    raw = table.get("inputs")
+def _inputs(table: Reader, raw: Any) -> tuple[Expression, ...]:
     if not isinstance(raw, list) or not raw or not all(isinstance(i, str) for i in raw):
         table.problem("inputs", "must be a non-empty list of CEL expressions")
-        return None
+        return ()
     compiled = [table.compile_text(text, table.field(f"inputs[{i}]")) for i, text in enumerate(raw)]
-    return tuple(compiled) if all(compiled) else None
+    return tuple(expression for expression in compiled if expression is not None)
 
 
 def _rules(table: Reader, width: int | None, policy: str) -> tuple[DecisionRule, ...]:

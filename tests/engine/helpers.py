@@ -52,9 +52,7 @@ def problems_of(data: Any, **known: Any) -> list[DefinitionProblem]:
 
 
 def find(problems: list[DefinitionProblem], step: str | None, field: str, text: str) -> bool:
-    return any(
-        p.step == step and p.field == field and text in p.message for p in problems
-    )
+    return any(p.step == step and p.field == field and text in p.message for p in problems)
 
 
 def where(problems: list[DefinitionProblem]) -> set[tuple[str | None, str]]:

@@ -13,20 +13,17 @@ from hub.engine.tables import DecisionError, decide
 from .helpers import base, find, problems_of
 
 
-def decision(body: dict[str, Any], **extra: Any) -> DecisionStep:
-    targets = {name: {"type": "end"} for name in ("a", "b", "c", "other")}
-    data = base(fetch={"type": "activity", "activity": "fetch", "next": "choose"}, **targets)
-    data["steps"].pop("route")
-    data["steps"]["pause"]["next"] = "choose"
-    data["steps"]["choose"] = {"type": "decision", **body}
-    data["steps"].update(extra)
+def decision(body: dict[str, Any], targets: tuple[str, ...] = ("a", "b", "c")) -> DecisionStep:
+    steps = {"choose": {"type": "decision", **body}}
+    steps.update({name: {"type": "end"} for name in targets})
+    data = {"name": "decide", "version": "1.0.0", "start": "choose", "steps": steps}
     step = parse_definition(data).steps["choose"]
     assert isinstance(step, DecisionStep)
     return step
 
 
 def test_cases_on_booleans() -> None:
-    step = decision({"expression": "input.ok", "cases": {True: "a", False: "b"}})
+    step = decision({"expression": "input.ok", "cases": {True: "a", False: "b"}}, ("a", "b"))
     assert step.cases == {"true": "a", "false": "b"}
     outcome = decide(step, {"input": {"ok": True}})
     assert outcome.next == "a"
@@ -44,7 +41,7 @@ def test_cases_on_numbers_match_string_form() -> None:
 
 
 def test_case_on_strings_and_missing_default() -> None:
-    step = decision({"expression": "input.level", "cases": {"high": "a", "low": "b"}})
+    step = decision({"expression": "input.level", "cases": {"high": "a", "low": "b"}}, ("a", "b"))
     assert step.decide({"input": {"level": "low"}}).next == "b"
     with pytest.raises(DecisionError, match="no case for 'medium' and no default"):
         decide(step, {"input": {"level": "medium"}})
@@ -61,7 +58,8 @@ TABLE = {
 
 
 def table_step(policy: str, **extra: Any) -> DecisionStep:
-    return decision({"table": {**TABLE, "hit_policy": policy}, **extra})
+    targets = ("a", "b", "c", *extra.values())
+    return decision({"table": {**TABLE, "hit_policy": policy}, **extra}, targets)
 
 
 def test_table_first_takes_the_first_matching_rule() -> None:
@@ -90,8 +88,12 @@ def test_table_collect_gathers_results_and_continues() -> None:
         {"when": ["-", "'south'"], "then": 3},
     ]
     step = decision(
-        {"table": {"inputs": TABLE["inputs"], "rules": rules, "hit_policy": "collect"},
-         "next": "a", "default": "b"}
+        {
+            "table": {"inputs": TABLE["inputs"], "rules": rules, "hit_policy": "collect"},
+            "next": "a",
+            "default": "b",
+        },
+        ("a", "b"),
     )
     outcome = decide(step, {"input": {"temperature": 90, "area": "south"}})
     assert outcome.next == "a"
@@ -118,8 +120,11 @@ def test_literal_cells_compare_strictly() -> None:
 
 def test_a_test_cell_must_give_a_boolean() -> None:
     step = decision(
-        {"table": {"inputs": ["input.n"], "rules": [{"when": ["value + 1"], "then": "a"}]},
-         "default": "b"}
+        {
+            "table": {"inputs": ["input.n"], "rules": [{"when": ["value + 1"], "then": "a"}]},
+            "default": "b",
+        },
+        ("a", "b"),
     )
     # "value + 1" uses value, so it is a test; a number is not an answer.
     with pytest.raises(DecisionError, match="must give true or false, got 3"):
@@ -152,8 +157,13 @@ def test_decision_shape_problems() -> None:
     problems = problems_of(
         base(
             route={"type": "decision", "expression": "input.x"},
-            other={"type": "decision", "expression": "input.x", "cases": {"a": "done"},
-                   "table": TABLE, "next": "done"},
+            other={
+                "type": "decision",
+                "expression": "input.x",
+                "cases": {"a": "done"},
+                "table": TABLE,
+                "next": "done",
+            },
         )
     )
     assert find(problems, "route", "cases", "give cases, a default or both")

@@ -169,9 +169,10 @@ def test_prepared_context_is_shared_across_expressions() -> None:
     prepared = PreparedContext(CONTEXT)
     assert compile_expression("input.level").evaluate(prepared) == 4
     child = prepared.with_values(value=9)
-    assert compile_expression("value + input.level", variables={"input", "value"}).evaluate(
-        child
-    ) == 13
+    assert (
+        compile_expression("value + input.level", variables={"input", "value"}).evaluate(child)
+        == 13
+    )
 
 
 def test_unrepresentable_context_value_is_an_expression_error() -> None:

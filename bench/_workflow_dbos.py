@@ -1,0 +1,166 @@
+"""The DBOS side of bench/workflow.py, in its own process (DBOS is a process-wide singleton).
+
+    python bench/_workflow_dbos.py MODE DATABASE_URL RUNS CHUNK WARMUP
+
+MODE is "threads" (sync workflow and step, `DBOS.start_workflow`, DBOS's thread pool) or
+"async" (async workflow and step, `DBOS.start_workflow_async` on one event loop).
+DATABASE_URL is the system database: sqlite:///PATH or postgresql://USER@HOST:PORT/DB.
+Runs WARMUP unmeasured runs, then RUNS runs of the three no-op steps; prints progress to
+stderr and, as the last stdout line, one JSON object with the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from importlib.metadata import version
+from typing import Any
+
+import sqlalchemy as sa
+from dbos import DBOS, SetWorkflowID
+
+POLL_S = 0.005
+
+
+def log(message: str) -> None:
+    print(f"[bench workflow/dbos] {message}", file=sys.stderr, flush=True)
+
+
+# --- the workflow, in both flavours (registered before launch) ---
+
+
+@DBOS.step()
+def noop(value: Any) -> Any:
+    return value
+
+
+@DBOS.workflow()
+def three_noops(n: int) -> Any:
+    a = noop({"n": n})
+    b = noop(a)
+    return noop(b)
+
+
+@DBOS.step()
+async def noop_async(value: Any) -> Any:
+    return value
+
+
+@DBOS.workflow()
+async def three_noops_async(n: int) -> Any:
+    a = await noop_async({"n": n})
+    b = await noop_async(a)
+    return await noop_async(b)
+
+
+# --- driving it ---
+
+
+def run_threads(prefix: str, count: int) -> tuple[float, list[Any]]:
+    """Start every run from this thread, then wait for each; (start time, outputs)."""
+    t0 = time.time()
+    handles = []
+    for i in range(count):
+        with SetWorkflowID(f"{prefix}-{i:06d}"):
+            handles.append(DBOS.start_workflow(three_noops, i))
+    return t0, [h.get_result() for h in handles]
+
+
+async def _run_async(prefix: str, count: int, chunk: int) -> tuple[float, list[Any]]:
+    async def start(i: int) -> Any:
+        with SetWorkflowID(f"{prefix}-{i:06d}"):
+            return await DBOS.start_workflow_async(three_noops_async, i)
+
+    t0 = time.time()
+    handles: list[Any] = []
+    for first in range(0, count, chunk):
+        handles += await asyncio.gather(*(start(i) for i in range(first, min(count, first + chunk))))
+    return t0, list(await asyncio.gather(*(h.get_result() for h in handles)))
+
+
+def run_async(prefix: str, count: int, chunk: int) -> tuple[float, list[Any]]:
+    return asyncio.run(_run_async(prefix, count, chunk))
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def stored_times(url: str, prefix: str) -> tuple[float, list[float]]:
+    """The last completion (epoch s) and every step's dispatch latency (ms), from DBOS's
+    own system tables: a step is dispatched when the workflow was created (first step) or
+    its previous step completed, and starts at its started_at_epoch_ms (ms resolution)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            status = conn.execute(sa.text(
+                "SELECT workflow_uuid, created_at, updated_at FROM workflow_status "
+                "WHERE workflow_uuid LIKE :p"), {"p": prefix + "-%"}).all()
+            steps = conn.execute(sa.text(
+                "SELECT workflow_uuid, function_id, started_at_epoch_ms, completed_at_epoch_ms "
+                "FROM operation_outputs WHERE workflow_uuid LIKE :p "
+                "ORDER BY workflow_uuid, function_id"), {"p": prefix + "-%"}).all()
+    finally:
+        engine.dispose()
+    created = {row.workflow_uuid: row.created_at for row in status}
+    last = max(row.updated_at for row in status) / 1000.0
+    latencies: list[float] = []
+    previous: dict[str, int] = {}
+    for row in steps:
+        if row.started_at_epoch_ms is None:
+            continue
+        ready = previous.get(row.workflow_uuid, created[row.workflow_uuid])
+        latencies.append(float(row.started_at_epoch_ms - ready))
+        previous[row.workflow_uuid] = row.completed_at_epoch_ms or row.started_at_epoch_ms
+    return last, latencies
+
+
+def main(argv: list[str]) -> int:
+    mode, url, runs, chunk, warmup = argv[0], argv[1], int(argv[2]), int(argv[3]), int(argv[4])
+    if mode not in ("threads", "async"):
+        log(f"unknown mode {mode!r}")
+        return 2
+    DBOS(config={"name": "bench", "system_database_url": url, "run_admin_server": False,
+                 "log_level": "WARNING"})
+    DBOS.launch()
+    try:
+        go = run_threads if mode == "threads" else (
+            lambda prefix, count: run_async(prefix, count, chunk))
+        if warmup:
+            go("warm", warmup)
+        log(f"{mode}: {runs} runs")
+        t0, outputs = go("run", runs)
+        observed = time.time() - t0
+        bad = [i for i, out in enumerate(outputs) if out != {"n": i}]
+        if bad:
+            log(f"{len(bad)} runs returned the wrong output, e.g. run {bad[0]}: "
+                f"{outputs[bad[0]]!r}")
+            return 1
+        last, latencies = stored_times(url, "run")
+    finally:
+        DBOS.destroy()
+    elapsed = last - t0
+    result = {
+        "mode": mode,
+        "version": version("dbos"),
+        "runs": runs,
+        "elapsed_s": round(elapsed, 4),
+        "runs_per_second": round(runs / elapsed, 1),
+        "observed_s": round(observed, 4),
+        "dispatch_p50_ms": percentile(latencies, 50),
+        "dispatch_p99_ms": percentile(latencies, 99),
+        "dispatch_samples": len(latencies),
+    }
+    log(f"{mode}: {result['runs_per_second']} runs/s ({elapsed:.2f} s), dispatch p50 "
+        f"{result['dispatch_p50_ms']} ms p99 {result['dispatch_p99_ms']} ms")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
