@@ -19,6 +19,7 @@ from importlib.metadata import version
 from typing import Any
 
 import sqlalchemy as sa
+from _workflow_stats import percentile
 from dbos import DBOS, SetWorkflowID
 
 POLL_S = 0.005
@@ -76,19 +77,14 @@ async def _run_async(prefix: str, count: int, chunk: int) -> tuple[float, list[A
     t0 = time.time()
     handles: list[Any] = []
     for first in range(0, count, chunk):
-        handles += await asyncio.gather(*(start(i) for i in range(first, min(count, first + chunk))))
+        handles += await asyncio.gather(
+            *(start(i) for i in range(first, min(count, first + chunk)))
+        )
     return t0, list(await asyncio.gather(*(h.get_result() for h in handles)))
 
 
 def run_async(prefix: str, count: int, chunk: int) -> tuple[float, list[Any]]:
     return asyncio.run(_run_async(prefix, count, chunk))
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def stored_times(url: str, prefix: str) -> tuple[float, list[float]]:
@@ -98,13 +94,21 @@ def stored_times(url: str, prefix: str) -> tuple[float, list[float]]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            status = conn.execute(sa.text(
-                "SELECT workflow_uuid, created_at, updated_at FROM workflow_status "
-                "WHERE workflow_uuid LIKE :p"), {"p": prefix + "-%"}).all()
-            steps = conn.execute(sa.text(
-                "SELECT workflow_uuid, function_id, started_at_epoch_ms, completed_at_epoch_ms "
-                "FROM operation_outputs WHERE workflow_uuid LIKE :p "
-                "ORDER BY workflow_uuid, function_id"), {"p": prefix + "-%"}).all()
+            status = conn.execute(
+                sa.text(
+                    "SELECT workflow_uuid, created_at, updated_at FROM workflow_status "
+                    "WHERE workflow_uuid LIKE :p"
+                ),
+                {"p": prefix + "-%"},
+            ).all()
+            steps = conn.execute(
+                sa.text(
+                    "SELECT workflow_uuid, function_id, started_at_epoch_ms, completed_at_epoch_ms "
+                    "FROM operation_outputs WHERE workflow_uuid LIKE :p "
+                    "ORDER BY workflow_uuid, function_id"
+                ),
+                {"p": prefix + "-%"},
+            ).all()
     finally:
         engine.dispose()
     created = {row.workflow_uuid: row.created_at for row in status}
@@ -125,12 +129,21 @@ def main(argv: list[str]) -> int:
     if mode not in ("threads", "async"):
         log(f"unknown mode {mode!r}")
         return 2
-    DBOS(config={"name": "bench", "system_database_url": url, "run_admin_server": False,
-                 "log_level": "WARNING"})
+    DBOS(
+        config={
+            "name": "bench",
+            "system_database_url": url,
+            "run_admin_server": False,
+            "log_level": "WARNING",
+        }
+    )
     DBOS.launch()
     try:
-        go = run_threads if mode == "threads" else (
-            lambda prefix, count: run_async(prefix, count, chunk))
+        go = (
+            run_threads
+            if mode == "threads"
+            else (lambda prefix, count: run_async(prefix, count, chunk))
+        )
         if warmup:
             go("warm", warmup)
         log(f"{mode}: {runs} runs")
@@ -138,8 +151,9 @@ def main(argv: list[str]) -> int:
         observed = time.time() - t0
         bad = [i for i, out in enumerate(outputs) if out != {"n": i}]
         if bad:
-            log(f"{len(bad)} runs returned the wrong output, e.g. run {bad[0]}: "
-                f"{outputs[bad[0]]!r}")
+            log(
+                f"{len(bad)} runs returned the wrong output, e.g. run {bad[0]}: {outputs[bad[0]]!r}"
+            )
             return 1
         last, latencies = stored_times(url, "run")
     finally:
@@ -156,8 +170,10 @@ def main(argv: list[str]) -> int:
         "dispatch_p99_ms": percentile(latencies, 99),
         "dispatch_samples": len(latencies),
     }
-    log(f"{mode}: {result['runs_per_second']} runs/s ({elapsed:.2f} s), dispatch p50 "
-        f"{result['dispatch_p50_ms']} ms p99 {result['dispatch_p99_ms']} ms")
+    log(
+        f"{mode}: {result['runs_per_second']} runs/s ({elapsed:.2f} s), dispatch p50 "
+        f"{result['dispatch_p50_ms']} ms p99 {result['dispatch_p99_ms']} ms"
+    )
     print(json.dumps(result))
     return 0
 

@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.signing import load_or_create_private_key
 from hub.clock import SystemClock
-from hub.engine.activities import ActivityRegistry, builtin_registry
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent
 from hub.domain.errors import Conflict
 from hub.domain.ids import new_id
@@ -20,6 +19,7 @@ from hub.domain.tenancy import (
     password_problems,
     username_problems,
 )
+from hub.engine.activities import ActivityRegistry, builtin_registry
 from hub.ports import Clock, PasswordHasher
 from hub.security.passwords import Argon2Hasher
 from hub.security.rbac import CasbinAuthorizer
@@ -28,10 +28,11 @@ from hub.services.audit import AuditLog
 from hub.services.auth import AuthService
 from hub.services.events import InProcessBus
 from hub.services.read_cache import VersionedCache
+from hub.services.tenants import TenantService
 from hub.services.workflow_defs import DefinitionCache
 from hub.services.workflow_runtime import WorkerSettings, WorkflowRuntime
+from hub.services.workflow_triggers import TriggerService
 from hub.services.workflows import WorkflowService
-from hub.services.tenants import TenantService
 from hub.settings import Settings
 from hub.store import migrate
 from hub.store.database import create_engine
@@ -58,6 +59,7 @@ class Hub:
     activities: ActivityRegistry
     runtime: WorkflowRuntime
     workflows: WorkflowService
+    triggers: TriggerService
 
     async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
         if migrate_schema:
@@ -65,8 +67,11 @@ class Hub:
         await self.authorizer.load()
         if run_workers:
             await self.runtime.start(release_all=self.settings.is_sqlite)
+            await self.triggers.start()
+            self.workflows.on_published = self.triggers.refresh
 
     async def close(self) -> None:
+        await self.triggers.stop()
         await self.runtime.stop()
         await self.uow.dispose()
 
@@ -82,8 +87,16 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
     bus = InProcessBus()
     activities = builtin_registry()
     definitions = DefinitionCache(uow, activities)
-    runtime = WorkflowRuntime(uow, clock, activities, definitions, audit_log, bus.publish,
-                              WorkerSettings(lease_seconds=settings.workflow_lease_seconds))
+    runtime = WorkflowRuntime(
+        uow,
+        clock,
+        activities,
+        definitions,
+        audit_log,
+        bus.publish,
+        WorkerSettings(lease_seconds=settings.workflow_lease_seconds),
+    )
+    workflows = WorkflowService(uow, clock, audit_log, definitions, runtime)
     return Hub(
         settings=settings,
         engine=engine,
@@ -105,7 +118,8 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         bus=bus,
         activities=activities,
         runtime=runtime,
-        workflows=WorkflowService(uow, clock, audit_log, definitions, runtime),
+        workflows=workflows,
+        triggers=TriggerService(uow, clock, bus, workflows),
     )
 
 

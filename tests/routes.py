@@ -25,7 +25,15 @@ class Route:
     body: Callable[[], dict[str, Any] | None] = lambda: None
 
     def url(self, tenant: str, user_id: str) -> str:
-        return self.path.format(tenant=tenant, user=user_id, seq=1)
+        return self.path.format(
+            tenant=tenant,
+            user=user_id,
+            seq=1,
+            name="matrix",
+            version="1.0.1",
+            run_id="0" * 32,
+            task_id="0" * 32,
+        )
 
 
 ROUTES = [
@@ -83,3 +91,38 @@ ROUTES += [
     Route("GET", "/api/v1/tenants/{tenant}/audit/consistency?first=1&second=1", AUDITORS),
 ]
 PUBLIC.add(("GET", "/api/v1/audit/public-key"))
+
+READERS = EVERYONE
+WORKERS = frozenset({"platform_admin", "tenant_admin", "engineer", "operator"})
+PUBLISHERS = frozenset({"platform_admin", "tenant_admin", "engineer"})
+WORKFLOW = {
+    "name": "matrix",
+    "version": "1.0.0",
+    "start": "done",
+    "steps": {"done": {"type": "end"}},
+}
+_versions = itertools.count(2)  # 1.0.1 is published before the matrix runs
+
+
+def _definition() -> dict[str, Any]:
+    return {**WORKFLOW, "version": f"1.0.{next(_versions)}"}
+
+
+ROUTES += [
+    Route("POST", "/api/v1/tenants/{tenant}/workflows", PUBLISHERS, _definition),
+    Route("GET", "/api/v1/tenants/{tenant}/workflows", READERS),
+    Route("GET", "/api/v1/tenants/{tenant}/workflows/{name}", READERS),
+    Route("GET", "/api/v1/tenants/{tenant}/workflows/{name}/{version}", READERS),
+    Route("GET", "/api/v1/tenants/{tenant}/workflows/{name}/{version}/diagram", READERS),
+    Route("POST", "/api/v1/tenants/{tenant}/runs", WORKERS, lambda: {"workflow": "matrix"}),
+    Route("GET", "/api/v1/tenants/{tenant}/runs", READERS),
+    Route("GET", "/api/v1/tenants/{tenant}/runs/{run_id}", READERS),
+    Route("GET", "/api/v1/tenants/{tenant}/runs/{run_id}/history", READERS),
+    Route("POST", "/api/v1/tenants/{tenant}/runs/{run_id}/signals/{name}", WORKERS),
+    Route("POST", "/api/v1/tenants/{tenant}/runs/{run_id}/cancel", WORKERS),
+    Route("POST", "/api/v1/tenants/{tenant}/runs/{run_id}/suspend", WORKERS),
+    Route("POST", "/api/v1/tenants/{tenant}/runs/{run_id}/resume", WORKERS),
+    Route("GET", "/api/v1/tenants/{tenant}/tasks", WORKERS),
+    Route("POST", "/api/v1/tenants/{tenant}/tasks/{task_id}/claim", WORKERS),
+    Route("POST", "/api/v1/tenants/{tenant}/tasks/{task_id}/complete", WORKERS),
+]

@@ -44,7 +44,11 @@ def calls(hub: Hub) -> dict[str, list[Any]]:
 
 def test_decision_run_completes_with_history(world: World) -> None:
     client, eng = world.client, world.as_(ENGINEER)
-    assert publish(client, eng, """
+    assert (
+        publish(
+            client,
+            eng,
+            """
 name: sort
 version: 1.0.0
 input_schema: {type: object, required: [x]}
@@ -57,20 +61,33 @@ steps:
     cases: {"true": big, "false": small}
   big: {type: end, output: {size: big}}
   small: {type: end, output: {size: "small-${string(steps.a.output.v)}"}}
-""").status_code == 201
+""",
+        ).status_code
+        == 201
+    )
     run = start(client, world.as_(OPERATOR), "sort", {"x": 3})
     done = wait_for(client, eng, run["id"])
     assert done["status"] == "completed"
     assert done["output"] == {"size": "small-3"}
     assert kinds(history(client, eng, run["id"])) == [
-        ("RunStarted", None), ("StepScheduled", "a"), ("ActivityStarted", "a"),
-        ("ActivityCompleted", "a"), ("StepScheduled", "pick"), ("DecisionTaken", "pick"),
-        ("StepScheduled", "small"), ("DecisionTaken", "small"), ("RunCompleted", None)]
+        ("RunStarted", None),
+        ("StepScheduled", "a"),
+        ("ActivityStarted", "a"),
+        ("ActivityCompleted", "a"),
+        ("StepScheduled", "pick"),
+        ("DecisionTaken", "pick"),
+        ("StepScheduled", "small"),
+        ("DecisionTaken", "small"),
+        ("RunCompleted", None),
+    ]
 
 
 def test_retries_keep_the_idempotency_key(world: World, calls: dict[str, list[Any]]) -> None:
     client, eng = world.client, world.as_(ENGINEER)
-    publish(client, eng, """
+    publish(
+        client,
+        eng,
+        """
 name: retrying
 version: 1.0.0
 start: a
@@ -81,7 +98,8 @@ steps:
     retry: {max_attempts: 3, initial_interval: 10ms, backoff: 2}
     next: done
   done: {type: end, output: "${steps.a.output}"}
-""")
+""",
+    )
     run = start(client, eng, "retrying")
     done = wait_for(client, eng, run["id"])
     assert done["status"] == "completed" and done["output"] == {"attempts": 3}
@@ -94,7 +112,10 @@ steps:
 
 def test_failure_compensates_in_reverse_order(world: World, calls: dict[str, list[Any]]) -> None:
     client, eng = world.client, world.as_(ENGINEER)
-    publish(client, eng, """
+    publish(
+        client,
+        eng,
+        """
 name: saga
 version: 1.0.0
 start: reserve
@@ -112,7 +133,8 @@ steps:
     next: ship
   ship: {type: activity, activity: boom, next: done}
   done: {type: end}
-""")
+""",
+    )
     run = start(client, eng, "saga")
     done = wait_for(client, eng, run["id"])
     assert done["status"] == "failed"
@@ -126,7 +148,10 @@ steps:
 
 def test_on_error_continue_and_goto(world: World, calls: dict[str, list[Any]]) -> None:
     client, eng = world.client, world.as_(ENGINEER)
-    publish(client, eng, """
+    publish(
+        client,
+        eng,
+        """
 name: tolerant
 version: 1.0.0
 start: try
@@ -135,7 +160,8 @@ steps:
   again: {type: activity, activity: boom, on_error: {goto: fallback}, next: never}
   never: {type: end, output: never}
   fallback: {type: end, output: fallback}
-""")
+""",
+    )
     run = start(client, eng, "tolerant")
     done = wait_for(client, eng, run["id"])
     assert done["status"] == "completed" and done["output"] == "fallback"
@@ -143,7 +169,10 @@ steps:
 
 def test_timer_then_signal_wait(world: World) -> None:
     client, eng = world.client, world.as_(ENGINEER)
-    publish(client, eng, """
+    publish(
+        client,
+        eng,
+        """
 name: waiting
 version: 1.0.0
 start: pause
@@ -152,18 +181,23 @@ steps:
   ack: {type: wait, signal: acknowledged, timeout: 30s, on_timeout: late, next: done}
   late: {type: end, output: late}
   done: {type: end, output: "${steps.ack.output}"}
-""")
+""",
+    )
     run = start(client, eng, "waiting")
     waiting = wait_for(client, eng, run["id"], ("waiting",))
     assert waiting["current_steps"] in (["pause"], ["ack"])
     wait_for_step(world, run["id"], "ack")
-    sent = client.post(f"/api/v1/tenants/acme/runs/{run['id']}/signals/acknowledged",
-                       json={"by": "dana"}, headers=world.as_(OPERATOR))
+    sent = client.post(
+        f"/api/v1/tenants/acme/runs/{run['id']}/signals/acknowledged",
+        json={"by": "dana"},
+        headers=world.as_(OPERATOR),
+    )
     assert sent.status_code == 200, sent.text
     done = wait_for(client, eng, run["id"])
     assert done["output"] == {"by": "dana"}
-    late = client.post(f"/api/v1/tenants/acme/runs/{run['id']}/signals/acknowledged",
-                       json={}, headers=eng)
+    late = client.post(
+        f"/api/v1/tenants/acme/runs/{run['id']}/signals/acknowledged", json={}, headers=eng
+    )
     assert late.status_code == 409
 
 
@@ -171,8 +205,9 @@ def wait_for_step(world: World, run_id: str, step: str) -> None:
     import time
 
     for _ in range(500):
-        run = world.client.get(f"/api/v1/tenants/acme/runs/{run_id}",
-                               headers=world.as_(ENGINEER)).json()
+        run = world.client.get(
+            f"/api/v1/tenants/acme/runs/{run_id}", headers=world.as_(ENGINEER)
+        ).json()
         if run["current_steps"] == [step]:
             return
         time.sleep(0.01)
@@ -181,7 +216,10 @@ def wait_for_step(world: World, run_id: str, step: str) -> None:
 
 def test_signal_before_the_wait_is_kept_and_timeout_branches(world: World) -> None:
     client, eng = world.client, world.as_(ENGINEER)
-    publish(client, eng, """
+    publish(
+        client,
+        eng,
+        """
 name: early
 version: 1.0.0
 start: pause
@@ -190,7 +228,8 @@ steps:
   ack: {type: wait, signal: go, timeout: 50ms, on_timeout: late, next: done}
   late: {type: end, output: late}
   done: {type: end, output: on-time}
-""")
+""",
+    )
     early = start(client, eng, "early")
     client.post(f"/api/v1/tenants/acme/runs/{early['id']}/signals/go", json=1, headers=eng)
     assert wait_for(client, eng, early["id"])["output"] == "on-time"
@@ -200,7 +239,10 @@ steps:
 
 def test_parallel_all_and_any(world: World) -> None:
     client, eng = world.client, world.as_(ENGINEER)
-    publish(client, eng, """
+    publish(
+        client,
+        eng,
+        """
 name: fan
 version: 1.0.0
 start: both
@@ -221,7 +263,8 @@ steps:
   slow: {type: timer, duration: 30s}
   fast: {type: activity, activity: noop, input: fast}
   done: {type: end, output: "${steps.both.output}"}
-""")
+""",
+    )
     run = start(client, eng, "fan")
     done = wait_for(client, eng, run["id"])
     assert done["status"] == "completed", done
@@ -233,22 +276,30 @@ steps:
 
 def test_subworkflow(world: World) -> None:
     client, eng = world.client, world.as_(ENGINEER)
-    publish(client, eng, """
+    publish(
+        client,
+        eng,
+        """
 name: child
 version: 1.2.0
 start: work
 steps:
   work: {type: activity, activity: noop, input: {doubled: "${input.n * 2}"}, next: done}
   done: {type: end, output: "${steps.work.output}"}
-""")
-    publish(client, eng, """
+""",
+    )
+    publish(
+        client,
+        eng,
+        """
 name: parent
 version: 1.0.0
 start: call
 steps:
   call: {type: subworkflow, workflow: "child@^1", input: {n: 21}, next: done}
   done: {type: end, output: "${steps.call.output}"}
-""")
+""",
+    )
     run = start(client, eng, "parent")
     done = wait_for(client, eng, run["id"])
     assert done["status"] == "completed" and done["output"] == {"doubled": 42}
@@ -256,14 +307,18 @@ steps:
 
 def test_cancel_suspend_resume(world: World) -> None:
     client, eng = world.client, world.as_(ENGINEER)
-    publish(client, eng, """
+    publish(
+        client,
+        eng,
+        """
 name: slow
 version: 1.0.0
 start: pause
 steps:
   pause: {type: timer, duration: 150ms, next: done}
   done: {type: end, output: ok}
-""")
+""",
+    )
     base = "/api/v1/tenants/acme/runs"
     run = start(client, eng, "slow")
     assert client.post(f"{base}/{run['id']}/suspend", headers=eng).json()["status"] == "suspended"
@@ -285,20 +340,25 @@ steps:
 
 def test_idempotency_key_replays_the_same_run(world: World) -> None:
     client, eng = world.client, world.as_(ENGINEER)
-    publish(client, eng, """
+    publish(
+        client,
+        eng,
+        """
 name: once
 version: 1.0.0
 start: done
 steps:
   done: {type: end, output: ok}
-""")
+""",
+    )
     headers = {**eng, "Idempotency-Key": "order-42"}
     first = client.post("/api/v1/tenants/acme/runs", json={"workflow": "once"}, headers=headers)
     again = client.post("/api/v1/tenants/acme/runs", json={"workflow": "once"}, headers=headers)
     assert first.status_code == 201 and again.status_code == 200
     assert first.json()["id"] == again.json()["id"]
-    runs = client.get("/api/v1/tenants/acme/runs", params={"workflow": "once"},
-                      headers=eng).json()["items"]
+    runs = client.get("/api/v1/tenants/acme/runs", params={"workflow": "once"}, headers=eng).json()[
+        "items"
+    ]
     assert len(runs) == 1
 
 

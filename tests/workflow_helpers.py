@@ -10,24 +10,41 @@ from litestar.testing import TestClient
 FINISHED = ("completed", "failed", "cancelled")
 
 
-def publish(client: TestClient[Any], headers: dict[str, str], text: str,
-            tenant: str = "acme") -> Any:
-    return client.post(f"/api/v1/tenants/{tenant}/workflows", content=text,
-                       headers={**headers, "content-type": "application/yaml"})
+def publish(
+    client: TestClient[Any], headers: dict[str, str], text: str, tenant: str = "acme"
+) -> Any:
+    return client.post(
+        f"/api/v1/tenants/{tenant}/workflows",
+        content=text,
+        headers={**headers, "content-type": "application/yaml"},
+    )
 
 
-def start(client: TestClient[Any], headers: dict[str, str], workflow: str,
-          run_input: dict[str, Any] | None = None, tenant: str = "acme", **extra: Any) -> Any:
-    response = client.post(f"/api/v1/tenants/{tenant}/runs",
-                           json={"workflow": workflow, "input": run_input or {}, **extra},
-                           headers=headers)
+def start(
+    client: TestClient[Any],
+    headers: dict[str, str],
+    workflow: str,
+    run_input: dict[str, Any] | None = None,
+    tenant: str = "acme",
+    **extra: Any,
+) -> Any:
+    response = client.post(
+        f"/api/v1/tenants/{tenant}/runs",
+        json={"workflow": workflow, "input": run_input or {}, **extra},
+        headers=headers,
+    )
     assert response.status_code in (200, 201), response.text
     return response.json()
 
 
-def wait_for(client: TestClient[Any], headers: dict[str, str], run_id: str,
-             statuses: tuple[str, ...] = FINISHED, timeout: float = 15.0,
-             tenant: str = "acme") -> dict[str, Any]:
+def wait_for(
+    client: TestClient[Any],
+    headers: dict[str, str],
+    run_id: str,
+    statuses: tuple[str, ...] = FINISHED,
+    timeout: float = 15.0,
+    tenant: str = "acme",
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         run = client.get(f"/api/v1/tenants/{tenant}/runs/{run_id}", headers=headers).json()
@@ -37,10 +54,12 @@ def wait_for(client: TestClient[Any], headers: dict[str, str], run_id: str,
         time.sleep(0.02)
 
 
-def history(client: TestClient[Any], headers: dict[str, str], run_id: str,
-            tenant: str = "acme") -> list[dict[str, Any]]:
-    return client.get(f"/api/v1/tenants/{tenant}/runs/{run_id}/history",
-                      headers=headers).json()["items"]
+def history(
+    client: TestClient[Any], headers: dict[str, str], run_id: str, tenant: str = "acme"
+) -> list[dict[str, Any]]:
+    return client.get(f"/api/v1/tenants/{tenant}/runs/{run_id}/history", headers=headers).json()[
+        "items"
+    ]
 
 
 def kinds(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:

@@ -58,18 +58,23 @@ class WorkflowController(Controller):
     path = "/api/v1/tenants/{tenant:str}/workflows"
     tags = ["workflows"]
 
-    @post("/", opt={"action": "workflow.publish"}, status_code=HTTP_201_CREATED,
-          summary="Publish a definition version (YAML or JSON body)")
-    async def publish(self, tenant: TenantSlug, hub: HubDep, request: AnyRequest
-                      ) -> dict[str, Any]:
+    @post(
+        "/",
+        opt={"action": "workflow.publish"},
+        status_code=HTTP_201_CREATED,
+        summary="Publish a definition version (YAML or JSON body)",
+    )
+    async def publish(self, tenant: TenantSlug, hub: HubDep, request: AnyRequest) -> dict[str, Any]:
         content_type = request.headers.get("content-type", "application/json")
         try:
-            body = load_definition_text((await request.body()).decode("utf-8", "replace"),
-                                        content_type)
+            body = load_definition_text(
+                (await request.body()).decode("utf-8", "replace"), content_type
+            )
         except DefinitionSyntaxError as exc:
             raise ValidationFailed([FieldProblem("body", str(exc))]) from None
-        return await hub.workflows.publish(await _tenant(hub, tenant), body,
-                                           request_context(request))
+        return await hub.workflows.publish(
+            await _tenant(hub, tenant), body, request_context(request)
+        )
 
     @get("/", summary="Workflows and their newest versions")
     async def list_workflows(self, tenant: TenantSlug, hub: HubDep) -> dict[str, Any]:
@@ -81,14 +86,20 @@ class WorkflowController(Controller):
         return {"name": name, "versions": versions}
 
     @get("/{name:str}/{version:str}", summary="One published definition")
-    async def definition(self, tenant: TenantSlug, name: Name, version: Version, hub: HubDep
-                         ) -> dict[str, Any]:
+    async def definition(
+        self, tenant: TenantSlug, name: Name, version: Version, hub: HubDep
+    ) -> dict[str, Any]:
         return await hub.workflows.definition(await _tenant(hub, tenant), name, version)
 
     @get("/{name:str}/{version:str}/diagram", summary="Mermaid or Graphviz diagram")
-    async def diagram(self, tenant: TenantSlug, name: Name, version: Version, hub: HubDep,
-                      format: Annotated[str, QueryParameter(pattern="^(mermaid|dot)$")] = "mermaid",
-                      ) -> Response[str]:
+    async def diagram(
+        self,
+        tenant: TenantSlug,
+        name: Name,
+        version: Version,
+        hub: HubDep,
+        format: Annotated[str, QueryParameter(pattern="^(mermaid|dot)$")] = "mermaid",
+    ) -> Response[str]:
         body = await hub.workflows.definition(await _tenant(hub, tenant), name, version)
         definition = parse_definition(body)
         text = to_mermaid(definition) if format == "mermaid" else to_dot(definition)
@@ -100,22 +111,31 @@ class RunController(Controller):
     tags = ["runs"]
 
     @post("/", opt={"action": "workflow.run.start"}, summary="Start a run (Idempotency-Key)")
-    async def start(self, tenant: TenantSlug, data: JSONBody[StartRunIn], hub: HubDep,
-                    request: AnyRequest) -> Response[dict[str, Any]]:
+    async def start(
+        self, tenant: TenantSlug, data: JSONBody[StartRunIn], hub: HubDep, request: AnyRequest
+    ) -> Response[dict[str, Any]]:
         key = request.headers.get("idempotency-key")
         if key is not None and not 1 <= len(key) <= 128:
             raise ValidationFailed([FieldProblem("Idempotency-Key", "1-128 characters")])
         start = StartRun(data.workflow, data.input, data.version, data.priority, key)
-        run, created = await hub.workflows.start(await _tenant(hub, tenant), start,
-                                                 request_context(request))
+        run, created = await hub.workflows.start(
+            await _tenant(hub, tenant), start, request_context(request)
+        )
         return Response(run, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get("/", summary="Runs, newest first")
-    async def list_runs(self, tenant: TenantSlug, hub: HubDep, status: Filter = None,
-                        workflow: Filter = None, cursor: Filter = None,
-                        limit: Limit = DEFAULT_LIMIT) -> dict[str, Any]:
-        items, next_cursor = await hub.workflows.runs(await _tenant(hub, tenant), status,
-                                                      workflow, cursor, limit)
+    async def list_runs(
+        self,
+        tenant: TenantSlug,
+        hub: HubDep,
+        status: Filter = None,
+        workflow: Filter = None,
+        cursor: Filter = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> dict[str, Any]:
+        items, next_cursor = await hub.workflows.runs(
+            await _tenant(hub, tenant), status, workflow, cursor, limit
+        )
         return {"items": items, "next_cursor": next_cursor}
 
     @get("/{run_id:str}", summary="One run")
@@ -126,36 +146,47 @@ class RunController(Controller):
     async def history(self, tenant: TenantSlug, run_id: RunId, hub: HubDep) -> dict[str, Any]:
         return {"items": await hub.workflows.history(await _tenant(hub, tenant), run_id)}
 
-    @post("/{run_id:str}/signals/{name:str}", status_code=HTTP_200_OK,
-          opt={"action": "workflow.run.signal"}, summary="Send a signal (JSON body: payload)")
-    async def signal(self, tenant: TenantSlug, run_id: RunId, name: SignalName, hub: HubDep,
-                     request: AnyRequest) -> dict[str, Any]:
+    @post(
+        "/{run_id:str}/signals/{name:str}",
+        status_code=HTTP_200_OK,
+        opt={"action": "workflow.run.signal"},
+        summary="Send a signal (JSON body: payload)",
+    )
+    async def signal(
+        self, tenant: TenantSlug, run_id: RunId, name: SignalName, hub: HubDep, request: AnyRequest
+    ) -> dict[str, Any]:
         raw = await request.body()
         try:
             payload = msgspec.json.decode(raw) if raw else None
         except msgspec.DecodeError:
             raise ValidationFailed([FieldProblem("body", "not JSON")]) from None
-        return await hub.workflows.signal(await _tenant(hub, tenant), run_id, name, payload,
-                                          request_context(request))
+        return await hub.workflows.signal(
+            await _tenant(hub, tenant), run_id, name, payload, request_context(request)
+        )
 
     @post("/{run_id:str}/cancel", status_code=HTTP_200_OK, opt={"action": "workflow.run.cancel"})
-    async def cancel(self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
-                     ) -> dict[str, Any]:
-        return await hub.workflows.cancel(await _tenant(hub, tenant), run_id,
-                                          request_context(request))
+    async def cancel(
+        self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
+    ) -> dict[str, Any]:
+        return await hub.workflows.cancel(
+            await _tenant(hub, tenant), run_id, request_context(request)
+        )
 
-    @post("/{run_id:str}/suspend", status_code=HTTP_200_OK,
-          opt={"action": "workflow.run.suspend"})
-    async def suspend(self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
-                      ) -> dict[str, Any]:
-        return await hub.workflows.suspend(await _tenant(hub, tenant), run_id,
-                                           request_context(request))
+    @post("/{run_id:str}/suspend", status_code=HTTP_200_OK, opt={"action": "workflow.run.suspend"})
+    async def suspend(
+        self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
+    ) -> dict[str, Any]:
+        return await hub.workflows.suspend(
+            await _tenant(hub, tenant), run_id, request_context(request)
+        )
 
     @post("/{run_id:str}/resume", status_code=HTTP_200_OK, opt={"action": "workflow.run.resume"})
-    async def resume(self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
-                     ) -> dict[str, Any]:
-        return await hub.workflows.resume(await _tenant(hub, tenant), run_id,
-                                          request_context(request))
+    async def resume(
+        self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
+    ) -> dict[str, Any]:
+        return await hub.workflows.resume(
+            await _tenant(hub, tenant), run_id, request_context(request)
+        )
 
 
 class TaskController(Controller):
@@ -163,29 +194,43 @@ class TaskController(Controller):
     tags = ["tasks"]
 
     @get("/", summary="User tasks: scope=mine (default), open or all")
-    async def list_tasks(self, tenant: TenantSlug, hub: HubDep, request: AnyRequest,
-                         view: Annotated[str, QueryParameter(name="scope",
-                                                             pattern="^(mine|open|all)$")] =
-                         "mine", limit: Limit = DEFAULT_LIMIT) -> dict[str, Any]:
+    async def list_tasks(
+        self,
+        tenant: TenantSlug,
+        hub: HubDep,
+        request: AnyRequest,
+        view: Annotated[str, QueryParameter(name="scope", pattern="^(mine|open|all)$")] = "mine",
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> dict[str, Any]:
         user, groups = _groups(request, tenant)
         status = {"mine": None, "open": "open", "all": None}[view]
         who = user if view == "mine" else None
-        items = await hub.workflows.user_tasks(await _tenant(hub, tenant), who, groups, status,
-                                               limit)
+        items = await hub.workflows.user_tasks(
+            await _tenant(hub, tenant), who, groups, status, limit
+        )
         if view == "mine":
             items = [t for t in items if t["status"] in ("open", "claimed")]
         return {"items": items}
 
     @post("/{task_id:str}/claim", status_code=HTTP_200_OK, opt={"action": "workflow.task.claim"})
-    async def claim(self, tenant: TenantSlug, task_id: RunId, hub: HubDep, request: AnyRequest
-                    ) -> dict[str, Any]:
+    async def claim(
+        self, tenant: TenantSlug, task_id: RunId, hub: HubDep, request: AnyRequest
+    ) -> dict[str, Any]:
         user, groups = _groups(request, tenant)
         return await hub.workflows.claim(await _tenant(hub, tenant), task_id, user, groups)
 
-    @post("/{task_id:str}/complete", status_code=HTTP_200_OK,
-          opt={"action": "workflow.task.complete"})
-    async def complete(self, tenant: TenantSlug, task_id: RunId, data: JSONBody[CompleteTaskIn],
-                       hub: HubDep, request: AnyRequest) -> dict[str, Any]:
+    @post(
+        "/{task_id:str}/complete", status_code=HTTP_200_OK, opt={"action": "workflow.task.complete"}
+    )
+    async def complete(
+        self,
+        tenant: TenantSlug,
+        task_id: RunId,
+        data: JSONBody[CompleteTaskIn],
+        hub: HubDep,
+        request: AnyRequest,
+    ) -> dict[str, Any]:
         user, groups = _groups(request, tenant)
-        return await hub.workflows.complete(await _tenant(hub, tenant), task_id, data.values,
-                                            user, groups, request_context(request))
+        return await hub.workflows.complete(
+            await _tenant(hub, tenant), task_id, data.values, user, groups, request_context(request)
+        )

@@ -18,6 +18,12 @@ naming the step and field. Decisions where the DSL page is silent:
   activity, timer, wait, user_task or subworkflow steps (nest via a subworkflow), belong
   to one branch only and are entered only through their parallel step.
 * A wait ``timeout`` without ``on_timeout`` fails the step; ``on_timeout`` needs a timeout.
+  A wait ``event`` is a topic filter and may use ``${}`` to correlate with the run.
+* Defaults: activity ``input`` ``{}``, no ``timeout`` (the engine's own limit applies),
+  ``retry`` as :class:`RetryPolicy`, ``on_error: fail``, ``completion: all``. A user task
+  ``title`` is plain text; its ``assignee`` is a template.
+* Only timer, wait and user_task steps break a loop: activities and subworkflows may
+  finish at once, so a loop through them alone is a busy loop.
 * Trigger ``input`` templates see one variable, ``trigger``: for events
   ``{topic, payload, params}`` (``params`` from ``{name}`` topic levels), for schedules
   ``{fired_at}``. Without ``input`` the engine passes the event payload (or ``{}``).
@@ -38,13 +44,29 @@ from hub.engine.fields import Collector, Reader, describe_type
 from hub.engine.graph import check_graph
 from hub.engine.loading import UnsupportedContentType, load_definition_text
 from hub.engine.model import (
+    ActivityStep,
+    Compensation,
+    Completion,
     CronTrigger,
+    DecisionRule,
+    DecisionStep,
+    DecisionTable,
     DefinitionInvalid,
     DefinitionProblem,
     DefinitionSyntaxError,
+    EndStep,
     EventTrigger,
+    FormField,
+    OnError,
+    ParallelStep,
+    RetryPolicy,
+    RuleTest,
     Step,
+    SubworkflowStep,
+    TimerStep,
     Trigger,
+    UserTaskStep,
+    WaitStep,
     WorkflowDefinition,
 )
 from hub.engine.schemas import schema_errors, schema_problem
@@ -54,10 +76,30 @@ from hub.engine.versions import match_version_range, parse_version, version_grea
 
 __all__ = [
     "MAX_STEPS",
+    "ActivityStep",
+    "Compensation",
+    "Completion",
+    "CronTrigger",
+    "DecisionRule",
+    "DecisionStep",
+    "DecisionTable",
     "DefinitionInvalid",
     "DefinitionProblem",
     "DefinitionSyntaxError",
+    "EndStep",
+    "EventTrigger",
+    "FormField",
+    "OnError",
+    "ParallelStep",
+    "RetryPolicy",
+    "RuleTest",
+    "Step",
+    "SubworkflowStep",
+    "TimerStep",
+    "Trigger",
     "UnsupportedContentType",
+    "UserTaskStep",
+    "WaitStep",
     "WorkflowDefinition",
     "load_definition_text",
     "match_version_range",

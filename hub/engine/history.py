@@ -59,8 +59,13 @@ class Event:
     seq: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "type": self.type.value, "step": self.step,
-                "data": self.data, "ts": self.ts.isoformat().replace("+00:00", "Z")}
+        return {
+            "seq": self.seq,
+            "type": self.type.value,
+            "step": self.step,
+            "data": self.data,
+            "ts": self.ts.isoformat().replace("+00:00", "Z"),
+        }
 
 
 @dataclass
@@ -109,11 +114,15 @@ class RunState:
         """What expressions see."""
         return {
             "input": self.input,
-            "steps": {k: {"output": v.output} for k, v in self.steps.items()
-                      if v.status == "completed"},
+            "steps": {
+                k: {"output": v.output} for k, v in self.steps.items() if v.status == "completed"
+            },
             "vars": self.vars,
-            "run": {"id": self.run_id, "tenant": self.tenant,
-                    "started_at": self.started_at.isoformat() if self.started_at else None},
+            "run": {
+                "id": self.run_id,
+                "tenant": self.tenant,
+                "started_at": self.started_at.isoformat() if self.started_at else None,
+            },
         }
 
 
@@ -135,8 +144,16 @@ def apply(state: RunState, event: Event) -> None:
         state.step(step).status = "scheduled"
     elif kind is EventType.ACTIVITY_FAILED and step:
         state.step(step).error = data.get("message")
-    elif kind in (EventType.TIMER_STARTED, EventType.WAIT_STARTED,
-                  EventType.USER_TASK_CREATED, EventType.CHILD_STARTED) and step:
+    elif (
+        kind
+        in (
+            EventType.TIMER_STARTED,
+            EventType.WAIT_STARTED,
+            EventType.USER_TASK_CREATED,
+            EventType.CHILD_STARTED,
+        )
+        and step
+    ):
         state.step(step).status = "waiting"
         state.active.add(step)
         if kind is EventType.WAIT_STARTED and data.get("signal"):
@@ -145,14 +162,24 @@ def apply(state: RunState, event: Event) -> None:
         _complete(state, step, data)
     elif kind is EventType.SIGNAL_RECEIVED:
         state.signals.setdefault(data["name"], []).append(data.get("payload"))
-    elif kind in (EventType.ACTIVITY_COMPLETED, EventType.TIMER_FIRED,
-                  EventType.WAIT_TIMED_OUT, EventType.USER_TASK_COMPLETED,
-                  EventType.DECISION_TAKEN, EventType.CHILD_FINISHED,
-                  EventType.BRANCH_JOINED) and step:
+    elif (
+        kind
+        in (
+            EventType.ACTIVITY_COMPLETED,
+            EventType.TIMER_FIRED,
+            EventType.WAIT_TIMED_OUT,
+            EventType.USER_TASK_COMPLETED,
+            EventType.DECISION_TAKEN,
+            EventType.CHILD_FINISHED,
+            EventType.BRANCH_JOINED,
+        )
+        and step
+    ):
         _complete(state, step, data)
     elif kind is EventType.BRANCH_STARTED and step:
-        state.parallel[step] = ParallelState([list(b) for b in data["branches"]],
-                                             [0] * len(data["branches"]))
+        state.parallel[step] = ParallelState(
+            [list(b) for b in data["branches"]], [0] * len(data["branches"])
+        )
         for index, branch in enumerate(data["branches"]):
             for member in branch:
                 state.branch_of[member] = (step, index)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from hub.engine.expressions import compile_template
 from hub.engine.history import Event, EventType, RunState, RunStatus, apply
 
 MAX_INLINE_STEPS = 1000  # decisions chained without waiting; validation forbids busy loops
@@ -59,8 +60,13 @@ class StepFailure(Exception):
 
 
 class Interpreter:
-    def __init__(self, definition: Any, state: RunState, now: datetime,
-                 rng: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        definition: Any,
+        state: RunState,
+        now: datetime,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
         self.definition = definition
         self.state = state
         self.now = now
@@ -69,8 +75,9 @@ class Interpreter:
 
     # --- recording ---
 
-    def _record(self, kind: EventType, step: str | None = None, *, at: datetime | None = None,
-                **data: Any) -> None:
+    def _record(
+        self, kind: EventType, step: str | None = None, *, at: datetime | None = None, **data: Any
+    ) -> None:
         event = Event(kind, step, data, at or self.now, self.state.next_seq)
         apply(self.state, event)
         self.out.events.append(event)
@@ -82,15 +89,18 @@ class Interpreter:
     # --- entry points ---
 
     def start(self, run_input: Any) -> Transition:
-        self._record(EventType.RUN_STARTED, input=run_input,
-                     workflow=self.state.workflow, version=self.state.version)
+        self._record(
+            EventType.RUN_STARTED,
+            input=run_input,
+            workflow=self.state.workflow,
+            version=self.state.version,
+        )
         self._enter(self.definition.start)
         return self.out
 
     def activity_started(self, step: str, at: datetime | None = None) -> Transition:
         """Recorded with the attempt's outcome, stamped with when the attempt began."""
-        self._record(EventType.ACTIVITY_STARTED, step, at=at,
-                     attempt=self.state.step(step).attempt)
+        self._record(EventType.ACTIVITY_STARTED, step, at=at, attempt=self.state.step(step).attempt)
         return self.out
 
     def activity_succeeded(self, step: str, output: Any) -> Transition:
@@ -100,12 +110,15 @@ class Interpreter:
             self._record(EventType.COMPENSATION_COMPLETED, step)
             self._compensate_next()
             return self.out
-        self._record(EventType.ACTIVITY_COMPLETED, step, output=output,
-                     attempt=self.state.step(step).attempt)
+        self._record(
+            EventType.ACTIVITY_COMPLETED, step, output=output, attempt=self.state.step(step).attempt
+        )
         self._after(step)
         return self.out
 
-    def activity_failed(self, step: str, error_type: str, message: str, retryable: bool) -> Transition:
+    def activity_failed(
+        self, step: str, error_type: str, message: str, retryable: bool
+    ) -> Transition:
         if self.state.compensating is None and step not in self.state.active:
             return self.out
         if self.state.compensating is not None:
@@ -115,13 +128,15 @@ class Interpreter:
             return self.out
         spec = self.definition.steps[step]
         attempt = self.state.step(step).attempt
-        self._record(EventType.ACTIVITY_FAILED, step, attempt=attempt, error_type=error_type,
-                     message=message)
+        self._record(
+            EventType.ACTIVITY_FAILED, step, attempt=attempt, error_type=error_type, message=message
+        )
         retry = spec.retry
         if retryable and retry.retries(attempt, error_type):
             delay = retry.delay(attempt, self.rng())
-            self._record(EventType.RETRY_SCHEDULED, step, attempt=attempt + 1,
-                         delay=round(delay, 3))
+            self._record(
+                EventType.RETRY_SCHEDULED, step, attempt=attempt + 1, delay=round(delay, 3)
+            )
             self._task("activity", step, attempt + 1, delay)
             return self.out
         self._on_error(step, f"{error_type}: {message}")
@@ -236,22 +251,45 @@ class Interpreter:
         self._record(EventType.WAIT_STARTED, step_id, signal=name, timeout=spec.timeout)
         if self.state.signals.get(name):  # it arrived before the run got here
             payload = self.state.signals[name][0]
-            self._record(EventType.SIGNAL_RECEIVED, step_id, name=name, payload=payload,
-                         output=payload, consumed_signal=name)
+            self._record(
+                EventType.SIGNAL_RECEIVED,
+                step_id,
+                name=name,
+                payload=payload,
+                output=payload,
+                consumed_signal=name,
+            )
             self._after(step_id)
         elif spec.timeout is not None:
             self._task("wait_timeout", step_id, 1, spec.timeout)
 
-    def _enter_user_task(self, step_id: str, spec: Any, context: dict[str, Any], depth: int) -> None:
+    def _enter_user_task(
+        self, step_id: str, spec: Any, context: dict[str, Any], depth: int
+    ) -> None:
         assignee = spec.assignee.render(context) if spec.assignee is not None else None
-        title = str(spec.title.render(context))
+        title_template = (
+            spec.title if hasattr(spec.title, "render") else compile_template(spec.title)
+        )
+        title = str(title_template.render(context))
         due = self.now + timedelta(seconds=spec.due) if spec.due else None
         form = [_form_field(f) for f in spec.form]
-        self._record(EventType.USER_TASK_CREATED, step_id, title=title,
-                     assignee=assignee, candidate_groups=list(spec.candidate_groups))
-        self.out.user_tasks.append(NewUserTask(step_id, title, form,
-                                               str(assignee) if assignee else None,
-                                               list(spec.candidate_groups), due))
+        self._record(
+            EventType.USER_TASK_CREATED,
+            step_id,
+            title=title,
+            assignee=assignee,
+            candidate_groups=list(spec.candidate_groups),
+        )
+        self.out.user_tasks.append(
+            NewUserTask(
+                step_id,
+                title,
+                form,
+                str(assignee) if assignee else None,
+                list(spec.candidate_groups),
+                due,
+            )
+        )
 
     def _enter_parallel(self, step_id: str, spec: Any, context: dict[str, Any], depth: int) -> None:
         branches = [list(b) for b in spec.branches]
@@ -259,8 +297,9 @@ class Interpreter:
         for branch in branches:
             self._enter(branch[0], depth + 1)
 
-    def _enter_subworkflow(self, step_id: str, spec: Any, context: dict[str, Any],
-                           depth: int) -> None:
+    def _enter_subworkflow(
+        self, step_id: str, spec: Any, context: dict[str, Any], depth: int
+    ) -> None:
         value = spec.input.render(context) if spec.input is not None else None
         reference = f"{spec.workflow}@{spec.version_range}" if spec.version_range else spec.workflow
         self._record(EventType.CHILD_STARTED, step_id, workflow=reference, input=value)
@@ -287,10 +326,15 @@ class Interpreter:
         needed = spec.completion.needed(len(group.branches))
         if len(group.done) >= needed:
             group.joined = True
-            outputs = {s: self.state.steps[s].output for b in group.branches for s in b
-                       if self.state.steps.get(s) and self.state.steps[s].status == "completed"}
-            self._record(EventType.BRANCH_JOINED, parent, output=outputs,
-                         branches=sorted(group.done))
+            outputs = {
+                s: self.state.steps[s].output
+                for b in group.branches
+                for s in b
+                if self.state.steps.get(s) and self.state.steps[s].status == "completed"
+            }
+            self._record(
+                EventType.BRANCH_JOINED, parent, output=outputs, branches=sorted(group.done)
+            )
             self._continue_to(parent, getattr(spec, "next", None))
 
     # --- failure and compensation ---
@@ -310,11 +354,15 @@ class Interpreter:
             self._fail(f"step {step!r} failed: {message}")
 
     def _fail(self, message: str) -> None:
-        done = [s for s in self.state.completed_order
-                if getattr(self.definition.steps.get(s), "compensate", None) is not None]
+        done = [
+            s
+            for s in self.state.completed_order
+            if getattr(self.definition.steps.get(s), "compensate", None) is not None
+        ]
         if done and self.state.compensating is None:
-            self._record(EventType.COMPENSATION_STARTED, None, steps=list(reversed(done)),
-                         error=message)
+            self._record(
+                EventType.COMPENSATION_STARTED, None, steps=list(reversed(done)), error=message
+            )
             self._compensate_next()
             return
         self._record(EventType.RUN_FAILED, None, error=message)

@@ -36,8 +36,9 @@ class InProcessBus:
 
     async def publish(self, topic: str, payload: Any) -> None:
         handlers = [h for p, h in self._subscriptions if topic_matches(p, topic)]
-        results = await asyncio.gather(*(h(topic, payload) for h in handlers),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(h(topic, payload) for h in handlers), return_exceptions=True
+        )
         for result in results:
             if isinstance(result, BaseException):
                 log.error("event handler for %s failed: %r", topic, result)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from hub.domain.audit import AuditEvent, Outcome, RequestContext, SYSTEM
+from hub.domain.audit import SYSTEM, AuditEvent, Outcome, RequestContext
 from hub.domain.ids import new_id
 from hub.engine.activities import ActivityContext, ActivityError, ActivityRegistry
 from hub.engine.history import EventType, RunState, RunStatus, fold
@@ -32,11 +32,15 @@ from hub.services.workflow_defs import DefinitionCache
 from hub.services.workflow_metrics import ACTIVITY_SECONDS, RUN_SECONDS
 
 log = logging.getLogger("hub.workflows")
-AUDITED = {EventType.RUN_STARTED: "workflow.run.start", EventType.RUN_COMPLETED:
-           "workflow.run.complete", EventType.RUN_FAILED: "workflow.run.fail",
-           EventType.RUN_CANCELLED: "workflow.run.cancel", EventType.RUN_SUSPENDED:
-           "workflow.run.suspend", EventType.RUN_RESUMED: "workflow.run.resume",
-           EventType.USER_TASK_COMPLETED: "workflow.task.complete"}
+AUDITED = {
+    EventType.RUN_STARTED: "workflow.run.start",
+    EventType.RUN_COMPLETED: "workflow.run.complete",
+    EventType.RUN_FAILED: "workflow.run.fail",
+    EventType.RUN_CANCELLED: "workflow.run.cancel",
+    EventType.RUN_SUSPENDED: "workflow.run.suspend",
+    EventType.RUN_RESUMED: "workflow.run.resume",
+    EventType.USER_TASK_COMPLETED: "workflow.task.complete",
+}
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,16 @@ class WorkerSettings:
 
 
 class WorkflowRuntime:
-    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock, registry: ActivityRegistry,
-                 definitions: DefinitionCache, audit: AuditLog, publish: Any,
-                 settings: WorkerSettings | None = None) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        registry: ActivityRegistry,
+        definitions: DefinitionCache,
+        audit: AuditLog,
+        publish: Any,
+        settings: WorkerSettings | None = None,
+    ) -> None:
         self._uow = uow_factory
         self._clock = clock
         self.registry = registry
@@ -141,7 +152,7 @@ class WorkflowRuntime:
             pass
 
     async def _claim(self) -> list[Claimed]:
-        free = self._slots._value  # noqa: SLF001 - how many tasks we can take now
+        free = self._slots._value
         if free <= 0:
             await asyncio.sleep(0.005)
             return []
@@ -154,8 +165,10 @@ class WorkflowRuntime:
             until = now + timedelta(seconds=self.settings.lease_seconds)
             await uow.workflows.lease([r.id for r in chosen], self.owner, until)
             await uow.commit()
-        return [Claimed(r.id, r.tenant_id, r.run_id, r.kind, r.step, r.attempt, r.priority)
-                for r in chosen]
+        return [
+            Claimed(r.id, r.tenant_id, r.run_id, r.kind, r.step, r.attempt, r.priority)
+            for r in chosen
+        ]
 
     async def _run(self, task: Claimed) -> None:
         try:
@@ -196,8 +209,9 @@ class WorkflowRuntime:
         log.error("run %s: gave up committing %s after repeated conflicts", run["id"], task.kind)
         return []
 
-    async def _outcome(self, task: Claimed, run: dict[str, Any], state: RunState,
-                       definition: Any) -> Outcome_:
+    async def _outcome(
+        self, task: Claimed, run: dict[str, Any], state: RunState, definition: Any
+    ) -> Outcome_:
         """Do the task's I/O once; return how to turn its result into a transition."""
         step = str(task.step)
         if task.kind in ("activity", "compensate"):
@@ -213,8 +227,9 @@ class WorkflowRuntime:
         log.error("unknown task kind %s", task.kind)
         return lambda i: i.out
 
-    async def _activity(self, task: Claimed, run: dict[str, Any], state: RunState,
-                        definition: Any) -> Outcome_:
+    async def _activity(
+        self, task: Claimed, run: dict[str, Any], state: RunState, definition: Any
+    ) -> Outcome_:
         step = str(task.step)
         spec = definition.steps[step]
         if task.kind == "compensate":
@@ -227,8 +242,14 @@ class WorkflowRuntime:
         began = self._clock.now()
         if fn is None:
             return _failed(step, began, "UnknownActivity", f"no activity {name!r}", False)
-        ctx = ActivityContext(run["tenant_id"], run["workflow"], run["id"], step,
-                              state.step(step).attempt, self._publish)
+        ctx = ActivityContext(
+            run["tenant_id"],
+            run["workflow"],
+            run["id"],
+            step,
+            state.step(step).attempt,
+            self._publish,
+        )
         started = time.perf_counter()
         heartbeat = asyncio.create_task(self._heartbeat(task))
         try:
@@ -242,7 +263,8 @@ class WorkflowRuntime:
         finally:
             heartbeat.cancel()
             ACTIVITY_SECONDS.labels(run["tenant_id"], run["workflow"], name).observe(
-                time.perf_counter() - started)
+                time.perf_counter() - started
+            )
 
         def succeeded(interp: Interpreter) -> Transition:
             interp.activity_started(step, began)
@@ -270,8 +292,9 @@ class WorkflowRuntime:
 
     # --- loading and committing ---
 
-    async def _load(self, tenant_id: str, run_id: str
-                    ) -> tuple[dict[str, Any], RunState, Any] | None:
+    async def _load(
+        self, tenant_id: str, run_id: str
+    ) -> tuple[dict[str, Any], RunState, Any] | None:
         async with self._uow() as uow:
             run = await uow.workflows.run(tenant_id, run_id)
             if run is None:
@@ -288,10 +311,16 @@ class WorkflowRuntime:
             await uow.workflows.finish_task(task.id, self.owner)
             await uow.commit()
 
-    async def commit(self, run: dict[str, Any], state: RunState, before: int,
-                     transition: Transition, consumed: Claimed | None,
-                     ctx: RequestContext = SYSTEM, new_run: dict[str, Any] | None = None
-                     ) -> list[Claimed] | None:
+    async def commit(
+        self,
+        run: dict[str, Any],
+        state: RunState,
+        before: int,
+        transition: Transition,
+        consumed: Claimed | None,
+        ctx: RequestContext = SYSTEM,
+        new_run: dict[str, Any] | None = None,
+    ) -> list[Claimed] | None:
         """Write one transition atomically; returns tasks leased to this worker to run now,
         or None when the run moved on since `state` was read (nothing was written)."""
         now = self._clock.now()
@@ -301,25 +330,49 @@ class WorkflowRuntime:
         for t in transition.tasks:
             task_id = new_id()
             mine = t.due <= now and self._running
-            rows.append({"id": task_id, "tenant_id": run["tenant_id"], "run_id": run["id"],
-                         "kind": t.kind, "step": t.step, "attempt": t.attempt,
-                         "priority": run["priority"], "due_at": t.due,
-                         "lease_owner": self.owner if mine else None,
-                         "lease_until": lease_until if mine else None})
+            rows.append(
+                {
+                    "id": task_id,
+                    "tenant_id": run["tenant_id"],
+                    "run_id": run["id"],
+                    "kind": t.kind,
+                    "step": t.step,
+                    "attempt": t.attempt,
+                    "priority": run["priority"],
+                    "due_at": t.due,
+                    "lease_owner": self.owner if mine else None,
+                    "lease_until": lease_until if mine else None,
+                }
+            )
             if mine:
-                local.append(Claimed(task_id, run["tenant_id"], run["id"], t.kind, t.step,
-                                     t.attempt, run["priority"]))
+                local.append(
+                    Claimed(
+                        task_id,
+                        run["tenant_id"],
+                        run["id"],
+                        t.kind,
+                        t.step,
+                        t.attempt,
+                        run["priority"],
+                    )
+                )
         async with self._uow(write=True) as uow:
             if new_run is not None:
                 await uow.workflows.add_run(new_run)
-            if consumed is not None and not await uow.workflows.finish_task(consumed.id,
-                                                                            self.owner):
-                log.warning("lost the lease on %s of run %s; not committing", consumed.kind,
-                            run["id"])
+            if consumed is not None and not await uow.workflows.finish_task(
+                consumed.id, self.owner
+            ):
+                log.warning(
+                    "lost the lease on %s of run %s; not committing", consumed.kind, run["id"]
+                )
                 return []
             status = _status(state)
-            values: dict[str, Any] = {"status": status.value, "next_seq": state.next_seq,
-                                      "current_steps": sorted(state.active), "updated_at": now}
+            values: dict[str, Any] = {
+                "status": status.value,
+                "next_seq": state.next_seq,
+                "current_steps": sorted(state.active),
+                "updated_at": now,
+            }
             if status is RunStatus.COMPLETED:
                 values["output"] = state.output
             if status is RunStatus.FAILED:
@@ -329,12 +382,21 @@ class WorkflowRuntime:
             await uow.workflows.add_events(run["id"], transition.events)
             await uow.workflows.add_tasks(rows)
             for user_task in transition.user_tasks:
-                await uow.workflows.add_user_task({
-                    "id": new_id(), "tenant_id": run["tenant_id"], "run_id": run["id"],
-                    "step": user_task.step, "title": user_task.title, "form": user_task.form,
-                    "assignee": user_task.assignee,
-                    "candidate_groups": user_task.candidate_groups, "status": "open",
-                    "due_at": user_task.due, "created_at": now})
+                await uow.workflows.add_user_task(
+                    {
+                        "id": new_id(),
+                        "tenant_id": run["tenant_id"],
+                        "run_id": run["id"],
+                        "step": user_task.step,
+                        "title": user_task.title,
+                        "form": user_task.form,
+                        "assignee": user_task.assignee,
+                        "candidate_groups": user_task.candidate_groups,
+                        "status": "open",
+                        "due_at": user_task.due,
+                        "created_at": now,
+                    }
+                )
             for child in transition.children:
                 local += await self._start_child(uow, run, child, now, lease_until)
             if transition.finished:
@@ -342,40 +404,77 @@ class WorkflowRuntime:
                 await uow.workflows.cancel_user_tasks(run["id"])
                 local = []
                 if run.get("parent_run_id"):
-                    await uow.workflows.add_tasks([{
-                        "id": new_id(), "tenant_id": run["tenant_id"],
-                        "run_id": run["parent_run_id"], "kind": "child",
-                        "step": f"{run['parent_step']}@{run['id']}", "attempt": 1,
-                        "priority": run["priority"], "due_at": now, "lease_owner": None,
-                        "lease_until": None}])
+                    await uow.workflows.add_tasks(
+                        [
+                            {
+                                "id": new_id(),
+                                "tenant_id": run["tenant_id"],
+                                "run_id": run["parent_run_id"],
+                                "kind": "child",
+                                "step": f"{run['parent_step']}@{run['id']}",
+                                "attempt": 1,
+                                "priority": run["priority"],
+                                "due_at": now,
+                                "lease_owner": None,
+                                "lease_until": None,
+                            }
+                        ]
+                    )
             await self._record_audit(uow, run, transition, ctx)
             await uow.commit()
         if transition.finished:
             RUN_SECONDS.labels(run["tenant_id"], run["workflow"], status.value).observe(
-                (now - run["created_at"]).total_seconds())
+                (now - run["created_at"]).total_seconds()
+            )
             self.wake()
         elif rows and not local:
             self.wake()
         return local
 
-    async def _start_child(self, uow: Any, run: dict[str, Any], child: Any, now: datetime,
-                           lease_until: datetime) -> list[Claimed]:
+    async def _start_child(
+        self, uow: Any, run: dict[str, Any], child: Any, now: datetime, lease_until: datetime
+    ) -> list[Claimed]:
         name, version = await self._definitions.resolve(run["tenant_id"], child.workflow)
         child_id = new_id()
-        await uow.workflows.add_run({
-            "id": child_id, "tenant_id": run["tenant_id"], "workflow": name, "version": version,
-            "status": RunStatus.RUNNING.value, "priority": run["priority"], "input": child.input,
-            "next_seq": 1, "idempotency_key": None, "parent_run_id": run["id"],
-            "parent_step": child.step, "created_at": now, "updated_at": now})
+        await uow.workflows.add_run(
+            {
+                "id": child_id,
+                "tenant_id": run["tenant_id"],
+                "workflow": name,
+                "version": version,
+                "status": RunStatus.RUNNING.value,
+                "priority": run["priority"],
+                "input": child.input,
+                "next_seq": 1,
+                "idempotency_key": None,
+                "parent_run_id": run["id"],
+                "parent_step": child.step,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
         task_id = new_id()
-        await uow.workflows.add_tasks([{
-            "id": task_id, "tenant_id": run["tenant_id"], "run_id": child_id, "kind": "start",
-            "step": None, "attempt": 1, "priority": run["priority"], "due_at": now,
-            "lease_owner": self.owner, "lease_until": lease_until}])
+        await uow.workflows.add_tasks(
+            [
+                {
+                    "id": task_id,
+                    "tenant_id": run["tenant_id"],
+                    "run_id": child_id,
+                    "kind": "start",
+                    "step": None,
+                    "attempt": 1,
+                    "priority": run["priority"],
+                    "due_at": now,
+                    "lease_owner": self.owner,
+                    "lease_until": lease_until,
+                }
+            ]
+        )
         return [Claimed(task_id, run["tenant_id"], child_id, "start", None, 1, run["priority"])]
 
-    async def _record_audit(self, uow: Any, run: dict[str, Any], transition: Transition,
-                            ctx: RequestContext) -> None:
+    async def _record_audit(
+        self, uow: Any, run: dict[str, Any], transition: Transition, ctx: RequestContext
+    ) -> None:
         for event in transition.events:
             action = AUDITED.get(event.type)
             if action is None:
@@ -386,16 +485,18 @@ class WorkflowRuntime:
                 details["step"] = event.step
             if event.type is EventType.RUN_FAILED:
                 details["error"] = str(event.data.get("error"))[:500]
-            await self._audit.record(uow, [run["tenant_id"]], ctx,
-                                     AuditEvent(action, "workflow_run", run["id"], outcome,
-                                                details))
+            await self._audit.record(
+                uow,
+                [run["tenant_id"]],
+                ctx,
+                AuditEvent(action, "workflow_run", run["id"], outcome, details),
+            )
 
 
 Outcome_ = Callable[[Interpreter], Transition]
 
 
-def _failed(step: str, began: datetime, error_type: str, message: str, retryable: bool
-            ) -> Outcome_:
+def _failed(step: str, began: datetime, error_type: str, message: str, retryable: bool) -> Outcome_:
     def failed(interp: Interpreter) -> Transition:
         interp.activity_started(step, began)
         return interp.activity_failed(step, error_type, message, retryable)

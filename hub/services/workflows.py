@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,24 +37,35 @@ class StartRun:
 
 
 def _invalid(exc: DefinitionInvalid) -> ValidationFailed:
-    return ValidationFailed([
-        FieldProblem(f"steps.{p.step}.{p.field}" if p.step else p.field, p.message)
-        for p in exc.problems])
+    return ValidationFailed(
+        [
+            FieldProblem(f"steps.{p.step}.{p.field}" if p.step else p.field, p.message)
+            for p in exc.problems
+        ]
+    )
 
 
 class WorkflowService:
-    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock, audit: AuditLog,
-                 definitions: DefinitionCache, runtime: WorkflowRuntime) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        audit: AuditLog,
+        definitions: DefinitionCache,
+        runtime: WorkflowRuntime,
+    ) -> None:
         self._uow = uow_factory
         self._clock = clock
         self._audit = audit
         self.definitions = definitions
         self.runtime = runtime
+        self.on_published: Callable[[], Awaitable[None]] | None = None
 
     # --- definitions ---
 
-    async def publish(self, tenant: Tenant, body: dict[str, Any], ctx: RequestContext
-                      ) -> dict[str, Any]:
+    async def publish(
+        self, tenant: Tenant, body: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
         try:
             definition = parse_definition(body, known_activities=self.runtime.registry.names())
         except DefinitionInvalid as exc:
@@ -65,19 +77,37 @@ class WorkflowService:
                 raise Conflict(f"{name} {version} is not newer than the published {versions[-1]}")
             parsed = parse_version(version)
             await uow.workflows.add_definition(
-                tenant.id, name, version, (parsed.major, parsed.minor, parsed.patch), body,
-                self._clock.now(), ctx.actor)
-            await self._audit.record(uow, [tenant.id], ctx, AuditEvent(
-                "workflow.publish", "workflow", name, details={"version": version}))
+                tenant.id,
+                name,
+                version,
+                (parsed.major, parsed.minor, parsed.patch),
+                body,
+                self._clock.now(),
+                ctx.actor,
+            )
+            await self._audit.record(
+                uow,
+                [tenant.id],
+                ctx,
+                AuditEvent("workflow.publish", "workflow", name, details={"version": version}),
+            )
             await uow.commit()
+        if self.on_published is not None:
+            await self.on_published()  # the newest version's triggers apply from now on
         return {"name": name, "version": version, "steps": len(definition.steps)}
 
     async def list_definitions(self, tenant: Tenant) -> list[dict[str, Any]]:
         async with self._uow() as uow:
             latest = await uow.workflows.latest_definitions(tenant.id)
-        return [{"name": d["name"], "latest_version": d["version"],
-                 "description": d["body"].get("description", ""),
-                 "published_at": d["created_at"]} for d in latest]
+        return [
+            {
+                "name": d["name"],
+                "latest_version": d["version"],
+                "description": d["body"].get("description", ""),
+                "published_at": d["created_at"],
+            }
+            for d in latest
+        ]
 
     async def versions(self, tenant: Tenant, name: str) -> list[str]:
         async with self._uow() as uow:
@@ -95,8 +125,9 @@ class WorkflowService:
 
     # --- runs ---
 
-    async def start(self, tenant: Tenant, start: StartRun, ctx: RequestContext
-                    ) -> tuple[dict[str, Any], bool]:
+    async def start(
+        self, tenant: Tenant, start: StartRun, ctx: RequestContext
+    ) -> tuple[dict[str, Any], bool]:
         """The run, and whether it was created now (False: an Idempotency-Key replay)."""
         if start.idempotency_key:
             async with self._uow() as uow:
@@ -110,11 +141,21 @@ class WorkflowService:
         if problems:
             raise ValidationFailed([FieldProblem("input", p) for p in problems])
         now = self._clock.now()
-        run = {"id": new_id(), "tenant_id": tenant.id, "workflow": name, "version": version,
-               "status": RunStatus.RUNNING.value, "priority": start.priority,
-               "input": start.input, "next_seq": 1, "idempotency_key": start.idempotency_key,
-               "parent_run_id": None, "parent_step": None, "created_at": now,
-               "updated_at": now}
+        run = {
+            "id": new_id(),
+            "tenant_id": tenant.id,
+            "workflow": name,
+            "version": version,
+            "status": RunStatus.RUNNING.value,
+            "priority": start.priority,
+            "input": start.input,
+            "next_seq": 1,
+            "idempotency_key": start.idempotency_key,
+            "parent_run_id": None,
+            "parent_step": None,
+            "created_at": now,
+            "updated_at": now,
+        }
         state = fold(run["id"], tenant.id, name, version, [])
         transition = Interpreter(definition, state, now).start(start.input)
         try:
@@ -130,8 +171,14 @@ class WorkflowService:
             raise
         return await self.run(tenant, run["id"]), True
 
-    async def runs(self, tenant: Tenant, status: str | None, workflow: str | None,
-                   cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    async def runs(
+        self,
+        tenant: Tenant,
+        status: str | None,
+        workflow: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], str | None]:
         if status is not None and status not in RunStatus.__members__.values():
             raise ValidationFailed([FieldProblem("status", "not a run status")])
         async with self._uow() as uow:
@@ -152,8 +199,9 @@ class WorkflowService:
         async with self._uow() as uow:
             return [e.as_dict() for e in await uow.workflows.events(run_id)]
 
-    async def signal(self, tenant: Tenant, run_id: str, name: str, payload: Any,
-                     ctx: RequestContext) -> dict[str, Any]:
+    async def signal(
+        self, tenant: Tenant, run_id: str, name: str, payload: Any, ctx: RequestContext
+    ) -> dict[str, Any]:
         event = AuditEvent("workflow.run.signal", "workflow_run", run_id, details={"signal": name})
         return await self._control(tenant, run_id, ctx, lambda i: i.signal(name, payload), event)
 
@@ -176,8 +224,14 @@ class WorkflowService:
 
         return await self._control(tenant, run_id, ctx, resume)
 
-    async def _control(self, tenant: Tenant, run_id: str, ctx: RequestContext, act: Any,
-                       audit_event: AuditEvent | None = None) -> dict[str, Any]:
+    async def _control(
+        self,
+        tenant: Tenant,
+        run_id: str,
+        ctx: RequestContext,
+        act: Any,
+        audit_event: AuditEvent | None = None,
+    ) -> dict[str, Any]:
         for _ in range(10):
             run, state, definition = await self._loaded(tenant, run_id)
             if state.status.finished:
@@ -207,26 +261,37 @@ class WorkflowService:
 
     # --- user tasks ---
 
-    async def user_tasks(self, tenant: Tenant, user: str | None, groups: list[str],
-                         status: str | None, limit: int) -> list[dict[str, Any]]:
+    async def user_tasks(
+        self, tenant: Tenant, user: str | None, groups: list[str], status: str | None, limit: int
+    ) -> list[dict[str, Any]]:
         async with self._uow() as uow:
-            rows = await uow.workflows.user_tasks(tenant.id, status=status, user=user,
-                                                  groups=groups, limit=limit)
+            rows = await uow.workflows.user_tasks(
+                tenant.id, status=status, user=user, groups=groups, limit=limit
+            )
         return [_task_view(r) for r in rows]
 
-    async def claim(self, tenant: Tenant, task_id: str, user: str, groups: list[str]
-                    ) -> dict[str, Any]:
+    async def claim(
+        self, tenant: Tenant, task_id: str, user: str, groups: list[str]
+    ) -> dict[str, Any]:
         task = await self._user_task(tenant, task_id)
         _may_act(task, user, groups)
         async with self._uow(write=True) as uow:
-            if not await uow.workflows.update_user_task(task_id, ["open"], status="claimed",
-                                                        claimed_by=user):
+            if not await uow.workflows.update_user_task(
+                task_id, ["open"], status="claimed", claimed_by=user
+            ):
                 raise Conflict(f"task {task_id} is {task['status']}")
             await uow.commit()
         return _task_view(await self._user_task(tenant, task_id))
 
-    async def complete(self, tenant: Tenant, task_id: str, values: dict[str, Any], user: str,
-                       groups: list[str], ctx: RequestContext) -> dict[str, Any]:
+    async def complete(
+        self,
+        tenant: Tenant,
+        task_id: str,
+        values: dict[str, Any],
+        user: str,
+        groups: list[str],
+        ctx: RequestContext,
+    ) -> dict[str, Any]:
         task = await self._user_task(tenant, task_id)
         if task["status"] in ("completed", "cancelled"):
             raise Conflict(f"task {task_id} is already {task['status']}")
@@ -234,13 +299,19 @@ class WorkflowService:
         values = _validate_form(task["form"], values)
         async with self._uow(write=True) as uow:
             if not await uow.workflows.update_user_task(
-                    task_id, ["open", "claimed"], status="completed", values=values,
-                    completed_by=user, completed_at=self._clock.now()):
+                task_id,
+                ["open", "claimed"],
+                status="completed",
+                values=values,
+                completed_by=user,
+                completed_at=self._clock.now(),
+            ):
                 raise Conflict(f"task {task_id} was completed meanwhile")
             await uow.commit()
         step = task["step"]
-        await self._control(tenant, task["run_id"], ctx,
-                            lambda i: i.user_task_completed(step, values, user))
+        await self._control(
+            tenant, task["run_id"], ctx, lambda i: i.user_task_completed(step, values, user)
+        )
         return _task_view(await self._user_task(tenant, task_id))
 
     async def _user_task(self, tenant: Tenant, task_id: str) -> dict[str, Any]:
@@ -252,13 +323,13 @@ class WorkflowService:
 
 
 def _may_act(task: dict[str, Any], user: str, groups: list[str]) -> None:
-    allowed = (task["assignee"] in (None, user) or task["claimed_by"] == user
-               or set(groups) & set(task["candidate_groups"]))
-    if task["assignee"] and task["assignee"] != user and not set(groups) & set(
-            task["candidate_groups"]):
-        allowed = False
-    if task["claimed_by"] and task["claimed_by"] != user:
-        allowed = False
+    in_group = bool(set(groups) & set(task["candidate_groups"]))
+    if task["claimed_by"]:
+        allowed = task["claimed_by"] == user
+    elif task["assignee"] or task["candidate_groups"]:
+        allowed = task["assignee"] == user or in_group
+    else:
+        allowed = True  # nobody named: anyone the route lets in
     if not allowed:
         raise Forbidden("only the assignee or a member of a candidate group may act on this task")
 
@@ -271,10 +342,10 @@ def _validate_form(form: list[dict[str, Any]], values: dict[str, Any]) -> dict[s
     for field in form:
         fid, kind = field["id"], field.get("type", "string")
         if fid not in values:
-            if field.get("required") and "default" not in field:
-                problems.append(FieldProblem(fid, "required"))
-            elif "default" in field:
+            if field.get("default") is not None:
                 result[fid] = field["default"]
+            elif field.get("required"):
+                problems.append(FieldProblem(fid, "required"))
             continue
         value = values[fid]
         expected = FORM_TYPES.get(kind)
@@ -291,14 +362,39 @@ def _validate_form(form: list[dict[str, Any]], values: dict[str, Any]) -> dict[s
 
 
 def _run_view(run: dict[str, Any]) -> dict[str, Any]:
-    return {"id": run["id"], "workflow": run["workflow"], "version": run["version"],
-            "status": run["status"], "priority": run["priority"], "input": run["input"],
-            "current_steps": run["current_steps"], "output": run["output"],
-            "error": run["error"], "parent_run_id": run["parent_run_id"],
-            "created_at": run["created_at"], "updated_at": run["updated_at"]}
+    return {
+        "id": run["id"],
+        "workflow": run["workflow"],
+        "version": run["version"],
+        "status": run["status"],
+        "priority": run["priority"],
+        "input": run["input"],
+        "current_steps": run["current_steps"],
+        "output": run["output"],
+        "error": run["error"],
+        "parent_run_id": run["parent_run_id"],
+        "created_at": run["created_at"],
+        "updated_at": run["updated_at"],
+    }
 
 
 def _task_view(task: dict[str, Any]) -> dict[str, Any]:
-    return {k: task[k] for k in ("id", "run_id", "step", "title", "form", "assignee",
-                                 "candidate_groups", "status", "claimed_by", "due_at",
-                                 "created_at", "completed_at", "completed_by", "values")}
+    return {
+        k: task[k]
+        for k in (
+            "id",
+            "run_id",
+            "step",
+            "title",
+            "form",
+            "assignee",
+            "candidate_groups",
+            "status",
+            "claimed_by",
+            "due_at",
+            "created_at",
+            "completed_at",
+            "completed_by",
+            "values",
+        )
+    }

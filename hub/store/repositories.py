@@ -55,6 +55,11 @@ class SqlTenants:
         row = (await self._conn.execute(select(tenants).where(tenants.c.slug == slug))).first()
         return _tenant(row) if row else None
 
+    async def by_id(self, tenant_id: str) -> Tenant | None:
+        query = select(tenants).where(tenants.c.id == tenant_id)
+        row = (await self._conn.execute(query)).first()
+        return _tenant(row) if row else None
+
     async def update(self, slug: str, *, name: str | None, status: TenantStatus | None) -> None:
         values: dict[str, str] = {}
         if name is not None:

@@ -9,7 +9,6 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from hub.store.audit_repository import SqlAudit
-from hub.store.workflow_repository import SqlWorkflows
 from hub.store.inline import InlineConnection, inline_read_engine
 from hub.store.repositories import (
     SqlAuthz,
@@ -19,6 +18,7 @@ from hub.store.repositories import (
     SqlTenants,
     SqlUsers,
 )
+from hub.store.workflow_repository import SqlWorkflows
 
 
 class SqlUnitOfWork:

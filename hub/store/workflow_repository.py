@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.engine.history import Event, EventType
 from hub.store.tables import (
     user_tasks,
+    workflow_cron_marks,
     workflow_definitions,
     workflow_events,
     workflow_runs,
@@ -30,41 +31,68 @@ class SqlWorkflows:
 
     # --- definitions ---
 
-    async def add_definition(self, tenant_id: str, name: str, version: str,
-                             parts: tuple[int, int, int], body: dict[str, Any],
-                             at: datetime, by: str) -> None:
-        await self._conn.execute(insert(workflow_definitions).values(
-            tenant_id=tenant_id, name=name, version=version, major=parts[0], minor=parts[1],
-            patch=parts[2], body=_dump(body), created_at=at, created_by=by))
+    async def add_definition(
+        self,
+        tenant_id: str,
+        name: str,
+        version: str,
+        parts: tuple[int, int, int],
+        body: dict[str, Any],
+        at: datetime,
+        by: str,
+    ) -> None:
+        await self._conn.execute(
+            insert(workflow_definitions).values(
+                tenant_id=tenant_id,
+                name=name,
+                version=version,
+                major=parts[0],
+                minor=parts[1],
+                patch=parts[2],
+                body=_dump(body),
+                created_at=at,
+                created_by=by,
+            )
+        )
 
     async def definition_versions(self, tenant_id: str, name: str) -> list[str]:
         d = workflow_definitions.c
-        query = (select(d.version).where(d.tenant_id == tenant_id, d.name == name)
-                 .order_by(d.major, d.minor, d.patch))
+        query = (
+            select(d.version)
+            .where(d.tenant_id == tenant_id, d.name == name)
+            .order_by(d.major, d.minor, d.patch)
+        )
         return list((await self._conn.execute(query)).scalars())
 
     async def definition(self, tenant_id: str, name: str, version: str) -> dict[str, Any] | None:
         d = workflow_definitions.c
-        query = select(d.body).where(d.tenant_id == tenant_id, d.name == name,
-                                     d.version == version)
+        query = select(d.body).where(d.tenant_id == tenant_id, d.name == name, d.version == version)
         body = (await self._conn.execute(query)).scalar()
         return json.loads(body) if body else None
 
     async def latest_definitions(self, tenant_id: str) -> list[dict[str, Any]]:
         d = workflow_definitions.c
-        query = (select(d.name, d.version, d.body, d.created_at)
-                 .where(d.tenant_id == tenant_id).order_by(d.name, d.major, d.minor, d.patch))
+        query = (
+            select(d.name, d.version, d.body, d.created_at)
+            .where(d.tenant_id == tenant_id)
+            .order_by(d.name, d.major, d.minor, d.patch)
+        )
         latest: dict[str, dict[str, Any]] = {}
         for row in await self._conn.execute(query):
-            latest[row.name] = {"name": row.name, "version": row.version,
-                                "body": json.loads(row.body), "created_at": row.created_at}
+            latest[row.name] = {
+                "name": row.name,
+                "version": row.version,
+                "body": json.loads(row.body),
+                "created_at": row.created_at,
+            }
         return list(latest.values())
 
     async def all_latest(self) -> list[tuple[str, dict[str, Any]]]:
         """(tenant id, body) of the newest version of every workflow of every tenant."""
         d = workflow_definitions.c
         query = select(d.tenant_id, d.name, d.body).order_by(
-            d.tenant_id, d.name, d.major, d.minor, d.patch)
+            d.tenant_id, d.name, d.major, d.minor, d.patch
+        )
         latest: dict[tuple[str, str], dict[str, Any]] = {}
         for row in await self._conn.execute(query):
             latest[(row.tenant_id, row.name)] = json.loads(row.body)
@@ -73,8 +101,11 @@ class SqlWorkflows:
     # --- runs ---
 
     async def add_run(self, row: dict[str, Any]) -> None:
-        await self._conn.execute(insert(workflow_runs).values(
-            **{**row, "input": _dump(row["input"]), "current_steps": _dump([])}))
+        await self._conn.execute(
+            insert(workflow_runs).values(
+                **{**row, "input": _dump(row["input"]), "current_steps": _dump([])}
+            )
+        )
 
     async def run(self, tenant_id: str | None, run_id: str) -> dict[str, Any] | None:
         query = select(workflow_runs).where(workflow_runs.c.id == run_id)
@@ -89,11 +120,18 @@ class SqlWorkflows:
         row = (await self._conn.execute(query)).first()
         return _run(row) if row else None
 
-    async def runs(self, tenant_id: str, status: str | None, workflow: str | None,
-                   after: str | None, limit: int) -> list[dict[str, Any]]:
+    async def runs(
+        self,
+        tenant_id: str,
+        status: str | None,
+        workflow: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
         r = workflow_runs.c
-        query = (select(workflow_runs).where(r.tenant_id == tenant_id)
-                 .order_by(r.id.desc()).limit(limit))
+        query = (
+            select(workflow_runs).where(r.tenant_id == tenant_id).order_by(r.id.desc()).limit(limit)
+        )
         if status:
             query = query.where(r.status == status)
         if workflow:
@@ -107,30 +145,49 @@ class SqlWorkflows:
         for key in ("output", "current_steps"):
             if key in values:
                 values[key] = _dump(values[key])
-        result = await self._conn.execute(update(workflow_runs).where(
-            workflow_runs.c.id == run_id, workflow_runs.c.next_seq == expected_seq,
-        ).values(**values))
+        result = await self._conn.execute(
+            update(workflow_runs)
+            .where(
+                workflow_runs.c.id == run_id,
+                workflow_runs.c.next_seq == expected_seq,
+            )
+            .values(**values)
+        )
         return result.rowcount == 1
 
     async def count_by_status(self) -> list[tuple[str, str, str, int]]:
         r = workflow_runs.c
         query = select(r.tenant_id, r.workflow, r.status, func.count()).group_by(
-            r.tenant_id, r.workflow, r.status)
+            r.tenant_id, r.workflow, r.status
+        )
         return [(a, b, c, int(n)) for a, b, c, n in await self._conn.execute(query)]
 
     # --- history ---
 
     async def add_events(self, run_id: str, events: Sequence[Event]) -> None:
         if events:
-            await self._conn.execute(insert(workflow_events), [
-                {"run_id": run_id, "seq": e.seq, "type": e.type.value, "step": e.step,
-                 "data": _dump(e.data), "ts": e.ts} for e in events])
+            await self._conn.execute(
+                insert(workflow_events),
+                [
+                    {
+                        "run_id": run_id,
+                        "seq": e.seq,
+                        "type": e.type.value,
+                        "step": e.step,
+                        "data": _dump(e.data),
+                        "ts": e.ts,
+                    }
+                    for e in events
+                ],
+            )
 
     async def events(self, run_id: str) -> list[Event]:
         e = workflow_events.c
         query = select(workflow_events).where(e.run_id == run_id).order_by(e.seq)
-        return [Event(EventType(r.type), r.step, json.loads(r.data), r.ts, r.seq)
-                for r in await self._conn.execute(query)]
+        return [
+            Event(EventType(r.type), r.step, json.loads(r.data), r.ts, r.seq)
+            for r in await self._conn.execute(query)
+        ]
 
     # --- tasks ---
 
@@ -140,53 +197,114 @@ class SqlWorkflows:
 
     async def candidates(self, now: datetime, limit: int) -> list[Any]:
         t, r = workflow_tasks.c, workflow_runs.c
-        query = (select(t.id, t.tenant_id, t.run_id, t.kind, t.step, t.attempt, t.priority,
-                        t.due_at)
-                 .join_from(workflow_tasks, workflow_runs, t.run_id == r.id)
-                 .where(t.due_at <= now, or_(t.lease_until.is_(None), t.lease_until < now),
-                        r.status != "suspended")
-                 .order_by(t.priority.desc(), t.due_at).limit(limit))
+        query = (
+            select(t.id, t.tenant_id, t.run_id, t.kind, t.step, t.attempt, t.priority, t.due_at)
+            .join_from(workflow_tasks, workflow_runs, t.run_id == r.id)
+            .where(
+                t.due_at <= now,
+                or_(t.lease_until.is_(None), t.lease_until < now),
+                r.status != "suspended",
+            )
+            .order_by(t.priority.desc(), t.due_at)
+            .limit(limit)
+        )
         if self._conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True, of=workflow_tasks)
         return list(await self._conn.execute(query))
 
     async def lease(self, task_ids: Sequence[str], owner: str, until: datetime) -> None:
-        await self._conn.execute(update(workflow_tasks).where(
-            workflow_tasks.c.id.in_(list(task_ids))).values(lease_owner=owner, lease_until=until))
+        await self._conn.execute(
+            update(workflow_tasks)
+            .where(workflow_tasks.c.id.in_(list(task_ids)))
+            .values(lease_owner=owner, lease_until=until)
+        )
 
     async def finish_task(self, task_id: str, owner: str) -> bool:
         """Delete a task this worker still holds; False when its lease was taken over."""
-        result = await self._conn.execute(delete(workflow_tasks).where(
-            workflow_tasks.c.id == task_id, workflow_tasks.c.lease_owner == owner))
+        result = await self._conn.execute(
+            delete(workflow_tasks).where(
+                workflow_tasks.c.id == task_id, workflow_tasks.c.lease_owner == owner
+            )
+        )
         return result.rowcount == 1
 
     async def drop_run_tasks(self, run_id: str) -> None:
         await self._conn.execute(delete(workflow_tasks).where(workflow_tasks.c.run_id == run_id))
 
     async def release_leases(self, owner_prefix: str) -> None:
-        await self._conn.execute(update(workflow_tasks).where(
-            workflow_tasks.c.lease_owner.like(f"{owner_prefix}%"),
-        ).values(lease_owner=None, lease_until=None))
+        await self._conn.execute(
+            update(workflow_tasks)
+            .where(
+                workflow_tasks.c.lease_owner.like(f"{owner_prefix}%"),
+            )
+            .values(lease_owner=None, lease_until=None)
+        )
 
     async def next_due(self) -> datetime | None:
         t = workflow_tasks.c
         return (await self._conn.execute(select(func.min(t.due_at)))).scalar()
 
+    # --- cron marks ---
+
+    async def cron_mark(self, tenant_id: str, workflow: str, index: int) -> datetime | None:
+        m = workflow_cron_marks.c
+        query = select(m.last_fired).where(
+            m.tenant_id == tenant_id, m.workflow == workflow, m.trigger == index
+        )
+        return (await self._conn.execute(query)).scalar()
+
+    async def set_cron_mark(
+        self, tenant_id: str, workflow: str, index: int, slot: datetime, previous: datetime | None
+    ) -> None:
+        m = workflow_cron_marks.c
+        if previous is None:
+            await self._conn.execute(
+                insert(workflow_cron_marks).values(
+                    tenant_id=tenant_id, workflow=workflow, trigger=index, last_fired=slot
+                )
+            )
+        else:
+            await self._conn.execute(
+                update(workflow_cron_marks)
+                .where(
+                    m.tenant_id == tenant_id,
+                    m.workflow == workflow,
+                    m.trigger == index,
+                )
+                .values(last_fired=slot)
+            )
+
     # --- user tasks ---
 
     async def add_user_task(self, row: dict[str, Any]) -> None:
-        await self._conn.execute(insert(user_tasks).values(
-            **{**row, "form": _dump(row["form"]),
-               "candidate_groups": _dump(row["candidate_groups"])}))
+        await self._conn.execute(
+            insert(user_tasks).values(
+                **{
+                    **row,
+                    "form": _dump(row["form"]),
+                    "candidate_groups": _dump(row["candidate_groups"]),
+                }
+            )
+        )
 
     async def user_task(self, tenant_id: str, task_id: str) -> dict[str, Any] | None:
         u = user_tasks.c
-        row = (await self._conn.execute(select(user_tasks).where(
-            u.tenant_id == tenant_id, u.id == task_id))).first()
+        row = (
+            await self._conn.execute(
+                select(user_tasks).where(u.tenant_id == tenant_id, u.id == task_id)
+            )
+        ).first()
         return _user_task(row) if row else None
 
-    async def user_tasks(self, tenant_id: str, *, status: str | None, user: str | None,
-                         groups: Sequence[str], limit: int) -> list[dict[str, Any]]:
+    async def user_tasks(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None,
+        user: str | None,
+        groups: Sequence[str],
+        limit: int,
+    ) -> list[dict[str, Any]]:
         u = user_tasks.c
         query = select(user_tasks).where(u.tenant_id == tenant_id).order_by(u.created_at)
         if status:
@@ -197,19 +315,29 @@ class SqlWorkflows:
             query = query.where(or_(*mine))
         return [_user_task(r) for r in await self._conn.execute(query.limit(limit))]
 
-    async def update_user_task(self, task_id: str, expect_status: Sequence[str],
-                               **values: Any) -> bool:
+    async def update_user_task(
+        self, task_id: str, expect_status: Sequence[str], **values: Any
+    ) -> bool:
         if "values" in values:
             values["values"] = _dump(values["values"])
-        result = await self._conn.execute(update(user_tasks).where(
-            and_(user_tasks.c.id == task_id, user_tasks.c.status.in_(list(expect_status))),
-        ).values(**values))
+        result = await self._conn.execute(
+            update(user_tasks)
+            .where(
+                and_(user_tasks.c.id == task_id, user_tasks.c.status.in_(list(expect_status))),
+            )
+            .values(**values)
+        )
         return result.rowcount == 1
 
     async def cancel_user_tasks(self, run_id: str) -> None:
-        await self._conn.execute(update(user_tasks).where(
-            user_tasks.c.run_id == run_id, user_tasks.c.status.in_(["open", "claimed"]),
-        ).values(status="cancelled"))
+        await self._conn.execute(
+            update(user_tasks)
+            .where(
+                user_tasks.c.run_id == run_id,
+                user_tasks.c.status.in_(["open", "claimed"]),
+            )
+            .values(status="cancelled")
+        )
 
 
 def _run(row: Any) -> dict[str, Any]:

@@ -1,0 +1,141 @@
+"""Triggers: event topics start runs as events arrive; cron schedules start runs on time.
+
+A cron slot is started with an Idempotency-Key naming the workflow, trigger and slot, so
+a restart, or a second hub process on the same database, never starts a slot twice; the
+last slot seen is kept in `workflow_cron_marks` so slots that passed while the hub was
+down are not fired late in a burst (only the newest missed slot fires).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from datetime import datetime
+from typing import Any
+
+from croniter import croniter
+
+from hub.domain.audit import SYSTEM
+from hub.domain.errors import HubError
+from hub.engine.model import CronTrigger, EventTrigger
+from hub.engine.topics import match_topic
+from hub.ports import Clock, UnitOfWorkFactory
+from hub.services.events import InProcessBus
+from hub.services.workflows import StartRun, WorkflowService
+
+log = logging.getLogger("hub.triggers")
+_NAMED_LEVEL = re.compile(r"\{[^/]+\}")
+
+
+class TriggerService:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        bus: InProcessBus,
+        workflows: WorkflowService,
+        tick_seconds: float = 1.0,
+    ) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+        self._bus = bus
+        self._workflows = workflows
+        self._tick = tick_seconds
+        self._unsubscribe: list[Any] = []
+        self._crons: list[tuple[str, str, int, CronTrigger]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._cron_loop(), name="workflow-cron")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for undo in self._unsubscribe:
+            undo()
+        self._unsubscribe.clear()
+
+    async def refresh(self) -> None:
+        """Re-read the newest version of every workflow and (re)subscribe its triggers."""
+        for undo in self._unsubscribe:
+            undo()
+        self._unsubscribe.clear()
+        self._crons.clear()
+        async with self._uow() as uow:
+            latest = await uow.workflows.all_latest()
+        for tenant_id, body in latest:
+            definition = await self._workflows.definitions.get(
+                tenant_id, body["name"], str(body["version"])
+            )
+            for index, trigger in enumerate(definition.triggers):
+                if isinstance(trigger, EventTrigger):
+                    self._subscribe(tenant_id, definition.name, trigger)
+                elif isinstance(trigger, CronTrigger):
+                    self._crons.append((tenant_id, definition.name, index, trigger))
+
+    def _subscribe(self, tenant_id: str, workflow: str, trigger: EventTrigger) -> None:
+        pattern = _NAMED_LEVEL.sub("+", trigger.topic)
+
+        async def on_event(topic: str, payload: Any) -> None:
+            params = match_topic(trigger.topic, topic) or {}
+            context = {"trigger": {"topic": topic, "payload": payload, "params": params}}
+            run_input = (
+                trigger.input.render(context)
+                if trigger.input is not None
+                else payload
+                if isinstance(payload, dict)
+                else {"event": payload}
+            )
+            await self._start(tenant_id, workflow, run_input, None)
+
+        self._unsubscribe.append(self._bus.subscribe(pattern, on_event))
+
+    async def _start(self, tenant_id: str, workflow: str, run_input: Any, key: str | None) -> None:
+        tenant = await self._tenant(tenant_id)
+        if tenant is None:
+            return
+        try:
+            await self._workflows.start(
+                tenant, StartRun(workflow, run_input, idempotency_key=key), SYSTEM
+            )
+        except HubError as exc:
+            log.warning("trigger of %s could not start a run: %s", workflow, exc.detail)
+
+    async def _tenant(self, tenant_id: str) -> Any:
+        async with self._uow() as uow:
+            return await uow.tenants.by_id(tenant_id)
+
+    # --- cron ---
+
+    async def _cron_loop(self) -> None:
+        while True:
+            try:
+                await self.fire_due(self._clock.now())
+            except Exception:
+                log.exception("cron trigger pass failed")
+            await asyncio.sleep(self._tick)
+
+    async def fire_due(self, now: datetime) -> int:
+        fired = 0
+        for tenant_id, workflow, index, trigger in list(self._crons):
+            slot = croniter(trigger.cron, now).get_prev(datetime)
+            if await self._claim_slot(tenant_id, workflow, index, slot):
+                context = {"trigger": {"fired_at": slot.isoformat()}}
+                run_input = trigger.input.render(context) if trigger.input is not None else {}
+                key = f"cron:{workflow}:{index}:{slot.isoformat()}"
+                await self._start(tenant_id, workflow, run_input, key)
+                fired += 1
+        return fired
+
+    async def _claim_slot(self, tenant_id: str, workflow: str, index: int, slot: datetime) -> bool:
+        """True when `slot` is newer than the last one seen (first sight only records it)."""
+        async with self._uow(write=True) as uow:
+            last = await uow.workflows.cron_mark(tenant_id, workflow, index)
+            if last is not None and last >= slot:
+                return False
+            await uow.workflows.set_cron_mark(tenant_id, workflow, index, slot, last)
+            await uow.commit()
+        return last is not None
