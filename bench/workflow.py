@@ -145,8 +145,12 @@ def _check_runs(runs: list[dict[str, Any]], count: int) -> None:
         raise BenchError("the runs' inputs are not 0..N-1")
 
 
-async def _dispatch_latencies(hub: Any, tenant: Tenant, runs: list[dict[str, Any]]) -> list[float]:
-    latencies: list[float] = []
+async def _dispatch_latencies(
+    hub: Any, tenant: Tenant, runs: list[dict[str, Any]]
+) -> tuple[list[float], list[float]]:
+    """Dispatch latencies (ms) of every activity step: (first steps, the later steps)."""
+    first: list[float] = []
+    later: list[float] = []
     for run in runs:
         scheduled: dict[str, datetime] = {}
         for event in await hub.workflows.history(tenant, run["id"]):
@@ -155,8 +159,9 @@ async def _dispatch_latencies(hub: Any, tenant: Tenant, runs: list[dict[str, Any
                 scheduled[event["step"]] = ts
             elif event["type"] == "ActivityStarted":
                 began = scheduled.pop(event["step"])
-                latencies.append((ts - began).total_seconds() * 1000.0)
-    return latencies
+                latency = (ts - began).total_seconds() * 1000.0
+                (first if event["step"] == DEFINITION["start"] else later).append(latency)
+    return first, later
 
 
 async def _hub(env: dict[str, str], runs: int, chunk: int) -> dict[str, Any]:
@@ -179,9 +184,10 @@ async def _hub(env: dict[str, str], runs: int, chunk: int) -> dict[str, Any]:
         all_runs = await _all_runs(hub, tenant)
         _check_runs(all_runs, runs)
         elapsed = (max(r["updated_at"] for r in all_runs) - t0).total_seconds()
-        latencies = await _dispatch_latencies(hub, tenant, all_runs)
+        first, later = await _dispatch_latencies(hub, tenant, all_runs)
     finally:
         await hub.close()
+    latencies = first + later
     if len(latencies) != 3 * runs:
         raise BenchError(f"expected {3 * runs} dispatch samples, found {len(latencies)}")
     result = {
@@ -191,11 +197,14 @@ async def _hub(env: dict[str, str], runs: int, chunk: int) -> dict[str, Any]:
         "all_started_s": round(started_s, 4),
         "dispatch_p50_ms": _ms(percentile(latencies, 50)),
         "dispatch_p99_ms": _ms(percentile(latencies, 99)),
+        "dispatch_first_p50_ms": _ms(percentile(first, 50)),
+        "dispatch_later_p50_ms": _ms(percentile(later, 50)),
     }
     log(
         f"hub: {result['runs_per_second']} runs/s ({elapsed:.2f} s, all started after "
         f"{started_s:.2f} s), dispatch p50 {result['dispatch_p50_ms']} ms "
-        f"p99 {result['dispatch_p99_ms']} ms"
+        f"p99 {result['dispatch_p99_ms']} ms (p50 first step "
+        f"{result['dispatch_first_p50_ms']} ms, later steps {result['dispatch_later_p50_ms']} ms)"
     )
     return result
 
@@ -309,6 +318,10 @@ def run() -> dict[str, Any]:
             "hub_dispatch_p99_ms": hub["dispatch_p99_ms"],
             "peer_dispatch_p50_ms": peer["dispatch_p50_ms"],
             "peer_dispatch_p99_ms": peer["dispatch_p99_ms"],
+            "hub_dispatch_first_step_p50_ms": hub["dispatch_first_p50_ms"],
+            "hub_dispatch_later_steps_p50_ms": hub["dispatch_later_p50_ms"],
+            "peer_dispatch_first_step_p50_ms": peer["dispatch_first_p50_ms"],
+            "peer_dispatch_later_steps_p50_ms": peer["dispatch_later_p50_ms"],
             "database": "sqlite",
             "peer_mode": peer["mode"],
             "peer_by_mode": peer["by_mode"],

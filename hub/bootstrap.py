@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,7 +34,7 @@ from hub.services.workflow_defs import DefinitionCache
 from hub.services.workflow_runtime import WorkerSettings, WorkflowRuntime
 from hub.services.workflow_triggers import TriggerService
 from hub.services.workflows import WorkflowService
-from hub.settings import Settings
+from hub.settings import Settings, SettingsError
 from hub.store import migrate
 from hub.store.database import create_engine
 from hub.store.unit_of_work import SqlUnitOfWorkFactory
@@ -86,6 +87,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
     audit_log = AuditLog(uow, clock, load_or_create_private_key(settings.data_dir / AUDIT_KEY))
     bus = InProcessBus()
     activities = builtin_registry()
+    load_activity_modules(activities, settings.activity_modules)
     definitions = DefinitionCache(uow, activities)
     runtime = WorkflowRuntime(
         uow,
@@ -121,6 +123,19 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         workflows=workflows,
         triggers=TriggerService(uow, clock, bus, workflows),
     )
+
+
+def load_activity_modules(registry: ActivityRegistry, modules: tuple[str, ...]) -> None:
+    """Import each module and let it add its activities: `register(registry)`."""
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise SettingsError(f"HUB_ACTIVITY_MODULES: cannot import {name!r}: {exc}") from None
+        register = getattr(module, "register", None)
+        if not callable(register):
+            raise SettingsError(f"HUB_ACTIVITY_MODULES: {name!r} has no register(registry)")
+        register(registry)
 
 
 def _no_version() -> None:

@@ -38,6 +38,7 @@ class Settings:
     authz_refresh_interval: float = 2.0
     read_cache: bool = True
     workflow_lease_seconds: float = 30.0
+    activity_modules: tuple[str, ...] = ()
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -178,5 +179,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         authz_refresh_interval=_float(env, "HUB_AUTHZ_REFRESH_INTERVAL", 2.0),
         read_cache=_bool(env, "HUB_READ_CACHE", True),
         workflow_lease_seconds=_float(env, "HUB_WORKFLOW_LEASE_SECONDS", 30.0),
+        activity_modules=tuple(
+            m.strip() for m in env.get("HUB_ACTIVITY_MODULES", "").split(",") if m.strip()
+        ),
         log_level=log_level,
     )

@@ -11,6 +11,7 @@ run right away, so a straight run of activities never waits for the queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -146,10 +147,8 @@ class WorkflowRuntime:
             due = await uow.workflows.next_due()
         if due is not None:
             timeout = max(0.0, min(timeout, (due - self._clock.now()).total_seconds()))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
 
     async def _claim(self) -> list[Claimed]:
         free = self._slots._value

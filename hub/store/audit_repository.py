@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,6 +14,17 @@ from hub.domain.audit import AuditFilter, SignedHead
 from hub.store.tables import audit_entries, audit_heads, audit_logs, audit_nodes
 
 NodeKey = tuple[int, int]
+
+
+NODE_BATCH = 256  # keys per statement, under SQLite's expression depth limit
+
+
+@lru_cache(maxsize=NODE_BATCH)
+def _nodes_statement(count: int) -> Any:
+    # Each OR term names the whole primary key, so SQLite (and PostgreSQL) answer every
+    # term with an index lookup; a row-value IN list made SQLite scan the log's nodes.
+    terms = " OR ".join(f"(log_id = :log AND level = :l{i} AND idx = :i{i})" for i in range(count))
+    return text(f"SELECT level, idx, hash FROM audit_nodes WHERE {terms}")
 
 
 def _upsert_size(dialect: str, log_id: str, count: int) -> Any:
@@ -40,13 +52,17 @@ class SqlAudit:
         return int((await self._conn.execute(query)).scalar() or 0)
 
     async def nodes(self, log_id: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-        if not keys:
-            return {}
-        query = select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash).where(
-            audit_nodes.c.log_id == log_id,
-            tuple_(audit_nodes.c.level, audit_nodes.c.idx).in_(list(set(keys))),
-        )
-        return {(r.level, r.idx): bytes(r.hash) for r in await self._conn.execute(query)}
+        """The stored hashes of `keys`: one primary-key lookup each, O(log n) per proof."""
+        unique = sorted(set(keys))
+        found: dict[NodeKey, bytes] = {}
+        for start in range(0, len(unique), NODE_BATCH):
+            chunk = unique[start : start + NODE_BATCH]
+            params: dict[str, Any] = {"log": log_id}
+            for i, (level, idx) in enumerate(chunk):
+                params[f"l{i}"], params[f"i{i}"] = level, idx
+            rows = await self._conn.execute(_nodes_statement(len(chunk)), params)
+            found.update({(r.level, r.idx): bytes(r.hash) for r in rows})
+        return found
 
     async def add(self, rows: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> None:
         await self._conn.execute(insert(audit_entries), rows)
