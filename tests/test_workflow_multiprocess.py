@@ -4,6 +4,7 @@ once, and no step runs twice at the same time."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sqlite3
 import uuid
@@ -111,6 +112,6 @@ def test_two_processes_share_200_runs(tmp_path: Path) -> None:
         by_key.setdefault(key, []).append((started, ended))
         pids.add(pid)
     for key, spans in by_key.items():
-        for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (begin, _) in itertools.pairwise(spans):
             assert begin >= end, f"{key} ran twice at once"
     assert len(pids) == 2, "both processes should have done work"

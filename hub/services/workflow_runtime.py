@@ -30,7 +30,7 @@ from hub.engine.interpreter import Interpreter, Transition
 from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.audit import AuditLog
 from hub.services.workflow_defs import DefinitionCache
-from hub.services.workflow_metrics import ACTIVITY_SECONDS, RUN_SECONDS
+from hub.services.workflow_metrics import ACTIVITY_SECONDS, RUN_SECONDS, RUNS
 
 log = logging.getLogger("hub.workflows")
 AUDITED = {
@@ -85,6 +85,7 @@ class WorkflowRuntime:
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._metrics_task: asyncio.Task[None] | None = None
         self._running = False
 
     # --- lifecycle ---
@@ -96,16 +97,31 @@ class WorkflowRuntime:
                 await uow.commit()
         self._running = True
         self._loop_task = asyncio.create_task(self._dispatch(), name="workflow-dispatch")
+        self._metrics_task = asyncio.create_task(self._metrics(), name="workflow-metrics")
 
     async def stop(self) -> None:
         self._running = False
         self._wake.set()
-        if self._loop_task:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
+        for loop in (self._loop_task, self._metrics_task):
+            if loop:
+                loop.cancel()
+                await asyncio.gather(loop, return_exceptions=True)
         for task in list(self._inflight):
             task.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _metrics(self) -> None:
+        """Keep the hub_runs gauge (runs by tenant, workflow and status) current."""
+        while True:
+            try:
+                async with self._uow() as uow:
+                    counts = await uow.workflows.count_by_status()
+                RUNS.clear()
+                for tenant, workflow, status, count in counts:
+                    RUNS.labels(tenant, workflow, status).set(count)
+            except Exception:
+                log.exception("updating workflow metrics failed")
+            await asyncio.sleep(5)
 
     def wake(self) -> None:
         self._wake.set()
