@@ -91,12 +91,14 @@ def stored_times(url: str, prefix: str) -> tuple[float, list[float], list[float]
     """The last completion (epoch s) and every step's dispatch latency (ms), from DBOS's
     own system tables: a step is dispatched when the workflow was created (first step) or
     its previous step completed, and starts at its started_at_epoch_ms (ms resolution)."""
+    # DBOS keeps its tables in the "dbos" schema on PostgreSQL; SQLite has no schemas.
+    schema = "dbos." if url.startswith("postgresql") else ""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             status = conn.execute(
                 sa.text(
-                    "SELECT workflow_uuid, created_at, updated_at FROM workflow_status "
+                    f"SELECT workflow_uuid, created_at, updated_at FROM {schema}workflow_status "
                     "WHERE workflow_uuid LIKE :p"
                 ),
                 {"p": prefix + "-%"},
@@ -104,7 +106,7 @@ def stored_times(url: str, prefix: str) -> tuple[float, list[float], list[float]
             steps = conn.execute(
                 sa.text(
                     "SELECT workflow_uuid, function_id, started_at_epoch_ms, completed_at_epoch_ms "
-                    "FROM operation_outputs WHERE workflow_uuid LIKE :p "
+                    f"FROM {schema}operation_outputs WHERE workflow_uuid LIKE :p "
                     "ORDER BY workflow_uuid, function_id"
                 ),
                 {"p": prefix + "-%"},

@@ -369,3 +369,28 @@ def test_unknown_things_are_404(world: World) -> None:
     assert client.get("/api/v1/tenants/acme/runs/0123", headers=eng).status_code == 404
     assert client.get("/api/v1/tenants/acme/workflows/nope", headers=eng).status_code == 404
     assert client.post("/api/v1/tenants/acme/runs/01a2/signals/x", headers=eng).status_code == 404
+
+
+def test_wait_for_an_event_topic(world: World, hub: Hub) -> None:
+    client, eng = world.client, world.as_(ENGINEER)
+    publish(
+        client,
+        eng,
+        """
+name: listen
+version: 1.0.0
+input_schema: {type: object, required: [area]}
+start: hear
+steps:
+  hear: {type: wait, event: "areas/${input.area}/ack", timeout: 30s, on_timeout: late, next: done}
+  late: {type: end, output: late}
+  done: {type: end, output: "${steps.hear.output.payload}"}
+""",
+    )
+    run = start(client, eng, "listen", {"area": "north"})
+    wait_for(client, eng, run["id"], ("waiting",))
+    with client.portal() as portal:
+        portal.call(hub.bus.publish, "areas/south/ack", {"by": "wrong area"})
+        portal.call(hub.bus.publish, "areas/north/ack", {"by": "dana"})
+    done = wait_for(client, eng, run["id"])
+    assert done["output"] == {"by": "dana"}

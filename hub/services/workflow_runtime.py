@@ -395,6 +395,15 @@ class WorkflowRuntime:
             if not await uow.workflows.update_run(run["id"], before, **values):
                 return None  # the caller reloads and tries again
             await uow.workflows.add_events(run["id"], transition.events)
+            if _touches_waits(transition):
+                waits = {
+                    step: name.removeprefix("event:")
+                    for name, step in state.waiting_for.items()
+                    if name.startswith("event:")
+                }
+                await uow.workflows.set_waits(
+                    run["tenant_id"], run["id"], {} if transition.finished else waits
+                )
             await uow.workflows.add_tasks(rows)
             for user_task in transition.user_tasks:
                 await uow.workflows.add_user_task(
@@ -517,6 +526,13 @@ def _failed(step: str, began: datetime, error_type: str, message: str, retryable
         return interp.activity_failed(step, error_type, message, retryable)
 
     return failed
+
+
+def _touches_waits(transition: Transition) -> bool:
+    kinds = {e.type for e in transition.events}
+    return transition.finished or bool(
+        kinds & {EventType.WAIT_STARTED, EventType.WAIT_TIMED_OUT, EventType.SIGNAL_RECEIVED}
+    )
 
 
 def _status(state: RunState) -> RunStatus:

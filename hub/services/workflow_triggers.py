@@ -48,6 +48,7 @@ class TriggerService:
 
     async def start(self) -> None:
         await self.refresh()
+        self._bus.subscribe("#", self._deliver_to_waits)
         self._task = asyncio.create_task(self._cron_loop(), name="workflow-cron")
 
     async def stop(self) -> None:
@@ -107,6 +108,27 @@ class TriggerService:
     async def _tenant(self, tenant_id: str) -> Any:
         async with self._uow() as uow:
             return await uow.tenants.by_id(tenant_id)
+
+    async def _deliver_to_waits(self, topic: str, payload: Any) -> None:
+        """An event wakes every run waiting at a `wait: {event: ...}` step for its topic."""
+        async with self._uow() as uow:
+            waits = await uow.workflows.event_waits()
+        for wait in waits:
+            if match_topic(wait.topic, topic) is None:
+                continue
+            tenant = await self._tenant(wait.tenant_id)
+            if tenant is None:
+                continue
+            try:
+                await self._workflows.signal(
+                    tenant,
+                    wait.run_id,
+                    f"event:{wait.topic}",
+                    {"topic": topic, "payload": payload},
+                    SYSTEM,
+                )
+            except HubError as exc:
+                log.info("event %s for run %s not delivered: %s", topic, wait.run_id, exc.detail)
 
     # --- cron ---
 

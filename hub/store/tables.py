@@ -265,3 +265,13 @@ workflow_cron_marks = Table(
     Column("trigger", Integer, primary_key=True, autoincrement=False),
     Column("last_fired", Timestamp, nullable=False),
 )
+
+# Runs waiting at a `wait` step for an event-bus topic, so an event finds them.
+workflow_waits = Table(
+    "workflow_waits",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("step", String(64), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("topic", String(1024), nullable=False),
+)

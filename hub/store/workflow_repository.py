@@ -18,6 +18,7 @@ from hub.store.tables import (
     workflow_events,
     workflow_runs,
     workflow_tasks,
+    workflow_waits,
 )
 
 
@@ -243,6 +244,23 @@ class SqlWorkflows:
     async def next_due(self) -> datetime | None:
         t = workflow_tasks.c
         return (await self._conn.execute(select(func.min(t.due_at)))).scalar()
+
+    # --- event waits ---
+
+    async def set_waits(self, tenant_id: str, run_id: str, waits: dict[str, str]) -> None:
+        """Make the run's event waits exactly `waits` (step -> topic filter)."""
+        await self._conn.execute(delete(workflow_waits).where(workflow_waits.c.run_id == run_id))
+        if waits:
+            await self._conn.execute(
+                insert(workflow_waits),
+                [
+                    {"run_id": run_id, "step": step, "tenant_id": tenant_id, "topic": topic}
+                    for step, topic in waits.items()
+                ],
+            )
+
+    async def event_waits(self) -> list[Any]:
+        return list(await self._conn.execute(select(workflow_waits)))
 
     # --- cron marks ---
 
