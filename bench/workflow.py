@@ -14,7 +14,9 @@ its StepScheduled event to its ActivityStarted event.
 DBOS (the peer): a subprocess (DBOS is a process-wide singleton) with a @DBOS.step no-op
 and a @DBOS.workflow calling it three times, SQLite system database in a temp directory
 (DBOS's defaults: rollback journal, synchronous=FULL). It is run both with threads
-(`DBOS.start_workflow`) and async (`DBOS.start_workflow_async`); the faster is the peer.
+(`DBOS.start_workflow` called in a loop from one thread: it returns once the workflow row
+is written, and DBOS's unbounded thread pool runs the workflows) and async (CHUNK
+concurrent `DBOS.start_workflow_async` calls at a time on one loop); the faster is the peer.
 Dispatch latency from operation_outputs: a step waits from its workflow's creation (first
 step) or its previous step's completion to its own start (millisecond resolution).
 
