@@ -450,9 +450,8 @@ class WorkflowRuntime:
             RUN_SECONDS.labels(run["tenant_id"], run["workflow"], status.value).observe(
                 (now - run["created_at"]).total_seconds()
             )
-            self.wake()
-        elif rows and not local:
-            self.wake()
+        if (transition.finished and run.get("parent_run_id")) or (rows and not local):
+            self.wake()  # queued work nobody holds: the dispatcher should look now
         return local
 
     async def _start_child(

@@ -33,13 +33,27 @@ class InlineConnection:
 
 def inline_read_engine(async_url: str) -> Engine:
     """A sync pysqlite engine on the same file, set up like the async one, for reads."""
+    return _inline_engine(async_url, write=False)
+
+
+def inline_write_engine(async_url: str) -> Engine:
+    """One sync connection for writes made on the loop (see SqlUnitOfWork).
+
+    Its busy timeout is short: in-process writers take turns through an asyncio lock, so
+    a busy database means another process holds the lock, and the writer falls back to
+    aiosqlite, which may wait without freezing the loop.
+    """
+    return _inline_engine(async_url, write=True)
+
+
+def _inline_engine(async_url: str, *, write: bool) -> Engine:
     url = async_url.replace("sqlite+aiosqlite", "sqlite", 1)
     engine = create_engine(
         url,
         poolclass=QueuePool,
-        pool_size=8,
-        max_overflow=8,
-        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=1 if write else 8,
+        max_overflow=0 if write else 8,
+        connect_args={"check_same_thread": False, "timeout": 0.05 if write else 30},
     )
 
     @event.listens_for(engine, "connect")
@@ -47,12 +61,14 @@ def inline_read_engine(async_url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={50 if write else 30000}")
+        if not write:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine

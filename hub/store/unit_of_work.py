@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from hub.store.audit_repository import SqlAudit
-from hub.store.inline import InlineConnection, inline_read_engine
+from hub.store.inline import InlineConnection, inline_read_engine, inline_write_engine
 from hub.store.repositories import (
     SqlAuthz,
     SqlLoginFailures,
@@ -21,25 +24,47 @@ from hub.store.repositories import (
 from hub.store.workflow_repository import SqlWorkflows
 
 
+@dataclass
+class InlineEngines:
+    """SQLite only: sync engines whose calls run on the event loop (see hub/store/inline.py).
+
+    In-process writers take turns through an asyncio lock and run their transaction on the
+    loop: a transaction of a dozen statements then holds SQLite's write lock for about a
+    millisecond, instead of for many loop turns while each statement hops to aiosqlite's
+    thread, with every other writer asleep in SQLite's busy-retry loop.
+    """
+
+    read: Engine
+    write: Engine
+    locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = field(default_factory=dict)
+
+    def write_lock(self) -> asyncio.Lock:
+        return self.locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+
 class SqlUnitOfWork:
     """Commits only when told to; anything left uncommitted is rolled back on exit."""
 
     def __init__(
-        self, engine: AsyncEngine, *, write: bool = False, read_engine: Engine | None = None
+        self, engine: AsyncEngine, *, write: bool = False, inline: InlineEngines | None = None
     ) -> None:
         self._engine = engine
         self._write = write
-        self._read_engine = None if write else read_engine
+        self._inline_engines = inline
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
         self._inline: Connection | None = None
+        self._lock: asyncio.Lock | None = None
 
     async def __aenter__(self) -> Self:
-        if self._read_engine is not None:
-            self._inline = self._read_engine.connect()
-            self._inline.begin()
-            self._bind(InlineConnection(self._inline))  # type: ignore[arg-type]
-            return self
+        if self._inline_engines is not None:
+            if not self._write:
+                self._inline = self._inline_engines.read.connect()
+                self._inline.begin()
+                self._bind(InlineConnection(self._inline))  # type: ignore[arg-type]
+                return self
+            if await self._enter_inline_write(self._inline_engines):
+                return self
         conn = await self._engine.connect()
         if self._write:
             await conn.execution_options(hub_write=True)
@@ -47,6 +72,24 @@ class SqlUnitOfWork:
         self._tx = await conn.begin()
         self._bind(conn)
         return self
+
+    async def _enter_inline_write(self, engines: InlineEngines) -> bool:
+        lock = engines.write_lock()
+        await lock.acquire()
+        try:
+            conn = engines.write.connect()
+        except OperationalError:
+            lock.release()
+            return False
+        try:
+            conn.begin()
+        except OperationalError:  # another process holds the write lock: wait in a thread
+            conn.close()
+            lock.release()
+            return False
+        self._inline, self._lock = conn, lock
+        self._bind(InlineConnection(conn))  # type: ignore[arg-type]
+        return True
 
     def _bind(self, conn: AsyncConnection) -> None:
         self.tenants = SqlTenants(conn)
@@ -65,7 +108,11 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         if self._inline is not None:
-            self._inline.close()  # rolls back: reads never commit
+            try:
+                self._inline.close()  # rolls back whatever was not committed
+            finally:
+                if self._lock is not None:
+                    self._lock.release()
             return
         assert self._conn is not None
         try:
@@ -81,7 +128,10 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         if self._inline is not None:
-            raise RuntimeError("commit in a read-only unit of work; open it with write=True")
+            if not self._write:
+                raise RuntimeError("commit in a read-only unit of work; open it with write=True")
+            self._inline.commit()
+            return
         assert self._tx is not None
         await self._tx.commit()
 
@@ -97,12 +147,17 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         url = engine.url.render_as_string(hide_password=False)
-        self.read_engine = inline_read_engine(url) if engine.dialect.name == "sqlite" else None
+        self.inline = (
+            InlineEngines(inline_read_engine(url), inline_write_engine(url))
+            if engine.dialect.name == "sqlite"
+            else None
+        )
 
     def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, write=write, read_engine=self.read_engine)
+        return SqlUnitOfWork(self.engine, write=write, inline=self.inline)
 
     async def dispose(self) -> None:
-        if self.read_engine is not None:
-            self.read_engine.dispose()
+        if self.inline is not None:
+            self.inline.read.dispose()
+            self.inline.write.dispose()
         await self.engine.dispose()

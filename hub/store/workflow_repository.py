@@ -242,8 +242,10 @@ class SqlWorkflows:
         )
 
     async def next_due(self) -> datetime | None:
+        """When the next unleased task falls due (expired leases are found by polling)."""
         t = workflow_tasks.c
-        return (await self._conn.execute(select(func.min(t.due_at)))).scalar()
+        query = select(func.min(t.due_at)).where(t.lease_owner.is_(None))
+        return (await self._conn.execute(query)).scalar()
 
     # --- event waits ---
 
