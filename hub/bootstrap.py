@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.signing import load_or_create_private_key
+from connectors.http_activity import http_request
 from hub.clock import SystemClock
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent
 from hub.domain.errors import Conflict
@@ -87,6 +88,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
     audit_log = AuditLog(uow, clock, load_or_create_private_key(settings.data_dir / AUDIT_KEY))
     bus = InProcessBus()
     activities = builtin_registry()
+    activities.register("http_request", http_request)
     load_activity_modules(activities, settings.activity_modules)
     definitions = DefinitionCache(uow, activities)
     runtime = WorkflowRuntime(
