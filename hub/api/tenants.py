@@ -22,6 +22,8 @@ from hub.api.schemas import (
     TenantPatch,
 )
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
+from hub.domain.tenancy import TenantMember
+from hub.ports import Page
 from hub.services.tenants import MemberChange, NewMember
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
@@ -29,6 +31,10 @@ Cursor = Annotated[str | None, QueryParameter(max_length=200, description="from 
 TenantSlug = Annotated[str, PathParameter(max_length=63)]
 UserId = Annotated[str, PathParameter(max_length=64)]
 AnyRequest = Request[Any, Any, Any]
+
+
+def _member_list(page: Page[TenantMember]) -> MemberList:
+    return MemberList([MemberOut.of(m) for m in page.items], page.next_cursor)
 
 
 class TenantController(Controller):
@@ -85,8 +91,7 @@ class TenantUserController(Controller):
     async def list_users(
         self, tenant: TenantSlug, hub: HubDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> MemberList:
-        page = await hub.tenants.list_members(tenant, cursor, limit)
-        return MemberList([MemberOut.of(m) for m in page.items], page.next_cursor)
+        return await hub.tenants.list_members(tenant, cursor, limit, present=_member_list)
 
     @get("/{user_id:str}", summary="One user of the tenant")
     async def get_user(self, tenant: TenantSlug, user_id: UserId, hub: HubDep) -> MemberOut:

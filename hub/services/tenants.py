@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hub.domain.audit import AuditEvent, RequestContext
 from hub.domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
@@ -32,6 +32,10 @@ from hub.services.audit import AuditLog
 from hub.services.read_cache import VersionedCache
 
 T = TypeVar("T")
+
+
+def _as_is(page: Page[TenantMember]) -> Page[TenantMember]:
+    return page
 
 
 @dataclass(frozen=True)
@@ -164,16 +168,24 @@ class TenantService:
         assert member is not None
         return member
 
-    async def list_members(self, slug: str, cursor: str | None, limit: int) -> Page[TenantMember]:
+    async def list_members(
+        self,
+        slug: str,
+        cursor: str | None,
+        limit: int,
+        present: Callable[[Page[TenantMember]], Any] = _as_is,
+    ) -> Any:
+        """A page of the tenant's members, as `present` shapes it (cached that way, so a
+        driving adapter does not rebuild the same response for every request)."""
         after = decode_cursor(cursor)
 
-        async def load() -> Page[TenantMember]:
+        async def load() -> Any:
             async with self._uow() as uow:
                 tenant = await _tenant(uow, slug)
                 items = await uow.memberships.list(tenant, after=after, limit=limit + 1)
-            return _page(items, limit, lambda m: m.user.id)
+            return present(_page(items, limit, lambda m: m.user.id))
 
-        return await self._cache.get_or_load(("members", slug, after, limit), load)
+        return await self._cache.get_or_load(("members", slug, after, limit, present), load)
 
     async def get_member(self, slug: str, user_id: str) -> TenantMember:
         async with self._uow() as uow:
