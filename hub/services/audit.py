@@ -7,6 +7,7 @@ Every complete subtree hash is stored, so roots and proofs need O(log n) reads.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from hub.domain.errors import FieldProblem, HubError, NotFound, ValidationFailed
 from hub.ports import Clock, Page, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
+GROUP_COMMIT_MAX = 1000  # entries per group-committed transaction
 
 
 class IntegrityFailure(HubError):
@@ -69,6 +71,8 @@ class AuditLog:
         self._uow = uow_factory
         self._clock = clock
         self._key = key
+        self._queue: list[tuple[Sequence[str], RequestContext, AuditEvent, Any]] = []
+        self._flushers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
     def public_key(self) -> dict[str, Any]:
         return public_key_document(self._key.public_key())
@@ -85,10 +89,40 @@ class AuditLog:
     async def record_now(
         self, log_ids: Sequence[str], ctx: RequestContext, event: AuditEvent
     ) -> None:
-        """Append in a transaction of its own: for events that change nothing else."""
-        async with self._uow(write=True) as uow:
-            await self.record(uow, log_ids, ctx, event)
-            await uow.commit()
+        """Append outside any change (denials, failures); returns once committed.
+
+        Concurrent callers are group-committed: one transaction takes everything queued
+        while the previous one was being written, so appends do not queue one transaction
+        each behind the log's lock.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queue.append((log_ids, ctx, event, done))
+        flusher = self._flushers.get(loop)
+        if flusher is None or flusher.done():
+            self._flushers[loop] = loop.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:GROUP_COMMIT_MAX], self._queue[GROUP_COMMIT_MAX:]
+            by_log: dict[str, list[tuple[RequestContext, AuditEvent]]] = {}
+            for log_ids, ctx, event, _ in batch:
+                for log_id in dict.fromkeys(log_ids):
+                    by_log.setdefault(log_id, []).append((ctx, event))
+            try:
+                async with self._uow(write=True) as uow:
+                    for log_id in sorted(by_log):  # one lock order: no deadlocks on PostgreSQL
+                        await self.append_many(uow, log_id, by_log[log_id])
+                    await uow.commit()
+            except Exception as exc:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
     async def append_many(
         self, uow: UnitOfWork, log_id: str, items: Sequence[tuple[RequestContext, AuditEvent]]
