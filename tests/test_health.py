@@ -14,11 +14,28 @@ def test_live_and_ready(client: TestClient[Any]) -> None:
     assert ready.json()["checks"]["database"] == "ok"
 
 
-def test_metrics_count_requests(client: TestClient[Any]) -> None:
+def test_metrics_count_requests_under_their_route_and_status(client: TestClient[Any]) -> None:
     client.get("/api/v1/me")  # a 401, still counted
+    client.get("/api/v1/tenants/acme/users")  # counted under its template, not its path
     body = client.get("/metrics").text
-    assert "# TYPE" in body
-    assert 'path="/api/v1/me"' in body
+    assert "# TYPE hub_requests_total counter" in body
+    assert (
+        'hub_requests_total{app_name="hub",method="GET",path="/api/v1/me",status_code="401"}'
+        in body
+    )
+    assert 'path="/api/v1/tenants/{tenant}/users",status_code="401"' in body
+    assert "/api/v1/tenants/acme/users" not in body
+    assert 'path="/health' not in body
+
+
+def test_every_answer_carries_a_request_id(client: TestClient[Any]) -> None:
+    refused = client.get("/api/v1/me")
+    assert refused.status_code == 401
+    assert len(refused.headers["x-request-id"]) == 32
+    given = client.get("/health/live", headers={"X-Request-ID": "trace-42"})
+    assert given.headers["x-request-id"] == "trace-42"
+    odd = client.get("/health/live", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert odd.headers["x-request-id"] != "bad id\twith spaces"
 
 
 def test_openapi_lists_the_routes(client: TestClient[Any]) -> None:

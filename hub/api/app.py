@@ -11,16 +11,15 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.plugins.prometheus import PrometheusConfig
 
 import hub
 from hub.api.audit import AuditController, public_key
 from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
-from hub.api.context import request_id_middleware
 from hub.api.deps import provide_hub
-from hub.api.guards import authorize
+from hub.api.guards import authorize_request
 from hub.api.health import MetricsController, live, ready
+from hub.api.observe import observe_middleware
 from hub.api.problems import EXCEPTION_HANDLERS
 from hub.api.tenants import TenantController, TenantUserController
 from hub.api.workflows import RunController, TaskController, WorkflowController
@@ -44,9 +43,6 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
 
     settings = the_hub.settings
     cors = CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None
-    metrics = PrometheusConfig(
-        app_name="hub", prefix="hub", group_path=True, exclude=["/metrics", "/health"]
-    )
     return Litestar(
         route_handlers=[
             AuthController,
@@ -62,13 +58,13 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             ready,
             MetricsController,
         ],
-        guards=[authorize],
         dependencies={"hub": Provide(provide_hub, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         state=State({"hub": the_hub}),
         lifespan=[lifespan],
         cors_config=cors,
-        middleware=[request_id_middleware, metrics.middleware],
+        middleware=[observe_middleware],
+        before_request=authorize_request,
         after_exception=[record_refusal],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -213,14 +213,16 @@ class AuditLog:
                 ]
             )
         async with self._uow() as uow:
-            body, leaf = await self._entry(uow, ref, seq)
+            body = await self._body(uow, ref, seq)
             if seq > size:
                 raise ValidationFailed(
                     [FieldProblem("tree_size", f"entry {seq} is not in a tree of size {size}")]
                 )
-            keys = merkle.inclusion_keys(seq - 1, size) + merkle.root_keys(size)
+            # The leaf, its path and the root's nodes in one read.
+            keys = [(0, seq - 1), *merkle.inclusion_keys(seq - 1, size), *merkle.root_keys(size)]
             nodes = await uow.audit.nodes(ref.log_id, keys)
-            signed = await uow.audit.head_at(ref.log_id, size)
+            signed = head if size == head.tree_size else await uow.audit.head_at(ref.log_id, size)
+        leaf = _stored_leaf(nodes, seq)
         path = merkle.inclusion_proof(seq - 1, size, nodes)
         root = bytes.fromhex(signed.root_hash) if signed else merkle.root_from_nodes(size, nodes)
         content_leaf = merkle.leaf_hash(canonical(json.loads(body)))
@@ -264,13 +266,14 @@ class AuditLog:
         }
 
     async def _entry(self, uow: UnitOfWork, ref: AuditLogRef, seq: int) -> tuple[str, bytes]:
+        body = await self._body(uow, ref, seq)
+        return body, _stored_leaf(await uow.audit.nodes(ref.log_id, [(0, seq - 1)]), seq)
+
+    async def _body(self, uow: UnitOfWork, ref: AuditLogRef, seq: int) -> str:
         body = await uow.audit.entry(ref.log_id, seq) if seq >= 1 else None
         if body is None:
             raise NotFound(f"audit entry {seq} not found")
-        leaf = (await uow.audit.nodes(ref.log_id, [(0, seq - 1)])).get((0, seq - 1))
-        if leaf is None:
-            raise IntegrityFailure(f"audit entry {seq} has no stored leaf hash")
-        return body, leaf
+        return body
 
     async def _root(self, uow: UnitOfWork, log_id: str, size: int) -> bytes:
         nodes = await uow.audit.nodes(log_id, merkle.root_keys(size))
@@ -279,3 +282,10 @@ class AuditLog:
     async def _head_at(self, ref: AuditLogRef, size: int) -> SignedHead | None:
         async with self._uow() as uow:
             return await uow.audit.head_at(ref.log_id, size)
+
+
+def _stored_leaf(nodes: dict[tuple[int, int], bytes], seq: int) -> bytes:
+    leaf = nodes.get((0, seq - 1))
+    if leaf is None:
+        raise IntegrityFailure(f"audit entry {seq} has no stored leaf hash")
+    return leaf

@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
+READ_MMAP_BYTES = 1 << 30
+
 
 class InlineConnection:
     """The slice of AsyncConnection the repositories use, over a sync connection."""
@@ -65,6 +67,9 @@ def _inline_engine(async_url: str, *, write: bool) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={50 if write else 30000}")
         if not write:
             cursor.execute("PRAGMA query_only=ON")
+            # Reads of pages in the OS cache become memory loads instead of pread calls:
+            # a proof on a log of a million entries touches ~25 B-tree paths.
+            cursor.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
