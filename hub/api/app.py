@@ -9,14 +9,13 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 import hub
 from hub.api.audit import AuditController, public_key
 from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
-from hub.api.deps import provide_hub
+from hub.api.deps import hub_dependency
 from hub.api.guards import authorize_request
 from hub.api.health import MetricsController, live, ready
 from hub.api.observe import observe_middleware
@@ -58,7 +57,7 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             ready,
             MetricsController,
         ],
-        dependencies={"hub": Provide(provide_hub, sync_to_thread=False)},
+        dependencies={"hub": hub_dependency(the_hub)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         state=State({"hub": the_hub}),
         lifespan=[lifespan],

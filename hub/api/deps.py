@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 
 from hub.bootstrap import Hub
 
 HubDep = NamedDependency[Hub]
 
 
-def provide_hub(state: State) -> Hub:
-    return state.hub
+def hub_dependency(the_hub: Hub) -> Provide:
+    """`hub` for every handler. A provider without parameters, cached: resolving one that
+    reads the app state costs a signature-model parse per request."""
+
+    def provide() -> Hub:
+        return the_hub
+
+    return Provide(provide, sync_to_thread=False, use_cache=True)
