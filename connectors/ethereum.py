@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 
@@ -230,7 +231,7 @@ class EthereumLedger:
         )
         try:
             gas = call.estimate_gas({"from": self._signer.address})
-        except ContractLogicError as exc:
+        except (ContractLogicError, TransactionFailed) as exc:  # a node's, eth-tester's revert
             raise LedgerRejected(f"the contract refused the anchor: {exc}") from None
         data = call._encode_transaction_data()
         tx = {

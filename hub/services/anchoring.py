@@ -384,8 +384,8 @@ class AnchorService:
         While the oldest is intact the chain was not reset, and an intact anchor's block
         has every older block of that chain below it; when the oldest vanished, check all."""
         health = await self.ledger.health()
-        if health.chain_id is None or health.contract is None or not health.block_number:
-            return
+        if health.chain_id is None or health.contract is None:
+            return  # the chain cannot be asked now
         async with self._uow() as uow:
             newest = await uow.anchors.confirmed(
                 ref.log_id, health.chain_id, health.contract, None, RECHECK_LIMIT
