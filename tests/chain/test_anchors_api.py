@@ -18,7 +18,9 @@ def _rpc(client: TestClient[Any]) -> Any:
     """JSON-RPC of the embedded chain, through the hub's read-only proxy."""
 
     def call(method: str, params: list[Any]) -> Any:
-        answer = client.post("/api/v1/chain/rpc", json={"id": 1, "method": method, "params": params})
+        answer = client.post(
+            "/api/v1/chain/rpc", json={"id": 1, "method": method, "params": params}
+        )
         assert answer.status_code == 200, answer.text
         return answer.json()["result"]
 

@@ -28,7 +28,9 @@ def test_anchor_then_lookup() -> None:
             # The same transaction is not an anchor of another head or tenant.
             other = await ledger.lookup(sent.tx_hash, "acme", ROOT, 999)
             assert other.state is TxState.MISSING
-            assert (await ledger.lookup(sent.tx_hash, "globex", ROOT, 1000)).state is TxState.MISSING
+            assert (
+                await ledger.lookup(sent.tx_hash, "globex", ROOT, 1000)
+            ).state is TxState.MISSING
             unknown = await ledger.lookup("0x" + "12" * 32, "acme", ROOT, 1000)
             assert unknown.state is TxState.MISSING
             second = await ledger.anchor("acme", ROOT, 1001)
