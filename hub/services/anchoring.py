@@ -15,29 +15,25 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from hub.domain.anchors import (
-    ANCHOR_CONFIRM,
     ANCHOR_CREATE,
-    ANCHOR_FAIL,
     ANCHOR_RESUBMIT,
     ANCHOR_SUBMIT,
     Anchor,
     AnchorStatus,
     LedgerRejected,
     LedgerUnavailable,
-    TxLookup,
     TxState,
-    retry_delay,
 )
-from hub.domain.audit import SYSTEM, AuditEvent, Outcome, RequestContext
+from hub.domain.audit import SYSTEM, RequestContext
 from hub.domain.errors import Conflict, NotFound
 from hub.domain.ids import new_id
 from hub.domain.tenancy import Tenant
 from hub.ports import Clock, LedgerPort, UnitOfWorkFactory
+from hub.services.anchor_transitions import AnchorTransitions
 from hub.services.audit import AuditLog, AuditLogRef
 
 log = logging.getLogger("hub.anchoring")
@@ -78,6 +74,7 @@ class AnchorService:
         self.ledger = ledger
         self.settings = settings
         self._slugs: dict[str, str] = {}
+        self._to = AnchorTransitions(uow_factory, clock, audit, settings)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -197,7 +194,7 @@ class AnchorService:
             async with self._uow(write=True) as uow:
                 await uow.anchors.add(row)
                 details = {"tree_size": head.tree_size, "root_hash": head.root_hash}
-                await self._record(uow, anchor, ctx, ANCHOR_CREATE, details)
+                await self._to.record(uow, anchor, ctx, ANCHOR_CREATE, details)
                 await uow.commit()
         except IntegrityError:  # another process anchored this tree size first
             async with self._uow() as uow:
@@ -211,7 +208,7 @@ class AnchorService:
                 anchor.id, status=AnchorStatus.PENDING.value, attempts=0, next_attempt_at=now
             )
             details = {"tree_size": anchor.tree_size, "reason": "retry after failure"}
-            await self._record(uow, anchor, ctx, ANCHOR_RESUBMIT, details)
+            await self._to.record(uow, anchor, ctx, ANCHOR_RESUBMIT, details)
             await uow.commit()
             found = await uow.anchors.get(ref.log_id, anchor.id)
         assert found is not None
@@ -245,10 +242,10 @@ class AnchorService:
         try:
             tx = await self.ledger.anchor(slug, anchor.root_hash, anchor.tree_size)
         except LedgerUnavailable as exc:
-            await self._retry_later(anchor, attempts, str(exc))
+            await self._to.retry_later(anchor, attempts, str(exc))
             return
         except LedgerRejected as exc:
-            await self._fail(anchor, attempts, str(exc))
+            await self._to.fail(anchor, attempts, str(exc))
             return
         now = self._clock.now()
         values = {
@@ -263,7 +260,7 @@ class AnchorService:
             "next_attempt_at": now,
         }
         details = {"tx_hash": tx.tx_hash, "chain_id": tx.chain_id, "contract": tx.contract}
-        await self._change(anchor, values, ANCHOR_SUBMIT, details)
+        await self._to.change(anchor, values, ANCHOR_SUBMIT, details)
         log.info("anchor of %s at size %s sent: %s", slug, anchor.tree_size, tx.tx_hash)
 
     async def _poll(self, anchor: Anchor, slug: str) -> None:
@@ -273,109 +270,24 @@ class AnchorService:
                 anchor.tx_hash, slug, anchor.root_hash, anchor.tree_size
             )
         except LedgerUnavailable as exc:
-            await self._retry_later(anchor, anchor.attempts, str(exc))
+            await self._to.retry_later(anchor, anchor.attempts, str(exc))
             return
         if found.chain_id != anchor.chain_id:
             note = f"the node is chain {found.chain_id}; this anchor was sent to {anchor.chain_id}"
-            await self._retry_later(anchor, anchor.attempts, note)
+            await self._to.retry_later(anchor, anchor.attempts, note)
             return
         if found.state is TxState.MINED and found.confirmations >= self.ledger.confirmations:
-            await self._confirm(anchor, found)
+            await self._to.confirm(anchor, found)
         elif found.state is TxState.REVERTED:
-            await self._fail(anchor, anchor.attempts, found.detail)
+            await self._to.fail(anchor, anchor.attempts, found.detail)
         elif found.state is TxState.MISSING and self._past_grace(anchor):
-            await self._vanished(anchor, found.detail)
+            await self._to.vanished(anchor, found.detail)
         else:  # queued, or mined with too few confirmations so far
-            await self._later(anchor, self.settings.poll)
+            await self._to.later(anchor, self.settings.poll)
 
     def _past_grace(self, anchor: Anchor) -> bool:
         sent = anchor.submitted_at or anchor.created_at
         return (self._clock.now() - sent).total_seconds() >= self.settings.vanish_grace
-
-    async def _confirm(self, anchor: Anchor, found: TxLookup) -> None:
-        values = {
-            "status": AnchorStatus.CONFIRMED.value,
-            "block_number": found.block_number,
-            "block_hash": found.block_hash,
-            "log_index": found.log_index,
-            "confirmed_at": self._clock.now(),
-            "last_error": None,
-        }
-        details = {
-            "tx_hash": anchor.tx_hash,
-            "chain_id": anchor.chain_id,
-            "contract": anchor.contract,
-            "block_number": found.block_number,
-            "log_index": found.log_index,
-        }
-        await self._change(anchor, values, ANCHOR_CONFIRM, details)
-
-    async def _vanished(self, anchor: Anchor, why: str) -> None:
-        log.warning(
-            "anchor %s: transaction %s vanished (%s); sending it again",
-            anchor.id,
-            anchor.tx_hash,
-            why,
-        )
-        now = self._clock.now()
-        values = {
-            "status": AnchorStatus.PENDING.value,
-            "tx_hash": None,
-            "nonce": None,
-            "block_number": None,
-            "block_hash": None,
-            "log_index": None,
-            "confirmed_at": None,
-            "resubmissions": anchor.resubmissions + 1,
-            "next_attempt_at": now,
-            "last_error": f"transaction {anchor.tx_hash} vanished: {why}",
-        }
-        details = {"previous_tx_hash": anchor.tx_hash, "reason": why or "vanished"}
-        await self._change(anchor, values, ANCHOR_RESUBMIT, details)
-
-    async def _fail(self, anchor: Anchor, attempts: int, why: str) -> None:
-        log.error("anchor %s failed: %s", anchor.id, why)
-        values = {"status": AnchorStatus.FAILED.value, "attempts": attempts, "last_error": why}
-        await self._change(anchor, values, ANCHOR_FAIL, {"error": why[:500]}, Outcome.FAILURE)
-
-    async def _retry_later(self, anchor: Anchor, attempts: int, why: str) -> None:
-        """The chain is not usable: keep the anchor as it is and try again after a backoff.
-        Not audited: nothing changed, and a long outage would flood the log."""
-        delay = retry_delay(attempts, self.settings.retry_max)
-        log.warning("anchor %s: %s; next try in %.0f s", anchor.id, why, delay)
-        await self._later(anchor, delay, attempts=attempts, last_error=why[:1000])
-
-    async def _later(self, anchor: Anchor, delay: float, **values: Any) -> None:
-        at = self._clock.now() + timedelta(seconds=delay)
-        async with self._uow(write=True) as uow:
-            await uow.anchors.update(anchor.id, next_attempt_at=at, **values)
-            await uow.commit()
-
-    async def _change(
-        self,
-        anchor: Anchor,
-        values: dict[str, Any],
-        action: str,
-        details: dict[str, Any],
-        outcome: Outcome = Outcome.SUCCESS,
-    ) -> None:
-        async with self._uow(write=True) as uow:
-            await uow.anchors.update(anchor.id, **values)
-            full = {"tree_size": anchor.tree_size, **details}
-            await self._record(uow, anchor, SYSTEM, action, full, outcome)
-            await uow.commit()
-
-    async def _record(
-        self,
-        uow: Any,
-        anchor: Anchor,
-        ctx: RequestContext,
-        action: str,
-        details: dict[str, Any],
-        outcome: Outcome = Outcome.SUCCESS,
-    ) -> None:
-        event = AuditEvent(action, "audit_anchor", anchor.id, outcome, details)
-        await self._audit.record(uow, [anchor.log_id], ctx, event)
 
     # --- confirmed anchors stay checked ---
 
@@ -408,9 +320,9 @@ class AnchorService:
         if found.state is TxState.MINED and found.block_hash == anchor.block_hash:
             return True
         if found.state is TxState.MINED:  # re-mined in another block after a reorg
-            await self._confirm(anchor, found)
+            await self._to.confirm(anchor, found)
             return True
-        await self._vanished(anchor, found.detail or found.state.value)
+        await self._to.vanished(anchor, found.detail or found.state.value)
         return False
 
     async def _slug(self, log_id: str) -> str:
