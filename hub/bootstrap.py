@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.signing import load_or_create_private_key
 from connectors.http_activity import http_request
+from connectors.ledger import ledger_for
 from hub.clock import SystemClock
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent
 from hub.domain.errors import Conflict
@@ -22,14 +23,16 @@ from hub.domain.tenancy import (
     username_problems,
 )
 from hub.engine.activities import ActivityRegistry, builtin_registry
-from hub.ports import Clock, PasswordHasher
+from hub.ports import Clock, LedgerPort, PasswordHasher
 from hub.security.passwords import Argon2Hasher
 from hub.security.rbac import CasbinAuthorizer
 from hub.security.tokens import AccessTokens
+from hub.services.anchoring import AnchorService, AnchorSettings
 from hub.services.audit import AuditLog
 from hub.services.auth import AuthService
 from hub.services.events import InProcessBus
 from hub.services.read_cache import VersionedCache
+from hub.services.receipts import ReceiptService
 from hub.services.tenants import TenantService
 from hub.services.workflow_defs import DefinitionCache
 from hub.services.workflow_runtime import WorkerSettings, WorkflowRuntime
@@ -62,6 +65,8 @@ class Hub:
     runtime: WorkflowRuntime
     workflows: WorkflowService
     triggers: TriggerService
+    anchors: AnchorService
+    receipts: ReceiptService
 
     async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
         if migrate_schema:
@@ -71,8 +76,11 @@ class Hub:
             await self.runtime.start(release_all=self.settings.is_sqlite)
             await self.triggers.start()
             self.workflows.on_published = self.triggers.refresh
+            await self.anchors.start()
 
     async def close(self) -> None:
+        await self.anchors.stop()
+        await self.anchors.ledger.close()
         await self.triggers.stop()
         await self.runtime.stop()
         await self.uow.dispose()
@@ -101,6 +109,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         WorkerSettings(lease_seconds=settings.workflow_lease_seconds),
     )
     workflows = WorkflowService(uow, clock, audit_log, definitions, runtime)
+    anchor_settings = AnchorSettings(settings.anchor_interval, settings.anchor_retry_max)
     return Hub(
         settings=settings,
         engine=engine,
@@ -124,6 +133,21 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         runtime=runtime,
         workflows=workflows,
         triggers=TriggerService(uow, clock, bus, workflows),
+        anchors=AnchorService(uow, clock, audit_log, build_ledger(settings), anchor_settings),
+        receipts=ReceiptService(uow, audit_log),
+    )
+
+
+# --- chain anchoring (issue 6) ---
+
+
+def build_ledger(settings: Settings) -> LedgerPort:
+    """The embedded eth-tester chain unless HUB_CHAIN_URL names a JSON-RPC node."""
+    return ledger_for(
+        settings.chain_url,
+        settings.chain_private_key,
+        settings.anchor_contract or None,
+        settings.anchor_confirmations,
     )
 
 

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
+from hub.domain.anchors import LedgerHealth, SubmittedTx, TxLookup
 from hub.domain.tenancy import (
     Membership,
     Tenant,
@@ -185,3 +186,26 @@ class Authorizer(Protocol):
     async def refresh_if_stale(self) -> None: ...
 
     def invalidate(self) -> None: ...
+
+
+# --- ledger: anchoring audit tree heads on a chain (connectors/ethereum.py) ---
+
+
+class LedgerPort(Protocol):
+    """A chain that records (tenant, root, tree size) anchors. Raises LedgerUnavailable
+    when it cannot be used now and LedgerRejected when it refuses (hub/domain/anchors.py)."""
+
+    kind: str
+    confirmations: int
+
+    async def anchor(self, tenant: str, root_hash: str, tree_size: int) -> SubmittedTx: ...
+
+    async def lookup(
+        self, tx_hash: str, tenant: str, root_hash: str, tree_size: int
+    ) -> TxLookup: ...
+
+    async def health(self) -> LedgerHealth: ...
+
+    async def rpc(self, method: str, params: list[Any]) -> Any: ...
+
+    async def close(self) -> None: ...

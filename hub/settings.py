@@ -7,6 +7,7 @@ names it, instead of failing later in some unrelated place.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,13 @@ class Settings:
     workflow_lease_seconds: float = 30.0
     activity_modules: tuple[str, ...] = ()
     log_level: str = "INFO"
+    # --- chain anchoring (issue 6) ---
+    chain_url: str = ""  # empty: the embedded eth-tester chain
+    chain_private_key: str = ""
+    anchor_contract: str = ""
+    anchor_interval: float = 60.0
+    anchor_confirmations: int = 1
+    anchor_retry_max: float = 300.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -140,6 +148,32 @@ def _data_dir(env: Mapping[str, str]) -> Path:
     return data_dir
 
 
+def _chain(env: Mapping[str, str]) -> dict[str, object]:
+    """HUB_CHAIN_* and HUB_ANCHOR_*: the embedded chain unless HUB_CHAIN_URL is set."""
+    url = env.get("HUB_CHAIN_URL", "").strip()
+    key = env.get("HUB_CHAIN_PRIVATE_KEY", "").strip()
+    contract = env.get("HUB_ANCHOR_CONTRACT", "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise SettingsError(f"HUB_CHAIN_URL={url!r} is not an http(s) JSON-RPC URL")
+    if key and not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", key):
+        raise SettingsError("HUB_CHAIN_PRIVATE_KEY must be 32 bytes of hex (0x...)")
+    if contract and not re.fullmatch(r"0x[0-9a-fA-F]{40}", contract):
+        raise SettingsError(f"HUB_ANCHOR_CONTRACT={contract!r} is not a 0x address")
+    if url and not key:
+        raise SettingsError("HUB_CHAIN_URL needs HUB_CHAIN_PRIVATE_KEY (the key that anchors)")
+    interval = _float(env, "HUB_ANCHOR_INTERVAL", 60.0)
+    if interval <= 0:
+        raise SettingsError("HUB_ANCHOR_INTERVAL must be more than 0 seconds")
+    return {
+        "chain_url": url,
+        "chain_private_key": key,
+        "anchor_contract": contract,
+        "anchor_interval": interval,
+        "anchor_confirmations": _int(env, "HUB_ANCHOR_CONFIRMATIONS", 1),
+        "anchor_retry_max": _float(env, "HUB_ANCHOR_RETRY_MAX", 300.0) or 300.0,
+    }
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = _data_dir(env)
@@ -183,4 +217,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             m.strip() for m in env.get("HUB_ACTIVITY_MODULES", "").split(",") if m.strip()
         ),
         log_level=log_level,
+        **_chain(env),  # type: ignore[arg-type]
     )

@@ -126,3 +126,12 @@ ROUTES += [
     Route("POST", "/api/v1/tenants/{tenant}/tasks/{task_id}/claim", WORKERS),
     Route("POST", "/api/v1/tenants/{tenant}/tasks/{task_id}/complete", WORKERS),
 ]
+
+# Anchors and receipts (issue 6). A receipt is 409 until an anchor is confirmed: past the guard.
+ROUTES += [
+    Route("GET", "/api/v1/tenants/{tenant}/audit/anchors", AUDITORS),
+    Route("POST", "/api/v1/tenants/{tenant}/audit/anchors", AUDITORS),
+    Route("GET", "/api/v1/tenants/{tenant}/audit/{seq}/receipt", AUDITORS),
+    Route("GET", "/api/v1/tenants/{tenant}/runs/{run_id}/receipt", READERS),
+]
+PUBLIC.add(("POST", "/api/v1/chain/rpc"))

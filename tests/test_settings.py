@@ -62,3 +62,31 @@ def test_a_bad_setting_names_itself(tmp_path: Path, name: str, value: str) -> No
     assert message.startswith("HUB_")
     assert "\n" not in message
     assert name in message or (name == "HUB_JWT_ALGORITHM" and "KEY_FILE" in message)
+
+
+# --- chain anchoring (issue 6) ---
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"HUB_CHAIN_URL": "ftp://node"}, "HUB_CHAIN_URL"),
+        ({"HUB_CHAIN_URL": "http://127.0.0.1:8545"}, "HUB_CHAIN_PRIVATE_KEY"),
+        ({"HUB_CHAIN_PRIVATE_KEY": "0x1234"}, "HUB_CHAIN_PRIVATE_KEY"),
+        ({"HUB_ANCHOR_CONTRACT": "0xnope"}, "HUB_ANCHOR_CONTRACT"),
+        ({"HUB_ANCHOR_INTERVAL": "0"}, "HUB_ANCHOR_INTERVAL"),
+        ({"HUB_ANCHOR_INTERVAL": "soon"}, "HUB_ANCHOR_INTERVAL"),
+        ({"HUB_ANCHOR_CONFIRMATIONS": "0"}, "HUB_ANCHOR_CONFIRMATIONS"),
+    ],
+)
+def test_bad_chain_settings_name_the_setting(
+    tmp_path: Path, env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings({"HUB_DATA_DIR": str(tmp_path), **env})
+
+
+def test_chain_defaults_are_the_embedded_chain(tmp_path: Path) -> None:
+    settings = load_settings({"HUB_DATA_DIR": str(tmp_path)})
+    assert settings.chain_url == "" and settings.anchor_interval == 60.0
+    assert settings.anchor_confirmations == 1

@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 import hub
+from hub.api.anchors import AnchorController, chain_rpc, entry_receipt, run_receipt
 from hub.api.audit import AuditController, public_key
 from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
@@ -52,6 +53,10 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             WorkflowController,
             RunController,
             TaskController,
+            AnchorController,  # issue 6: anchors and receipts
+            entry_receipt,
+            run_receipt,
+            chain_rpc,
             public_key,
             live,
             ready,

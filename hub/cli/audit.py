@@ -10,6 +10,7 @@ from typing import Any
 
 from audit.bundle import BundleReport, verify_bundle
 from hub.bootstrap import Hub, build
+from hub.cli.chain import add_audit_actions, anchor_tenant, verify_receipt_file
 from hub.domain.audit import PLATFORM_LOG
 from hub.domain.errors import NotFound
 from hub.services.audit import AuditLogRef
@@ -36,6 +37,7 @@ def add_parser(sub: Any) -> None:
             cmd.add_argument("--out", required=True, type=Path, help="file to write")
     check = actions.add_parser("verify-file", help="verify an exported file, offline")
     check.add_argument("file", type=Path)
+    add_audit_actions(actions)  # anchor, verify-receipt (hub/cli/chain.py)
 
 
 async def _ref(hub: Hub, args: argparse.Namespace) -> AuditLogRef:
@@ -63,6 +65,10 @@ def _report(report: BundleReport, what: str) -> int:
 async def run_audit(settings: Settings, args: argparse.Namespace) -> int:
     if args.audit_command == "verify-file":
         return verify_file(args.file)
+    if args.audit_command == "verify-receipt":
+        return verify_receipt_file(args)
+    if args.audit_command == "anchor":
+        return await anchor_tenant(settings, args.tenant)
     hub = build(settings)
     try:
         await hub.start()

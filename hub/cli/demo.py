@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 
 from hub.bootstrap import Hub, ensure_platform_admin
 from hub.domain.audit import SYSTEM
 from hub.domain.errors import Conflict
 from hub.domain.tenancy import Principal, TenantRole
 from hub.services.tenants import NewMember
+from hub.settings import Settings
 
 DEMO_TENANT = "acme"
 DEMO_ADMIN = "admin"
 DEMO_PASSWORD = "demo-password-2026"
+DEMO_ANCHOR_INTERVAL = 10.0  # the demo anchors soon after it starts, unless told otherwise
+
+
+def demo_settings(settings: Settings) -> Settings:
+    if os.environ.get("HUB_ANCHOR_INTERVAL"):
+        return settings
+    return dataclasses.replace(settings, anchor_interval=DEMO_ANCHOR_INTERVAL)
 
 
 async def seed_demo(hub: Hub) -> list[tuple[str, str, str]]:

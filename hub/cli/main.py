@@ -1,4 +1,4 @@
-"""The `hub` command: init, serve, demo, db."""
+"""The `hub` command: init, serve, demo, db, audit, chain."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from hub import __version__
 from hub.bootstrap import build, ensure_platform_admin
 from hub.cli.audit import AuditCliError, run_audit
 from hub.cli.audit import add_parser as add_audit_parser
-from hub.cli.demo import DEMO_ADMIN, seed_demo
+from hub.cli.chain import ChainCliError, add_chain_parser, run_chain
+from hub.cli.demo import DEMO_ADMIN, demo_settings, seed_demo
 from hub.domain.errors import HubError
 from hub.settings import Settings, SettingsError, load_settings
 from hub.store import migrate
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--port", type=int, default=8000, help="port (default 8000)")
 
     add_audit_parser(sub)
+    add_chain_parser(sub)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -137,7 +139,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         _serve(settings, args.host, args.port)
     elif args.command == "audit":
         return asyncio.run(run_audit(settings, args))
+    elif args.command == "chain":
+        return run_chain(settings, args)
     elif args.command == "demo":
+        settings = demo_settings(settings)
         accounts = asyncio.run(_demo_seed(settings))
         _print_demo(accounts, args.host, args.port)
         _serve(settings, args.host, args.port)
@@ -147,7 +152,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = run(argv)
-    except (SettingsError, CliError, AuditCliError) as exc:
+    except (SettingsError, CliError, AuditCliError, ChainCliError) as exc:
         print(f"hub: error: {exc}", file=sys.stderr)
         code = 2
     except HubError as exc:

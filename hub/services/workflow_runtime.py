@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from audit.canonical import CanonicalizationError
+from audit.receipt import content_hash
 from hub.domain.audit import SYSTEM, AuditEvent, Outcome, RequestContext
 from hub.domain.ids import new_id
 from hub.engine.activities import ActivityContext, ActivityError, ActivityRegistry
@@ -508,6 +510,8 @@ class WorkflowRuntime:
                 details["step"] = event.step
             if event.type is EventType.RUN_FAILED:
                 details["error"] = str(event.data.get("error"))[:500]
+            if event.type in (EventType.RUN_COMPLETED, EventType.RUN_FAILED):
+                details.update(await _receipt_hashes(uow, run, event.data))
             await self._audit.record(
                 uow,
                 [run["tenant_id"]],
@@ -517,6 +521,25 @@ class WorkflowRuntime:
 
 
 Outcome_ = Callable[[Interpreter], Transition]
+
+
+async def _receipt_hashes(uow: Any, run: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What a workflow receipt proves (issue 6): SHA-256 of the RFC 8785 form of the
+    definition as published, of the input and of the result (the output of a completed run,
+    the error of a failed one); None for a value RFC 8785 cannot encode."""
+    body = await uow.workflows.definition(run["tenant_id"], run["workflow"], run["version"])
+    result = data.get("output") if "output" in data else data.get("error")
+    hashes = {}
+    for name, value in (
+        ("definition_hash", body),
+        ("input_hash", run["input"]),
+        ("result_hash", result),
+    ):
+        try:
+            hashes[name] = content_hash(value)
+        except (CanonicalizationError, ValueError, TypeError):
+            hashes[name] = None
+    return hashes
 
 
 def _failed(step: str, began: datetime, error_type: str, message: str, retryable: bool) -> Outcome_:

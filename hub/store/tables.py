@@ -275,3 +275,33 @@ workflow_waits = Table(
     Column("tenant_id", String(32), nullable=False),
     Column("topic", String(1024), nullable=False),
 )
+
+# --- anchors of audit tree heads on a chain (issue 6) ---
+
+audit_anchors = Table(
+    "audit_anchors",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("log_id", String(32), nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | submitted | confirmed | failed
+    Column("chain_id", BigInteger, nullable=True),
+    Column("contract", String(42), nullable=True),
+    Column("tx_hash", String(66), nullable=True),
+    Column("nonce", BigInteger, nullable=True),
+    Column("block_number", BigInteger, nullable=True),
+    Column("block_hash", String(66), nullable=True),
+    Column("log_index", Integer, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("resubmissions", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", Timestamp, nullable=False),
+    # A worker holds an anchor while it talks to the chain, so two processes never both send.
+    Column("lease_until", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("submitted_at", Timestamp, nullable=True),
+    Column("confirmed_at", Timestamp, nullable=True),
+    Index("uq_audit_anchors_log_id_tree_size", "log_id", "tree_size", unique=True),
+    Index("ix_audit_anchors_status_next_attempt_at", "status", "next_attempt_at"),
+)

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from hub.store.anchor_repository import SqlAnchors
 from hub.store.audit_repository import SqlAudit
 from hub.store.inline import InlineConnection, inline_read_engine, inline_write_engine
 from hub.store.repositories import (
@@ -100,6 +101,7 @@ class SqlUnitOfWork:
         self.authz = SqlAuthz(conn)
         self.audit = SqlAudit(conn)
         self.workflows = SqlWorkflows(conn)
+        self.anchors = SqlAnchors(conn)
 
     async def __aexit__(
         self,

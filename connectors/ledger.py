@@ -1,0 +1,59 @@
+"""The ledger the hub anchors on, built on first use: importing web3 and py-evm takes about
+a second, which commands and tests that never anchor should not pay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hub.domain.anchors import LedgerHealth, SubmittedTx, TxLookup
+
+if TYPE_CHECKING:
+    from connectors.ethereum import EthereumLedger
+
+
+class DeferredLedger:
+    """A LedgerPort that builds the real one (connectors/ethereum.py) when first called."""
+
+    def __init__(self, kind: str, confirmations: int, make: Callable[[], EthereumLedger]) -> None:
+        self.kind = kind
+        self.confirmations = confirmations
+        self._make = make
+        self._ledger: EthereumLedger | None = None
+
+    @property
+    def ledger(self) -> EthereumLedger:
+        if self._ledger is None:
+            self._ledger = self._make()
+        return self._ledger
+
+    async def anchor(self, tenant: str, root_hash: str, tree_size: int) -> SubmittedTx:
+        return await self.ledger.anchor(tenant, root_hash, tree_size)
+
+    async def lookup(self, tx_hash: str, tenant: str, root_hash: str, tree_size: int) -> TxLookup:
+        return await self.ledger.lookup(tx_hash, tenant, root_hash, tree_size)
+
+    async def health(self) -> LedgerHealth:
+        return await self.ledger.health()
+
+    async def rpc(self, method: str, params: list[Any]) -> Any:
+        return await self.ledger.rpc(method, params)
+
+    async def close(self) -> None:
+        if self._ledger is not None:
+            await self._ledger.close()
+
+
+def ledger_for(
+    url: str, private_key: str, contract: str | None, confirmations: int
+) -> DeferredLedger:
+    """The embedded eth-tester chain when `url` is empty, else the JSON-RPC node at `url`."""
+
+    def make() -> EthereumLedger:
+        from connectors.ethereum import EthereumLedger
+
+        if not url:
+            return EthereumLedger.embedded(confirmations)
+        return EthereumLedger.json_rpc(url, private_key, contract, confirmations)
+
+    return DeferredLedger("json-rpc" if url else "embedded", confirmations, make)

@@ -1,0 +1,70 @@
+"""Receipts: an audit entry with its proof, signed head and chain anchor, in one document
+that anyone can check with `audit.receipt` (or `hub audit verify-receipt`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hub.domain.anchors import Anchor
+from hub.domain.audit import AuditFilter
+from hub.domain.errors import Conflict, NotFound
+from hub.domain.ids import is_id
+from hub.domain.tenancy import Tenant
+from hub.ports import UnitOfWorkFactory
+from hub.services.audit import AuditLog, AuditLogRef, IntegrityFailure
+
+RUN_FINISHED = ("workflow.run.complete", "workflow.run.fail")
+
+
+def _anchor_part(anchor: Anchor) -> dict[str, Any]:
+    return {
+        "chain_id": anchor.chain_id,
+        "contract": anchor.contract,
+        "tx_hash": anchor.tx_hash,
+        "block_number": anchor.block_number,
+        "log_index": anchor.log_index,
+    }
+
+
+class ReceiptService:
+    def __init__(self, uow_factory: UnitOfWorkFactory, audit: AuditLog) -> None:
+        self._uow = uow_factory
+        self._audit = audit
+
+    async def for_entry(self, tenant: Tenant, seq: int) -> dict[str, Any]:
+        """The receipt of entry `seq` in the first confirmed anchor whose tree includes it."""
+        ref = AuditLogRef(tenant.id, tenant.slug)
+        entry = await self._audit.entry(ref, seq)  # 404 for an unknown seq
+        async with self._uow() as uow:
+            anchor = await uow.anchors.covering(ref.log_id, seq)
+            head = await uow.audit.head_at(ref.log_id, anchor.tree_size) if anchor else None
+            waiting = anchor is None and await uow.anchors.any_covering(ref.log_id, seq)
+        if anchor is None:
+            why = "is being anchored" if waiting else "is not in an anchored tree yet"
+            raise Conflict(f"audit entry {seq} {why}: no confirmed anchor includes it yet")
+        proof = await self._audit.proof(ref, seq, anchor.tree_size)
+        if head is None or not proof["root_hash"] == anchor.root_hash == head.root_hash:
+            raise IntegrityFailure(f"anchor {anchor.id} does not match the signed log")
+        proof.pop("leaf_hash", None)
+        return {
+            "tenant": tenant.slug,
+            "entry": entry,
+            "proof": proof,
+            "head": head.as_dict(),
+            "anchor": _anchor_part(anchor),
+            "public_key": self._audit.public_key(),
+        }
+
+    async def for_run(self, tenant: Tenant, run_id: str) -> dict[str, Any]:
+        """The receipt of the entry that recorded how a run ended (completed or failed)."""
+        async with self._uow() as uow:
+            run = await uow.workflows.run(tenant.id, run_id) if is_id(run_id) else None
+            if run is None:
+                raise NotFound(f"run {run_id!r} not found")
+            where = AuditFilter(resource_type="workflow_run", resource_id=run_id)
+            bodies = await uow.audit.search(tenant.id, where, None, 500)
+        seqs = [e["seq"] for e in map(json.loads, bodies) if e["action"] in RUN_FINISHED]
+        if not seqs:
+            raise Conflict(f"run {run_id!r} is {run['status']}: it has no receipt until it ends")
+        return await self.for_entry(tenant, seqs[-1])
