@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.signing import load_or_create_private_key
 from connectors.http_activity import http_request
+from connectors.plc import ProtocolPort
 from hub.clock import SystemClock
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent
 from hub.domain.errors import Conflict
@@ -29,6 +30,7 @@ from hub.security.tokens import AccessTokens
 from hub.services.audit import AuditLog
 from hub.services.auth import AuthService
 from hub.services.events import InProcessBus
+from hub.services.plc import PlcServices, build_plc
 from hub.services.read_cache import VersionedCache
 from hub.services.tenants import TenantService
 from hub.services.workflow_defs import DefinitionCache
@@ -62,6 +64,7 @@ class Hub:
     runtime: WorkflowRuntime
     workflows: WorkflowService
     triggers: TriggerService
+    plc: PlcServices
 
     async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
         if migrate_schema:
@@ -71,8 +74,10 @@ class Hub:
             await self.runtime.start(release_all=self.settings.is_sqlite)
             await self.triggers.start()
             self.workflows.on_published = self.triggers.refresh
+            await self.plc.start(supervise=self.settings.plc_supervisor)
 
     async def close(self) -> None:
+        await self.plc.stop()
         await self.triggers.stop()
         await self.runtime.stop()
         await self.uow.dispose()
@@ -124,6 +129,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         runtime=runtime,
         workflows=workflows,
         triggers=TriggerService(uow, clock, bus, workflows),
+        plc=build_plc(settings, uow, clock, audit_log, bus, ProtocolPort()),
     )
 
 

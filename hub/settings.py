@@ -40,6 +40,10 @@ class Settings:
     workflow_lease_seconds: float = 30.0
     activity_modules: tuple[str, ...] = ()
     log_level: str = "INFO"
+    # PLC connectivity (issue 5)
+    plc_supervisor: bool = True
+    telemetry_retention_days: int = 30
+    telemetry_flush_ms: int = 100
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -183,4 +187,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             m.strip() for m in env.get("HUB_ACTIVITY_MODULES", "").split(",") if m.strip()
         ),
         log_level=log_level,
+        plc_supervisor=_bool(env, "HUB_PLC_SUPERVISOR", True),
+        telemetry_retention_days=_int(env, "HUB_TELEMETRY_RETENTION_DAYS", 30),
+        telemetry_flush_ms=_int(env, "HUB_TELEMETRY_FLUSH_MS", 100),
     )

@@ -14,11 +14,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig
 
 import hub
+from hub.api.alarms import AlarmController, AlarmRuleController
 from hub.api.audit import AuditController, public_key
 from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
 from hub.api.context import request_id_middleware
 from hub.api.deps import provide_hub
+from hub.api.devices import DeviceController
 from hub.api.guards import authorize
 from hub.api.health import MetricsController, live, ready
 from hub.api.problems import EXCEPTION_HANDLERS
@@ -57,6 +59,9 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             WorkflowController,
             RunController,
             TaskController,
+            DeviceController,
+            AlarmRuleController,
+            AlarmController,
             public_key,
             live,
             ready,

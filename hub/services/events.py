@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 Handler = Callable[[str, Any], Awaitable[None]]
+BatchHandler = Callable[[list[tuple[str, Any]]], Awaitable[None]]
 log = logging.getLogger(__name__)
 
 
@@ -28,11 +29,51 @@ def topic_matches(pattern: str, topic: str) -> bool:
 class InProcessBus:
     def __init__(self) -> None:
         self._subscriptions: list[tuple[str, Handler]] = []
+        # A handler that can take many events at once (see publish_many), by handler.
+        self._batch: dict[Handler, BatchHandler] = {}
+        self._routes: dict[str, list[Handler]] = {}  # topic -> handlers, for publish_many
 
-    def subscribe(self, pattern: str, handler: Handler) -> Callable[[], None]:
+    def subscribe(
+        self, pattern: str, handler: Handler, *, batch: BatchHandler | None = None
+    ) -> Callable[[], None]:
         entry = (pattern, handler)
         self._subscriptions.append(entry)
-        return lambda: self._subscriptions.remove(entry)
+        if batch is not None:
+            self._batch[handler] = batch
+        self._routes.clear()
+
+        def undo() -> None:
+            self._subscriptions.remove(entry)
+            self._batch.pop(handler, None)
+            self._routes.clear()
+
+        return undo
+
+    async def publish_many(self, events: list[tuple[str, Any]]) -> None:
+        """Publish a burst (telemetry samples): each handler sees each matching event, and
+        a handler subscribed with `batch=` gets them in one call."""
+        per_handler: dict[Handler, list[tuple[str, Any]]] = {}
+        routes = self._routes
+        for event in events:
+            handlers = routes.get(event[0])
+            if handlers is None:
+                if len(routes) > 100_000:
+                    routes.clear()
+                handlers = routes[event[0]] = [
+                    h for p, h in self._subscriptions if topic_matches(p, event[0])
+                ]
+            for handler in handlers:
+                per_handler.setdefault(handler, []).append(event)
+        calls = []
+        for handler, items in per_handler.items():
+            batch = self._batch.get(handler)
+            if batch is not None:
+                calls.append(batch(items))
+            else:
+                calls.extend(handler(topic, payload) for topic, payload in items)
+        for result in await asyncio.gather(*calls, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.error("event handler failed: %r", result)
 
     async def publish(self, topic: str, payload: Any) -> None:
         handlers = [h for p, h in self._subscriptions if topic_matches(p, topic)]

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from hub.store.audit_repository import SqlAudit
 from hub.store.inline import InlineConnection, inline_read_engine, inline_write_engine
+from hub.store.plc_repository import SqlPlc
 from hub.store.repositories import (
     SqlAuthz,
     SqlLoginFailures,
@@ -100,6 +101,7 @@ class SqlUnitOfWork:
         self.authz = SqlAuthz(conn)
         self.audit = SqlAudit(conn)
         self.workflows = SqlWorkflows(conn)
+        self.plc = SqlPlc(conn)
 
     async def __aexit__(
         self,
