@@ -103,14 +103,12 @@ class ModbusConnection:
             self._client.close()
             self._client = None
 
-    async def _call(self, what: str, call: Awaitable[Any]) -> Any:
+    async def _call(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
         if self._client is None or not self._client.connected:
-            if hasattr(call, "close"):
-                call.close()  # type: ignore[union-attr]
             raise PlcUnavailable(f"not connected to {self.device.endpoint}")
         self.requests += 1
         try:
-            response = await asyncio.wait_for(call, self.timeout)
+            response = await asyncio.wait_for(call(), self.timeout)
         except TimeoutError:
             raise PlcTimeout(f"{what} on {self.device.endpoint} timed out") from None
         except (OSError, ModbusException) as exc:
@@ -128,7 +126,7 @@ class ModbusConnection:
             raise PlcUnavailable(f"not connected to {self.device.endpoint}")
         response = await self._call(
             f"read {plan.register.value} {plan.start}+{plan.count}",
-            reader(plan.start, count=plan.count, device_id=self.unit),
+            lambda: reader(plan.start, count=plan.count, device_id=self.unit),
         )
         return response.bits if plan.register.is_bit else response.registers
 
@@ -158,15 +156,19 @@ class ModbusConnection:
             raise PlcUnavailable(f"not connected to {self.device.endpoint}")
         what = f"write {tag.register.value} {tag.address}"
         if tag.register is Register.COIL:
-            await self._call(what, client.write_coil(tag.address, bool(raw), device_id=self.unit))
+            await self._call(
+                what, lambda: client.write_coil(tag.address, bool(raw), device_id=self.unit)
+            )
         elif tag.register is Register.HOLDING:
             words = encode(tag, raw)
-            call = (
-                client.write_register(tag.address, words[0], device_id=self.unit)
-                if len(words) == 1
-                else client.write_registers(tag.address, words, device_id=self.unit)
+            await self._call(
+                what,
+                lambda: (
+                    client.write_register(tag.address, words[0], device_id=self.unit)
+                    if len(words) == 1
+                    else client.write_registers(tag.address, words, device_id=self.unit)
+                ),
             )
-            await self._call(what, call)
         else:
             raise PlcRefused(f"{tag.register.value} registers are read-only")
         block = BlockPlan(

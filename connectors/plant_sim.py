@@ -140,6 +140,7 @@ class PlantSimulator:
         self._opcua: Server | None = None
         self._nodes: dict[str, Any] = {}
         self._written: dict[str, Any] = {}
+        self._mb_written: dict[str, Any] = {}
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -173,7 +174,7 @@ class PlantSimulator:
         server = ModbusTcpServer([device], address=(self.host, self.modbus_port or 502))
         await server.serve_forever(background=True)
         self._modbus = server
-        await self._write_modbus(initial=True)
+        await self._write_modbus()
 
     async def stop_modbus(self) -> None:
         server, self._modbus = self._modbus, None
@@ -252,16 +253,15 @@ class PlantSimulator:
         """Apply what clients wrote since the last tick, from either protocol."""
         model = self.model
         server = self._modbus
-        if server is not None:
-            setpoint = decode(F32, await server.async_getValues(1, 3, 0, 2))
-            speed = (await server.async_getValues(1, 3, 2, 1))[0]
-            interlock = bool((await server.async_getValues(1, 1, 0, 1))[0])
-            if abs(setpoint - model.setpoint) > 1e-6:
-                model.setpoint = setpoint
-            if speed != model.pump_speed:
-                model.pump_speed = speed
-            if interlock != model.interlock:
-                model.interlock = interlock
+        if server is not None and self._mb_written:
+            current = {
+                "setpoint": decode(F32, await server.async_getValues(1, 3, 0, 2)),
+                "pump_speed": (await server.async_getValues(1, 3, 2, 1))[0],
+                "interlock": bool((await server.async_getValues(1, 1, 0, 1))[0]),
+            }
+            for attr, value in current.items():
+                if value != self._mb_written.get(attr):  # a client wrote it since the last tick
+                    setattr(model, attr, value)
         if self._opcua is not None and self._nodes:
             for name, attr in (
                 ("PressureSetpoint", "setpoint"),
@@ -272,7 +272,7 @@ class PlantSimulator:
                 if self._written.get(name) is not None and value != self._written[name]:
                     setattr(self.model, attr, value)
 
-    async def _write_modbus(self, initial: bool = False) -> None:
+    async def _write_modbus(self) -> None:
         server, m = self._modbus, self.model
         if server is None:
             return
@@ -280,8 +280,14 @@ class PlantSimulator:
         inputs.append(max(-32768, min(32767, round(m.pressure * 100))) & 0xFFFF)
         await server.async_setValues(1, 4, 0, inputs)
         await server.async_setValues(1, 2, 0, [m.high_level])
-        await server.async_setValues(1, 3, 0, encode(F32, m.setpoint) + [m.pump_speed])
+        await server.async_setValues(1, 3, 0, [*encode(F32, m.setpoint), m.pump_speed])
         await server.async_setValues(1, 5, 0, [m.interlock])
+        # float32 rounds: remember what the registers hold, to tell a client's write apart
+        self._mb_written = {
+            "setpoint": decode(F32, encode(F32, m.setpoint)),
+            "pump_speed": m.pump_speed,
+            "interlock": m.interlock,
+        }
 
     async def _write_opcua(self) -> None:
         if self._opcua is None or not self._nodes:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from hub.api.context import request_context
@@ -106,7 +106,7 @@ class AlarmController(Controller):
         self,
         tenant: TenantSlug,
         hub: HubDep,
-        state_: Annotated[str, QueryParameter(query="state", max_length=32)] = "active",
+        state_: Annotated[str, QueryParameter(name="state", max_length=32)] = "active",
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> dict[str, Any]:
@@ -119,7 +119,12 @@ class AlarmController(Controller):
 
     @post("/{alarm_id:str}/ack", status_code=HTTP_200_OK, opt={"action": "alarm.ack"})
     async def ack(
-        self, tenant: TenantSlug, alarm_id: AlarmId, data: AckIn, hub: HubDep, request: AnyRequest
+        self,
+        tenant: TenantSlug,
+        alarm_id: AlarmId,
+        data: JSONBody[AckIn],
+        hub: HubDep,
+        request: AnyRequest,
     ) -> dict[str, Any]:
         return await hub.plc.alarms.ack(
             await _tenant(hub, tenant), alarm_id, data.comment, request_context(request)
@@ -130,7 +135,7 @@ class AlarmController(Controller):
         self,
         tenant: TenantSlug,
         alarm_id: AlarmId,
-        data: ShelveIn,
+        data: JSONBody[ShelveIn],
         hub: HubDep,
         request: AnyRequest,
     ) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from hub.api.context import request_context
@@ -162,7 +162,7 @@ class DeviceController(Controller):
         device_id: DeviceRef,
         tag: TagName,
         hub: HubDep,
-        from_: Annotated[str | None, QueryParameter(query="from", max_length=40)] = None,
+        from_: Annotated[str | None, QueryParameter(name="from", max_length=40)] = None,
         to: Annotated[str | None, QueryParameter(max_length=40)] = None,
         bucket: Annotated[str | None, QueryParameter(max_length=8)] = None,
         agg: Annotated[str, QueryParameter(max_length=8)] = "avg",
@@ -184,7 +184,7 @@ class DeviceController(Controller):
         tenant: TenantSlug,
         device_id: DeviceRef,
         tag: TagName,
-        data: WriteIn,
+        data: JSONBody[WriteIn],
         hub: HubDep,
         request: AnyRequest,
     ) -> dict[str, Any]:

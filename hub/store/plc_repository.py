@@ -220,7 +220,7 @@ class SqlPlc:
                 select(s.ts, s.value, s.text, s.quality).where(window).order_by(s.ts).limit(limit)
             )
             return [tuple(r) for r in await self._conn.execute(query)]
-        slot = (s.ts / bucket).label("slot")
+        slot = (s.ts // bucket).label("slot")
         usable = and_(window, s.quality < 2)
         if agg == "last":
             ranked = (
@@ -228,16 +228,16 @@ class SqlPlc:
                     slot,
                     s.value,
                     func.row_number()
-                    .over(partition_by=s.ts / bucket, order_by=s.ts.desc())
+                    .over(partition_by=s.ts // bucket, order_by=s.ts.desc())
                     .label("rn"),
                 )
                 .where(usable)
                 .subquery()
             )
             counts = (
-                select((s.ts / bucket).label("slot"), func.count().label("n"))
+                select((s.ts // bucket).label("slot"), func.count().label("n"))
                 .where(usable)
-                .group_by(s.ts / bucket)
+                .group_by(s.ts // bucket)
                 .subquery()
             )
             query = (
@@ -252,8 +252,8 @@ class SqlPlc:
             query = (
                 select(slot, fn(s.value), func.count())
                 .where(usable)
-                .group_by(s.ts / bucket)
-                .order_by(s.ts / bucket)
+                .group_by(s.ts // bucket)
+                .order_by(s.ts // bucket)
                 .limit(limit)
             )
         return [(int(a) * bucket, b, int(c)) for a, b, c in await self._conn.execute(query)]
