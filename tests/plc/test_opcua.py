@@ -27,7 +27,9 @@ BASE = "/api/v1/tenants/acme/devices"
 
 
 def _tags(world: World, device: str) -> dict[str, dict[str, Any]]:
-    items = world.client.get(f"{BASE}/{device}/tags", headers=world.as_("acme-viewer")).json()["items"]
+    items = world.client.get(f"{BASE}/{device}/tags", headers=world.as_("acme-viewer")).json()[
+        "items"
+    ]
     return {t["name"]: t for t in items}
 
 
@@ -39,10 +41,16 @@ def test_subscription_write_browse_and_restart(world: World, plant: SimThread) -
     engineer = world.as_("acme-engineer")
     created = world.client.post(
         BASE,
-        json={"name": "plant-ua", "protocol": "opcua", "endpoint": plant.sim.opcua_endpoint,
-              "poll_interval_ms": 100, "timeout_ms": 1000, "max_backoff_ms": 1000,
-              "security": {"sampling_interval_ms": 50, "publishing_interval_ms": 100},
-              "tags": OPCUA_TAGS},
+        json={
+            "name": "plant-ua",
+            "protocol": "opcua",
+            "endpoint": plant.sim.opcua_endpoint,
+            "poll_interval_ms": 100,
+            "timeout_ms": 1000,
+            "max_backoff_ms": 1000,
+            "security": {"sampling_interval_ms": 50, "publishing_interval_ms": 100},
+            "tags": OPCUA_TAGS,
+        },
         headers=engineer,
     )
     assert created.status_code == 201, created.text
@@ -50,13 +58,21 @@ def test_subscription_write_browse_and_restart(world: World, plant: SimThread) -
     wait_for(lambda: _qualities(world, device) == {"good"})
     assert abs(_tags(world, device)["pressure"]["value"] - 5.0) < 0.5
 
-    write = world.client.post(f"{BASE}/plant-ua/tags/setpoint/write", json={"value": 6.5}, headers=world.as_("acme-operator"))
+    write = world.client.post(
+        f"{BASE}/plant-ua/tags/setpoint/write",
+        json={"value": 6.5},
+        headers=world.as_("acme-operator"),
+    )
     assert write.status_code == 200 and write.json()["value"] == 6.5, write.text
-    wait_for(lambda: abs(_tags(world, device)["pressure"]["value"] - 6.5) < 0.1)  # pushed by the subscription
+    wait_for(
+        lambda: abs(_tags(world, device)["pressure"]["value"] - 6.5) < 0.1
+    )  # pushed by the subscription
 
     top = world.client.get(f"{BASE}/plant-ua/browse", headers=engineer).json()["items"]
     assert "ns=2;s=Plant" in {e["node_id"] for e in top}
-    inside = world.client.get(f"{BASE}/plant-ua/browse?node=ns=2;s=Plant", headers=engineer).json()["items"]
+    inside = world.client.get(f"{BASE}/plant-ua/browse?node=ns=2;s=Plant", headers=engineer).json()[
+        "items"
+    ]
     assert "ns=2;s=Plant.Pressure" in {e["node_id"] for e in inside}
     malformed = world.client.get(f"{BASE}/plant-ua/browse?node=ns=x;;", headers=engineer)
     assert malformed.status_code == 422
@@ -65,7 +81,12 @@ def test_subscription_write_browse_and_restart(world: World, plant: SimThread) -
     wait_for(lambda: _qualities(world, device) == {"bad"}, timeout=4)
     time.sleep(3)
     assert _qualities(world, device) == {"bad"}
-    assert world.client.post(f"{BASE}/plant-ua/tags/setpoint/write", json={"value": 6.0}, headers=engineer).status_code == 503
+    assert (
+        world.client.post(
+            f"{BASE}/plant-ua/tags/setpoint/write", json={"value": 6.0}, headers=engineer
+        ).status_code
+        == 503
+    )
     plant.call(plant.sim.start_opcua())
     wait_for(lambda: _qualities(world, device) == {"good"}, timeout=6)  # server start-up + backoff
     status = world.client.get(f"{BASE}/plant-ua/status", headers=engineer).json()
@@ -82,46 +103,93 @@ def _free_port() -> int:
 
 async def _cert(directory: Path, name: str, uri: str, use: Any) -> tuple[Path, Path]:
     key, cert = directory / f"{name}.pem", directory / f"{name}.der"
-    await setup_self_signed_certificate(key, cert, uri, socket.gethostname(), [use], {"organizationName": "hub tests"})
+    await setup_self_signed_certificate(
+        key, cert, uri, socket.gethostname(), [use], {"organizationName": "hub tests"}
+    )
     return cert, key
 
 
 def _device(endpoint: str, security: dict[str, Any]) -> Any:
     return parse_device(
-        {"name": "secure", "protocol": "opcua", "endpoint": endpoint, "timeout_ms": 3000,
-         "security": security, "tags": OPCUA_TAGS},
-        id="0" * 32, tenant_id="t", at=datetime.now(UTC),
+        {
+            "name": "secure",
+            "protocol": "opcua",
+            "endpoint": endpoint,
+            "timeout_ms": 3000,
+            "security": security,
+            "tags": OPCUA_TAGS,
+        },
+        id="0" * 32,
+        tenant_id="t",
+        at=datetime.now(UTC),
     )
 
 
 async def _secure_checks(tmp: Path) -> None:
-    server_cert, server_key = await _cert(tmp, "server", "urn:hub-tests:server", ExtendedKeyUsageOID.SERVER_AUTH)
-    client_cert, client_key = await _cert(tmp, "client", "urn:hub-tests:client", ExtendedKeyUsageOID.CLIENT_AUTH)
-    user_cert, user_key = await _cert(tmp, "user", "urn:hub-tests:user", ExtendedKeyUsageOID.CLIENT_AUTH)
+    server_cert, server_key = await _cert(
+        tmp, "server", "urn:hub-tests:server", ExtendedKeyUsageOID.SERVER_AUTH
+    )
+    client_cert, client_key = await _cert(
+        tmp, "client", "urn:hub-tests:client", ExtendedKeyUsageOID.CLIENT_AUTH
+    )
+    user_cert, user_key = await _cert(
+        tmp, "user", "urn:hub-tests:user", ExtendedKeyUsageOID.CLIENT_AUTH
+    )
     security = OpcUaSecurity(
-        certificate=server_cert, private_key=server_key, allow_none=False,
-        users={"operator": "s3cret-password"}, user_certificates=[user_cert], allow_anonymous=False,
+        certificate=server_cert,
+        private_key=server_key,
+        allow_none=False,
+        users={"operator": "s3cret-password"},
+        user_certificates=[user_cert],
+        allow_anonymous=False,
     )
     async with plant(modbus_port=None, opcua_port=_free_port(), opcua_security=security) as sim:
-        base = {"policy": "Basic256Sha256", "certificate": str(client_cert), "private_key": str(client_key)}
+        base = {
+            "policy": "Basic256Sha256",
+            "certificate": str(client_cert),
+            "private_key": str(client_key),
+        }
         for mode in ("Sign", "SignAndEncrypt"):
-            conn = OpcUaConnection(_device(sim.opcua_endpoint, {
-                **base, "mode": mode, "identity": "username", "username": "operator", "password": "s3cret-password",
-            }))
+            conn = OpcUaConnection(
+                _device(
+                    sim.opcua_endpoint,
+                    {
+                        **base,
+                        "mode": mode,
+                        "identity": "username",
+                        "username": "operator",
+                        "password": "s3cret-password",
+                    },
+                )
+            )
             await conn.connect()
             batch = await conn.read(list(conn.device.tags))
             assert batch.qualities == [Quality.GOOD] * len(batch.tags)
             assert await conn.write(conn.device.tag("setpoint"), 5.5) == 5.5
             await conn.close()
-        by_cert = OpcUaConnection(_device(sim.opcua_endpoint, {
-            **base, "mode": "SignAndEncrypt", "identity": "certificate",
-            "user_certificate": str(user_cert), "user_private_key": str(user_key),
-        }))
+        by_cert = OpcUaConnection(
+            _device(
+                sim.opcua_endpoint,
+                {
+                    **base,
+                    "mode": "SignAndEncrypt",
+                    "identity": "certificate",
+                    "user_certificate": str(user_cert),
+                    "user_private_key": str(user_key),
+                },
+            )
+        )
         await by_cert.connect()
         assert (await by_cert.read([by_cert.device.tag("pressure")])).values[0] is not None
         await by_cert.close()
         for wrong in (
-            {**base, "mode": "Sign", "identity": "username", "username": "operator", "password": "wrong-password"},
+            {
+                **base,
+                "mode": "Sign",
+                "identity": "username",
+                "username": "operator",
+                "password": "wrong-password",
+            },
             {**base, "mode": "SignAndEncrypt"},  # anonymous is not allowed on this server
         ):
             with pytest.raises(PlcError):
@@ -136,9 +204,17 @@ def test_basic256sha256_sign_and_encrypt_with_identities(tmp_path: Path) -> None
 
 async def _deadband_and_refusals() -> None:
     async with plant(modbus_port=None, opcua_port=_free_port(), tick=0.05) as sim:
-        conn = OpcUaConnection(_device(sim.opcua_endpoint, {
-            "deadband": 1.0, "deadband_type": "absolute", "sampling_interval_ms": 20, "publishing_interval_ms": 50,
-        }))
+        conn = OpcUaConnection(
+            _device(
+                sim.opcua_endpoint,
+                {
+                    "deadband": 1.0,
+                    "deadband_type": "absolute",
+                    "sampling_interval_ms": 20,
+                    "publishing_interval_ms": 50,
+                },
+            )
+        )
         await conn.connect()
         seen: list[TagBatch] = []
         assert await conn.subscribe([conn.device.tag("temperature")], seen.append)
