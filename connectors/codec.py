@@ -93,6 +93,20 @@ class BlockPlan:
 
             return bits
         packer = struct.Struct(f">{self.count}H")
+        whole = self._whole_block_format()
+        if whole is not None:
+            if whole == "uint16":  # the registers are the values
+
+                def as_is(values: Sequence[int]) -> list[Any]:
+                    return list(values)
+
+                return as_is
+            unpacker = struct.Struct(whole)
+
+            def at_once(values: Sequence[int]) -> list[Any]:
+                return list(unpacker.unpack(packer.pack(*values)))
+
+            return at_once
         fast: list[tuple[int, Any]] = []
         for tag in self.tags:
             off = (tag.address - self.start) * 2  # type: ignore[operator]
@@ -114,6 +128,31 @@ class BlockPlan:
             return out
 
         return registers
+
+    def _whole_block_format(self) -> str | None:
+        """One struct format decoding every tag of the block in one C call, when the tags
+        are plain big-endian numbers in address order that do not overlap ("uint16" when
+        the block is nothing but consecutive uint16 registers)."""
+        parts, at = [">"], self.start
+        for tag in self.tags:
+            if (
+                tag.datatype not in FORMATS
+                or tag.byte_order is not ByteOrder.BIG
+                or tag.word_order is not ByteOrder.BIG
+                or tag.address is None
+                or tag.address < at
+            ):
+                return None
+            if tag.address > at:
+                parts.append(f"{(tag.address - at) * 2}x")
+            parts.append(FORMATS[tag.datatype])
+            at = tag.address + tag.words
+        if at < self.start + self.count:
+            parts.append(f"{(self.start + self.count - at) * 2}x")
+        fmt = "".join(parts)
+        if fmt == ">" + "H" * self.count and len(self.tags) == self.count:
+            return "uint16"
+        return fmt
 
 
 def plan_blocks(tags: Sequence[Tag], *, max_gap: int = MAX_GAP) -> list[BlockPlan]:

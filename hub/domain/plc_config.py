@@ -138,7 +138,7 @@ def _tag(
     for key in ("byte_order", "word_order"):
         orders[key] = _choice(raw.get(key, "big"), ByteOrder, f"{where}.{key}", problems)
     interval = _int(
-        raw.get("poll_interval_ms"), f"{where}.poll_interval_ms", 10, 3600_000, problems
+        raw.get("poll_interval_ms"), f"{where}.poll_interval_ms", 0, 3600_000, problems
     )
     unknown = set(raw) - {
         "name",
@@ -246,7 +246,7 @@ def parse_device(raw: dict[str, Any], *, id: str, tenant_id: str, at: datetime) 
     if protocol is not None:
         problems += endpoint_problems(protocol, raw.get("endpoint"))
     unit_id = _int(raw.get("unit_id"), "unit_id", 0, 255, problems)
-    interval = _int(raw.get("poll_interval_ms"), "poll_interval_ms", 10, 3600_000, problems)
+    interval = _int(raw.get("poll_interval_ms"), "poll_interval_ms", 0, 3600_000, problems)
     timeout = _int(raw.get("timeout_ms"), "timeout_ms", 10, 120_000, problems)
     backoff = _int(raw.get("max_backoff_ms"), "max_backoff_ms", 100, 600_000, problems)
     security = _security(raw.get("security"), protocol, problems)
@@ -278,7 +278,7 @@ def parse_device(raw: dict[str, Any], *, id: str, tenant_id: str, at: datetime) 
         tags=tuple(tags),
         created_at=at,
         unit_id=1 if unit_id is None else unit_id,
-        poll_interval_ms=interval or 1000,
+        poll_interval_ms=1000 if interval is None else interval,
         timeout_ms=timeout or DEFAULT_TIMEOUT_MS,
         max_backoff_ms=backoff or DEFAULT_MAX_BACKOFF_MS,
         security=security,

@@ -122,7 +122,7 @@ class AlarmService:
         ids = self._by_tag.setdefault(key, [])
         if alarm.id not in ids:
             ids.append(alarm.id)
-        self._telemetry.watched.add(key)
+        self._telemetry.watch(*key, True)
 
     def _forget(self, alarm_id: str) -> None:
         alarm = self._alarms.pop(alarm_id, None)
@@ -134,7 +134,7 @@ class AlarmService:
             ids.remove(alarm_id)
         if not ids:
             self._by_tag.pop(key, None)
-            self._telemetry.watched.discard(key)
+            self._telemetry.watch(*key, False)
 
     # --- evaluation (on the telemetry path: synchronous, no I/O) ---
 

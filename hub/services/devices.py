@@ -162,28 +162,20 @@ class DeviceService:
     async def tag_values(self, device: Device) -> list[TagValue]:
         """Latest scaled value of every tag; never good while the device is unreachable."""
         connected = self.status(device).connected
-        stored: dict[int, tuple[Any, ...]] = {}
-        if self.telemetry.feeds.get(device.id) is None or any(
-            self.telemetry.slot(device.id, t.name) is None for t in device.tags
+        stored: dict[str, tuple[datetime, Any]] = {}
+        if any(self.telemetry.slot(device.id, t.name) is None for t in device.tags) or any(
+            self.telemetry.slot(device.id, t.name).ts is None  # type: ignore[union-attr]
+            for t in device.tags
         ):
-            async with self._uow() as uow:
-                series = await uow.plc.series(device.tenant_id, device.id)
-                stored = await uow.plc.latest(device.tenant_id, list(series.values()))
-            by_name = {name: stored.get(sid) for name, sid in series.items()}
+            stored = await self.telemetry.stored_latest(device)
         out = []
         for tag in device.tags:
             slot = self.telemetry.slot(device.id, tag.name)
             if slot is not None and slot.ts is not None:
                 value, quality, ts = slot.value, slot.quality, slot.ts
-            elif stored and by_name.get(tag.name):
-                ts_us, number, text, _ = by_name[tag.name]  # type: ignore[misc]
-                from hub.services.telemetry import _stored_value, from_micros
-
-                value, quality, ts = (
-                    _stored_value(tag, number, text),
-                    Quality.BAD,
-                    from_micros(ts_us),
-                )
+            elif tag.name in stored:  # known from before, not read since: not good
+                ts, value = stored[tag.name]
+                quality = Quality.BAD
             else:
                 value, quality, ts = None, Quality.BAD, None
             if not connected:

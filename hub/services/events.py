@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 Handler = Callable[[str, Any], Awaitable[None]]
-BatchHandler = Callable[[list[tuple[str, Any]]], Awaitable[None]]
+BatchHandler = Callable[[Iterable[tuple[str, Any]], Callable[[Any], Any]], Awaitable[None]]
 log = logging.getLogger(__name__)
 
 
@@ -49,28 +49,51 @@ class InProcessBus:
 
         return undo
 
-    async def publish_many(self, events: list[tuple[str, Any]]) -> None:
+    def _route(self, topic: str) -> list[Handler]:
+        handlers = self._routes.get(topic)
+        if handlers is None:
+            if len(self._routes) > 100_000:
+                self._routes.clear()
+            handlers = self._routes[topic] = [
+                h for p, h in self._subscriptions if topic_matches(p, topic)
+            ]
+        return handlers
+
+    async def publish_many(
+        self,
+        events: Iterable[tuple[str, Any]],
+        render: Callable[[Any], Any] = lambda raw: raw,
+        topics: Iterable[str] | None = None,
+    ) -> None:
         """Publish a burst (telemetry samples): each handler sees each matching event, and
-        a handler subscribed with `batch=` gets them in one call."""
+        a handler subscribed with `batch=` gets them in one call. Events carry a raw form;
+        `render(raw)` makes the payload, only for a handler that takes the event (a batch
+        handler renders what it uses). Given the burst's `topics`, when only batch
+        handlers that match all of them listen, the burst is handed over unread, so a
+        burst nobody needs costs nothing per event."""
+        if topics is not None:
+            routes = [self._route(t) for t in topics]
+            everyone = {h for r in routes for h in r}
+            if all(h in self._batch for h in everyone) and all(
+                len(r) == len(everyone) for r in routes
+            ):
+                await self._settle([self._batch[h](events, render) for h in everyone])
+                return
         per_handler: dict[Handler, list[tuple[str, Any]]] = {}
-        routes = self._routes
         for event in events:
-            handlers = routes.get(event[0])
-            if handlers is None:
-                if len(routes) > 100_000:
-                    routes.clear()
-                handlers = routes[event[0]] = [
-                    h for p, h in self._subscriptions if topic_matches(p, event[0])
-                ]
-            for handler in handlers:
+            for handler in self._route(event[0]):
                 per_handler.setdefault(handler, []).append(event)
         calls = []
         for handler, items in per_handler.items():
             batch = self._batch.get(handler)
             if batch is not None:
-                calls.append(batch(items))
+                calls.append(batch(items, render))
             else:
-                calls.extend(handler(topic, payload) for topic, payload in items)
+                calls.extend(handler(topic, render(raw)) for topic, raw in items)
+        await self._settle(calls)
+
+    @staticmethod
+    async def _settle(calls: list[Awaitable[None]]) -> None:
         for result in await asyncio.gather(*calls, return_exceptions=True):
             if isinstance(result, BaseException):
                 log.error("event handler failed: %r", result)

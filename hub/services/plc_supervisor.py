@@ -35,7 +35,9 @@ def polling_groups(device: Device) -> list[tuple[float, list[Tag]]]:
     """Tags by polling interval (seconds): each group is read together."""
     groups: dict[int, list[Tag]] = {}
     for tag in device.tags:
-        groups.setdefault(tag.poll_interval_ms or device.poll_interval_ms, []).append(tag)
+        groups.setdefault(
+            device.poll_interval_ms if tag.poll_interval_ms is None else tag.poll_interval_ms, []
+        ).append(tag)
     return [(ms / 1000, tags) for ms, tags in sorted(groups.items())]
 
 
@@ -64,9 +66,13 @@ class DeviceSession:
         self._task = asyncio.create_task(self._run(), name=f"plc-{self.device.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        task = self._task
+        # Python 3.11's wait_for can swallow a cancellation that races a reply, so cancel
+        # until the task has really ended.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.2)
+        self.conn = None
         self.status.connected, self.status.state = False, "stopped"
 
     def live(self) -> PlcConnection:
@@ -138,23 +144,45 @@ class DeviceSession:
         await self._poll(conn, polling_groups(self.device))
 
     async def _poll(self, conn: PlcConnection, groups: Sequence[tuple[float, list[Tag]]]) -> None:
+        """Read each group when due. When the next read is due at once (a fast or overdue
+        group), it is sent before this one's values go through the pipeline, so the
+        pipeline's work overlaps the PLC's turnaround instead of adding to it."""
         loop = asyncio.get_running_loop()
         due = [loop.time()] * len(groups)
-        while True:
-            index = min(range(len(groups)), key=due.__getitem__)
-            wait = due[index] - loop.time()
-            await asyncio.sleep(wait if wait > 0 else 0)
-            interval, tags = groups[index]
-            due[index] = max(due[index] + interval, loop.time()) if interval else loop.time()
-            try:
-                self._deliver(await conn.read(tags))
-            except PlcRefused as exc:
-                # The device answered: the group's addresses are wrong, not the link.
-                self.status.last_error = exc.detail
-                now = self._clock.now()
-                self._telemetry.ingest(
-                    self.feed, TagBatch(tags, [None] * len(tags), now, [Quality.BAD] * len(tags))
-                )
+        ahead: tuple[int, asyncio.Task[TagBatch]] | None = None
+        try:
+            while True:
+                if ahead is not None:
+                    index, pending = ahead
+                    ahead = None
+                else:
+                    index = min(range(len(groups)), key=due.__getitem__)
+                    wait = due[index] - loop.time()
+                    await asyncio.sleep(wait if wait > 0 else 0)
+                    pending = asyncio.ensure_future(conn.read(groups[index][1]))
+                interval = groups[index][0]
+                due[index] = max(due[index] + interval, loop.time()) if interval else loop.time()
+                try:
+                    batch = await pending
+                except PlcRefused as exc:
+                    self._refused(groups[index][1], exc)
+                    continue
+                following = min(range(len(groups)), key=due.__getitem__)
+                if due[following] <= loop.time():
+                    ahead = (following, asyncio.ensure_future(conn.read(groups[following][1])))
+                self._deliver(batch)
+        finally:
+            if ahead is not None:
+                ahead[1].cancel()
+                await asyncio.gather(ahead[1], return_exceptions=True)
+
+    def _refused(self, tags: list[Tag], exc: PlcRefused) -> None:
+        # The device answered: the group's addresses are wrong, not the link.
+        self.status.last_error = exc.detail
+        now = self._clock.now()
+        self._telemetry.ingest(
+            self.feed, TagBatch(tags, [None] * len(tags), now, [Quality.BAD] * len(tags))
+        )
 
 
 class PlcSupervisor:

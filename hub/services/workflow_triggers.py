@@ -112,16 +112,17 @@ class TriggerService:
             return await uow.tenants.by_id(tenant_id)
 
     async def _deliver_to_waits(self, topic: str, payload: Any) -> None:
-        await self._deliver_many([(topic, payload)])
+        await self._deliver_many([(topic, payload)], lambda raw: raw)
 
-    async def _deliver_many(self, events: list[tuple[str, Any]]) -> None:
+    async def _deliver_many(self, events: Any, render: Any) -> None:
         """An event wakes every run waiting at a `wait: {event: ...}` step for its topic.
-        A burst (telemetry) reads the waits once."""
+        A burst (telemetry) reads the waits once, and renders only the events it delivers."""
         async with self._uow() as uow:
             waits = await uow.workflows.event_waits()
         if waits:
-            for topic, payload in events:
-                await self._wake(waits, topic, payload)
+            for topic, raw in events:
+                if any(match_topic(w.topic, topic) is not None for w in waits):
+                    await self._wake(waits, topic, render(raw))
 
     async def _wake(self, waits: list[Any], topic: str, payload: Any) -> None:
         for wait in waits:

@@ -7,17 +7,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.domain.alarms import Alarm, AlarmRule, AlarmState, Priority, Transition, rule_dict
 from hub.domain.plc import Device, Protocol, Tag
 from hub.domain.plc_config import device_dict, parse_device, tag_dict
-from hub.store.tables import alarm_journal, alarms, plc_devices, plc_tags, telemetry_samples
+from hub.store.tables import alarm_journal, alarms, plc_devices, plc_tags, telemetry_chunks
 
-INSERT_SAMPLES = text(
-    "INSERT INTO telemetry_samples (series_id, ts, value, text, quality) "
-    "VALUES (:s, :t, :v, :x, :q)"
+# Chunks go straight to the driver as tuples: SQLAlchemy's per-row parameter handling
+# cost more than the insert itself.
+_COLUMNS = "telemetry_chunks (series_id, ts_first, ts_last, count, ts, vals, texts, quality)"
+INSERT_CHUNKS = {
+    "qmark": f"INSERT INTO {_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "numeric_dollar": f"INSERT INTO {_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+}
+CHUNK_COLUMNS = (
+    telemetry_chunks.c.ts,
+    telemetry_chunks.c.vals,
+    telemetry_chunks.c.texts,
+    telemetry_chunks.c.quality,
 )
 
 
@@ -97,7 +106,7 @@ class SqlPlc:
         if gone:
             await self._conn.execute(delete(plc_tags).where(plc_tags.c.id.in_(gone)))
             await self._conn.execute(
-                delete(telemetry_samples).where(telemetry_samples.c.series_id.in_(gone))
+                delete(telemetry_chunks).where(telemetry_chunks.c.series_id.in_(gone))
             )
         for tag in device.tags:
             spec = json.dumps(tag_dict(tag))
@@ -165,7 +174,7 @@ class SqlPlc:
         series = list((await self.series(tenant_id, device_id)).values())
         if series:
             await self._conn.execute(
-                delete(telemetry_samples).where(telemetry_samples.c.series_id.in_(series))
+                delete(telemetry_chunks).where(telemetry_chunks.c.series_id.in_(series))
             )
         await self._conn.execute(
             delete(plc_tags).where(
@@ -189,86 +198,43 @@ class SqlPlc:
             )
         )
 
-    # --- samples ---
+    # --- samples (in chunks, see hub/domain/samples.py) ---
 
-    async def add_samples(self, rows: list[dict[str, Any]]) -> None:
-        """One executemany per batch: rows are {s: series, t: ts_us, v, x: text, q}."""
+    async def add_chunks(self, rows: list[tuple[Any, ...]]) -> None:
+        """One executemany per flush: rows as INSERT_CHUNKS orders the columns."""
         if rows:
-            await self._conn.execute(INSERT_SAMPLES, rows)
+            await self._conn.exec_driver_sql(INSERT_CHUNKS[self._conn.dialect.paramstyle], rows)
 
-    async def history(
-        self,
-        tenant_id: str,
-        series_id: int,
-        start: int,
-        end: int,
-        bucket: int | None,
-        agg: str,
-        limit: int,
-    ) -> list[tuple[Any, ...]]:
-        """Raw samples (ts, value, text, quality), or per bucket (bucket_start, value, count)
-        of the good and uncertain samples. Times in microseconds."""
-        owned = select(plc_tags.c.id).where(
+    async def _owned(self, tenant_id: str, series_id: int) -> bool:
+        query = select(plc_tags.c.id).where(
             plc_tags.c.tenant_id == tenant_id, plc_tags.c.id == series_id
         )
-        if (await self._conn.execute(owned)).first() is None:
+        return (await self._conn.execute(query)).first() is not None
+
+    async def chunks(
+        self, tenant_id: str, series_id: int, start: int, end: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """The series' chunks overlapping [start, end), oldest first: (ts, vals, texts, q)."""
+        if not await self._owned(tenant_id, series_id):
             return []
-        s = telemetry_samples.c
-        window = and_(s.series_id == series_id, s.ts >= start, s.ts < end)
-        if bucket is None:
-            query = (
-                select(s.ts, s.value, s.text, s.quality).where(window).order_by(s.ts).limit(limit)
-            )
-            return [tuple(r) for r in await self._conn.execute(query)]
-        slot = (s.ts // bucket).label("slot")
-        usable = and_(window, s.quality < 2)
-        if agg == "last":
-            ranked = (
-                select(
-                    slot,
-                    s.value,
-                    func.row_number()
-                    .over(partition_by=s.ts // bucket, order_by=s.ts.desc())
-                    .label("rn"),
-                )
-                .where(usable)
-                .subquery()
-            )
-            counts = (
-                select((s.ts // bucket).label("slot"), func.count().label("n"))
-                .where(usable)
-                .group_by(s.ts // bucket)
-                .subquery()
-            )
-            query = (
-                select(ranked.c.slot, ranked.c.value, counts.c.n)
-                .join(counts, counts.c.slot == ranked.c.slot)
-                .where(ranked.c.rn == 1)
-                .order_by(ranked.c.slot)
-                .limit(limit)
-            )
-        else:
-            fn = {"avg": func.avg, "min": func.min, "max": func.max}[agg]
-            query = (
-                select(slot, fn(s.value), func.count())
-                .where(usable)
-                .group_by(s.ts // bucket)
-                .order_by(s.ts // bucket)
-                .limit(limit)
-            )
-        return [(int(a) * bucket, b, int(c)) for a, b, c in await self._conn.execute(query)]
+        c = telemetry_chunks.c
+        query = (
+            select(*CHUNK_COLUMNS)
+            .where(c.series_id == series_id, c.ts_last >= start, c.ts_first < end)
+            .order_by(c.ts_last)
+            .limit(limit)
+        )
+        return [tuple(r) for r in await self._conn.execute(query)]
 
     async def latest(self, tenant_id: str, series_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
-        """The newest stored sample of each series: (ts, value, text, quality)."""
+        """The newest stored chunk of each series: (ts, vals, texts, q)."""
         out: dict[int, tuple[Any, ...]] = {}
-        s = telemetry_samples.c
+        c = telemetry_chunks.c
         for sid in series_ids:
+            if not await self._owned(tenant_id, sid):
+                continue
             query = (
-                select(s.ts, s.value, s.text, s.quality)
-                .select_from(telemetry_samples.join(plc_tags, plc_tags.c.id == s.series_id))
-                .where(plc_tags.c.tenant_id == tenant_id, s.series_id == sid)
-                .order_by(s.ts.desc())
-                .limit(1)
+                select(*CHUNK_COLUMNS).where(c.series_id == sid).order_by(c.ts_last.desc()).limit(1)
             )
             row = (await self._conn.execute(query)).first()
             if row is not None:
@@ -276,9 +242,9 @@ class SqlPlc:
         return out
 
     async def purge_samples(self, before_us: int) -> int:
-        """Retention: drop every tenant's samples older than the cut-off."""
+        """Retention: drop every tenant's chunks whose newest sample is older than the cut-off."""
         result = await self._conn.execute(
-            delete(telemetry_samples).where(telemetry_samples.c.ts < before_us)
+            delete(telemetry_chunks).where(telemetry_chunks.c.ts_last < before_us)
         )
         return int(result.rowcount or 0)
 

@@ -9,13 +9,11 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
-    SmallInteger,
     String,
     Table,
     Text,
@@ -308,15 +306,22 @@ plc_tags = Table(
 )
 
 # Samples: ts in microseconds since the epoch, quality 0 good / 1 uncertain / 2 bad.
-telemetry_samples = Table(
-    "telemetry_samples",
+# Samples in chunks (hub/domain/samples.py): one row per tag per flush, its samples packed.
+telemetry_chunks = Table(
+    "telemetry_chunks",
     metadata,
+    Column(
+        "id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True
+    ),
     Column("series_id", BigInteger, nullable=False),
-    Column("ts", BigInteger, nullable=False),
-    Column("value", Float, nullable=True),
-    Column("text", Text, nullable=True),
-    Column("quality", SmallInteger, nullable=False),
-    Index("ix_telemetry_samples_series_ts", "series_id", "ts"),
+    Column("ts_first", BigInteger, nullable=False),  # microseconds since the epoch
+    Column("ts_last", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("ts", LargeBinary, nullable=False),
+    Column("vals", LargeBinary, nullable=True),
+    Column("texts", Text, nullable=True),
+    Column("quality", LargeBinary, nullable=False),
+    Index("ix_telemetry_chunks_series_last", "series_id", "ts_last"),
 )
 
 # One alarm per rule: the rule (JSON) and the alarm's current ISA-18.2 state.

@@ -1,4 +1,4 @@
-"""PLC connectivity: devices, tags, telemetry samples, alarms and their journal.
+"""PLC connectivity: devices, tags, telemetry sample chunks, alarms and their journal.
 
 Revision ID: 0005
 Revises: 0004
@@ -46,14 +46,21 @@ def upgrade() -> None:
     )
     op.create_index("uq_plc_tags_device_name", "plc_tags", ["device_id", "name"], unique=True)
     op.create_table(
-        "telemetry_samples",
+        "telemetry_chunks",
+        sa.Column("id", _serial(), autoincrement=True, nullable=False),
         sa.Column("series_id", sa.BigInteger(), nullable=False),
-        sa.Column("ts", sa.BigInteger(), nullable=False),
-        sa.Column("value", sa.Float(), nullable=True),
-        sa.Column("text", sa.Text(), nullable=True),
-        sa.Column("quality", sa.SmallInteger(), nullable=False),
+        sa.Column("ts_first", sa.BigInteger(), nullable=False),
+        sa.Column("ts_last", sa.BigInteger(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("ts", sa.LargeBinary(), nullable=False),
+        sa.Column("vals", sa.LargeBinary(), nullable=True),
+        sa.Column("texts", sa.Text(), nullable=True),
+        sa.Column("quality", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_telemetry_chunks")),
     )
-    op.create_index("ix_telemetry_samples_series_ts", "telemetry_samples", ["series_id", "ts"])
+    op.create_index(
+        "ix_telemetry_chunks_series_last", "telemetry_chunks", ["series_id", "ts_last"]
+    )
     op.create_table(
         "alarms",
         sa.Column("id", sa.String(32), nullable=False),
@@ -93,6 +100,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("alarm_journal")
     op.drop_table("alarms")
-    op.drop_table("telemetry_samples")
+    op.drop_table("telemetry_chunks")
     op.drop_table("plc_tags")
     op.drop_table("plc_devices")
