@@ -83,7 +83,7 @@ class ModbusConnection:
         self.timeout = device.timeout_ms / 1000
         self.unit = device.unit_id
         self._client: Any = None
-        self._programs: dict[tuple[str, ...], _Program] = {}
+        self._programs: dict[int, tuple[Sequence[Tag], _Program]] = {}
         self.requests = 0
 
     async def connect(self) -> None:
@@ -131,11 +131,19 @@ class ModbusConnection:
         return response.bits if plan.register.is_bit else response.registers
 
     def _program(self, tags: Sequence[Tag]) -> _Program:
-        key = tuple(t.name for t in tags)
-        program = self._programs.get(key)
-        if program is None or program.tags != tuple(tags):
-            program = self._programs[key] = _Program(tags)
+        # Keyed by the sequence's identity: a poll group passes the same list every time.
+        cached = self._programs.get(id(tags))
+        if cached is not None and cached[0] is tags:
+            return cached[1]
+        if len(self._programs) > 256:
+            self._programs.clear()
+        program = _Program(tags)
+        self._programs[id(tags)] = (tags, program)
         return program
+
+    def plan(self, tags: Sequence[Tag]) -> list[list[Tag]]:
+        """The group's reads: one per block of adjacent registers."""
+        return [list(plan.tags) for plan, _, _ in self._program(tags).steps]
 
     async def read(self, tags: Sequence[Tag]) -> TagBatch:
         program = self._program(tags)

@@ -205,6 +205,9 @@ class OpcUaConnection:
             [_utc(v.SourceTimestamp) or now for v in values],
         )
 
+    def plan(self, tags: Sequence[Tag]) -> list[list[Tag]]:
+        return [list(tags)]  # one Read call takes them all
+
     async def write(self, tag: Tag, raw: Any) -> Any:
         self._live()
         node = self._nodes[tag.name]

@@ -212,6 +212,10 @@ class PlcConnection(Protocol):
 
     async def read(self, tags: Sequence[Tag]) -> TagBatch: ...
 
+    def plan(self, tags: Sequence[Tag]) -> list[list[Tag]]:
+        """How the adapter splits a polling group into requests (Modbus: one per block)."""
+        ...
+
     async def write(self, tag: Tag, raw: Any) -> Any:
         """Write a raw value, read it back and return what the PLC then holds."""
         ...

@@ -77,3 +77,22 @@ def aggregate(samples: Iterable[Sample], bucket_us: int, agg: str) -> list[tuple
         "last": lambda e: e[3],
     }[agg]
     return [(slot * bucket_us, pick(e), e[4]) for slot, e in sorted(buckets.items())]
+
+
+def pack_column(
+    kind: int, column: Sequence[Any], scale: float, offset: float, linear: bool
+) -> tuple[bytes | None, str | None]:
+    """One tag's raw values from a run of polls: (values blob, texts JSON), scaled."""
+    if kind == TEXT:
+        return None, json.dumps(list(column))
+    if kind == BOOL:
+        return array(
+            "d", [math.nan if v is None else float(bool(v)) for v in column]
+        ).tobytes(), None
+    if linear:
+        values = [math.nan if v is None else v * scale + offset for v in column]
+        return array("d", values).tobytes(), None
+    try:
+        return array("d", column).tobytes(), None  # the common case: all numbers, in C
+    except TypeError:
+        return array("d", [math.nan if v is None else v for v in column]).tobytes(), None

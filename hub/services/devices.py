@@ -261,7 +261,7 @@ class DeviceService:
         now = self._clock.now()
         feed = self.telemetry.feeds.get(device.id)
         if feed is not None:  # the read-back is a sample: the latest value shows the write
-            self.telemetry.ingest(feed, TagBatch([tag], [read_back], now))
+            self.telemetry.ingest(feed, TagBatch([tag], [read_back], now, [Quality.GOOD]))
         written = tag.scaled(read_back)
         async with self._uow(write=True) as uow:
             event = AuditEvent(

@@ -141,7 +141,14 @@ class DeviceSession:
                 await conn.check()
                 if self.status.connected:
                     self.status.last_seen = self._clock.now()
-        await self._poll(conn, polling_groups(self.device))
+        # Each request of a group is scheduled on its own, so that the pipeline's work on
+        # one block overlaps the PLC's turnaround of the next.
+        reads = [
+            (interval, part)
+            for interval, tags in polling_groups(self.device)
+            for part in conn.plan(tags)
+        ]
+        await self._poll(conn, reads)
 
     async def _poll(self, conn: PlcConnection, groups: Sequence[tuple[float, list[Tag]]]) -> None:
         """Read each group when due. When the next read is due at once (a fast or overdue

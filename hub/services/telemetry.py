@@ -11,109 +11,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub.domain.audit import rfc3339
 from hub.domain.errors import FieldProblem, NotFound, ValidationFailed
-from hub.domain.plc import Datatype, Device, Quality, Tag
-from hub.domain.samples import aggregate, pack, unpack
+from hub.domain.plc import Device, Quality
+from hub.domain.samples import aggregate, pack, pack_column, unpack
 from hub.ports import Clock, TagBatch, UnitOfWorkFactory
 from hub.services.events import InProcessBus
+from hub.services.telemetry_feed import DeviceFeed, Group, TagSlot, from_micros, micros
 
 log = logging.getLogger("hub.telemetry")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BUCKETS = {"1s": 1, "10s": 10, "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 AGGREGATES = ("avg", "min", "max", "last")
 MAX_HISTORY = 10_000
 MAX_CHUNKS = 20_000
 LABELS = {q: q.label for q in Quality} | {int(q): q.label for q in Quality}
-GOOD = Quality.GOOD
+GOOD, BAD = Quality.GOOD, Quality.BAD
 
 
-def micros(ts: datetime) -> int:
-    return (ts - EPOCH) // timedelta(microseconds=1)
-
-
-def from_micros(us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=us)
-
-
-class TagSlot:
-    """One tag's latest value and what its samples need, precomputed."""
-
-    __slots__ = (
-        "kind",
-        "linear",
-        "name",
-        "offset",
-        "pending",
-        "quality",
-        "scale",
-        "series",
-        "tag",
-        "topic",
-        "ts",
-        "unit",
-        "value",
-        "watched",
-    )
-
-    def __init__(self, tag: Tag, series: int, topic: str) -> None:
-        self.tag = tag
-        self.name, self.unit = tag.name, tag.unit
-        self.watched = False  # has alarm rules: the evaluator sees its samples
-        self.series = series
-        self.topic = topic
-        self.scale, self.offset, self.linear = tag.scale, tag.offset, tag.numeric and tag.linear
-        self.kind = (
-            2 if tag.datatype is Datatype.STRING else 1 if tag.datatype is Datatype.BOOL else 0
-        )
-        self.pending: list[tuple[int, Any, int]] = []  # samples not yet stored
-        self.value: Any = None
-        self.quality = Quality.BAD
-        self.ts: datetime | None = None
-
-
-class DeviceFeed:
-    """A supervised device as the pipeline sees it."""
-
-    def slots_for(self, tags: Any) -> list[TagSlot | None]:
-        """The slots of `tags` in order; cached per tag sequence (a poll group's is fixed)."""
-        cached = self._aligned.get(id(tags))
-        if cached is not None and cached[0] is tags:
-            return cached[1]
-        aligned = [self.slots.get(t.name) for t in tags]
-        if len(self._aligned) > 64:
-            self._aligned.clear()
-        self._aligned[id(tags)] = (tags, aligned)
-        return aligned
-
-    def __init__(self, device: Device, tenant_slug: str, series: dict[str, int]) -> None:
-        self.device = device
-        self.tenant_slug = tenant_slug
-        base = f"tenants/{tenant_slug}/devices/{device.name}/tags/"
-        self.payload = {
-            "tenant": tenant_slug,
-            "tenant_id": device.tenant_id,
-            "device": device.name,
-            "device_id": device.id,
-        }
-        self._aligned: dict[int, tuple[Any, list[TagSlot | None]]] = {}
-        self.slots = {
-            t.name: TagSlot(t, series[t.name], base + t.name)
-            for t in device.tags
-            if t.name in series
-        }
+def _unscaled(slot: TagSlot, value: Any) -> Any:
+    if slot.linear and value is not None:
+        return (value - slot.offset) / slot.scale
+    return value
 
 
 @dataclass(frozen=True)
 class TelemetrySettings:
-    flush_interval: float = 0.1  # seconds between writes when samples trickle in
-    batch_size: int = 20_000  # write at once when this many are waiting
+    flush_interval: float = 0.25  # seconds between writes when samples trickle in
+    batch_size: int = 50_000  # write at once when this many are waiting
     max_buffer: int = 500_000  # beyond this, samples are dropped (and counted)
     retention_days: int = 30
     publish: bool = True
@@ -139,7 +71,11 @@ class TelemetryService:
         self.watched: set[tuple[str, str]] = set()  # (device id, tag) with alarm rules
         self._dirty: list[TagSlot] = []  # slots with pending samples
         self._waiting = 0  # pending samples, all slots
-        self._bursts: list[tuple[DeviceFeed, list[TagSlot | None], TagBatch]] = []
+        # Every batch since the last flush: (feed, group or None, slots, batch). Group
+        # batches are stored column-wise at flush; all are published from here.
+        self._bursts: list[tuple[DeviceFeed, Group | None, list[TagSlot | None], TagBatch]] = []
+        self._seq = itertools.count(1)
+        self._watch_version = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stored = 0
@@ -153,8 +89,7 @@ class TelemetryService:
         if old is not None:  # keep what was known across a reconfiguration
             for name, slot in feed.slots.items():
                 if name in old.slots:
-                    prior = old.slots[name]
-                    slot.value, slot.quality, slot.ts = prior.value, prior.quality, prior.ts
+                    slot.own = old.slots[name].latest()
         for name, slot in feed.slots.items():
             slot.watched = (device.id, name) in self.watched
         self.feeds[device.id] = feed
@@ -166,6 +101,7 @@ class TelemetryService:
         slot = self.slot(device_id, tag)
         if slot is not None:
             slot.watched = on
+        self._watch_version += 1
 
     def detach(self, device_id: str) -> None:
         self.feeds.pop(device_id, None)
@@ -176,50 +112,43 @@ class TelemetryService:
         if self._waiting >= self.settings.max_buffer:
             self.dropped += len(batch.values)
             return
-        slots = feed.slots_for(batch.tags)
-        if self.settings.publish:  # one entry per batch: events are made when published
-            self._bursts.append((feed, slots, batch))
         if batch.qualities is None and batch.stamps is None:
-            self._ingest_good(feed, slots, batch.values, batch.ts)
+            self._ingest_poll(feed, batch)
         else:
-            self._ingest_each(feed, slots, batch)
+            self._ingest_each(feed, batch)
         self._waiting += len(batch.values)
         if self._waiting >= self.settings.batch_size:
             self._wake.set()
 
-    def _ingest_good(
-        self, feed: DeviceFeed, slots: list[TagSlot | None], values: Any, ts: datetime
-    ) -> None:
-        """A poll: every value good, one timestamp. The path a sample costs least on:
-        a few attribute sets and two appends."""
-        dirty, observe = self._dirty.append, self.observe
-        ts_us = micros(ts)
-        for slot, value in zip(slots, values, strict=True):
-            if slot is None:
-                continue
-            if slot.linear and value is not None:
-                value = value * slot.scale + slot.offset
-            slot.value, slot.quality, slot.ts = value, GOOD, ts
-            pending = slot.pending
-            if not pending:
-                dirty(slot)
-            pending.append((ts_us, value, 0))
-            if slot.watched and observe is not None:
-                observe(feed, slot, value, GOOD, ts)
+    def _ingest_poll(self, feed: DeviceFeed, batch: TagBatch) -> None:
+        """A poll: every value good, one timestamp. O(1) plus the alarmed tags: the batch
+        becomes its group's latest and waits whole for the flush."""
+        group = feed.group_for(batch.tags)
+        group.batch, group.seq = batch, next(self._seq)
+        self._bursts.append((feed, group, group.slots, batch))
+        observe = self.observe
+        if observe is not None:
+            if group.watch_version != self._watch_version:
+                group.watching = [(i, s) for i, s in enumerate(group.slots) if s and s.watched]
+                group.watch_version = self._watch_version
+            values, ts = batch.values, batch.ts
+            for index, slot in group.watching:
+                observe(feed, slot, slot.scaled(values[index]), GOOD, ts)
 
-    def _ingest_each(self, feed: DeviceFeed, slots: list[TagSlot | None], batch: TagBatch) -> None:
+    def _ingest_each(self, feed: DeviceFeed, batch: TagBatch) -> None:
         """Values with their own quality and source time (OPC-UA, a device going bad)."""
         qualities, stamps = batch.qualities, batch.stamps
         observe = self.observe
+        slots = feed.aligned(batch.tags)
+        self._bursts.append((feed, None, slots, batch))
         for i, value in enumerate(batch.values):
             slot = slots[i]
             if slot is None:
                 continue
             quality = qualities[i] if qualities is not None else GOOD
             at = stamps[i] if stamps is not None else batch.ts
-            if slot.linear and value is not None:
-                value = value * slot.scale + slot.offset
-            slot.value, slot.quality, slot.ts = value, quality, at
+            value = slot.scaled(value)
+            slot.own = (value, quality, at, next(self._seq))
             if not slot.pending:
                 self._dirty.append(slot)
             slot.pending.append((micros(at), value, int(quality)))
@@ -228,10 +157,15 @@ class TelemetryService:
 
     def mark_bad(self, feed: DeviceFeed, at: datetime) -> None:
         """The device is unreachable: every tag goes bad, its last value kept as bad."""
-        tags = [s.tag for s in feed.slots.values() if s.quality is not Quality.BAD or s.ts is None]
+        latest = {name: slot.latest() for name, slot in feed.slots.items()}
+        tags = [
+            s.tag for n, s in feed.slots.items() if latest[n][1] is not BAD or latest[n][2] is None
+        ]
         if tags:
-            values = [feed.slots[t.name].value for t in tags]
-            self.ingest(feed, TagBatch(tags, values, at, [Quality.BAD] * len(tags)))
+            values = [latest[t.name][0] for t in tags]
+            # raw values: undo the scaling that ingest applies again
+            raw = [_unscaled(feed.slots[t.name], v) for t, v in zip(tags, values, strict=True)]
+            self.ingest(feed, TagBatch(tags, raw, at, [BAD] * len(tags)))
 
     # --- storing ---
 
@@ -269,10 +203,12 @@ class TelemetryService:
         dirty, self._dirty = self._dirty, []
         bursts, self._bursts = self._bursts, []
         count, self._waiting = self._waiting, 0
-        rows = []
+        rows = self._group_rows(bursts)
+        taken = []
         for slot in dirty:
             samples, slot.pending = slot.pending, []
             if samples:
+                taken.append((slot, samples))
                 rows.append((slot.series, *pack(slot.kind, samples)))
         if rows:
             try:
@@ -280,23 +216,42 @@ class TelemetryService:
                     await uow.plc.add_chunks(rows)
                     await uow.commit()
             except Exception:
-                self._requeue(rows, dirty, bursts, count)
+                self._requeue(taken, bursts, count)
                 raise
             self.stored += sum(r[3] for r in rows)
-        if bursts:
-            topics = {s.topic for _, slots, _ in bursts for s in slots if s is not None}
+        if bursts and self.settings.publish:
+            topics = {s.topic for _, _, slots, _ in bursts for s in slots if s is not None}
             await self._bus.publish_many(SampleEvents(bursts), render_sample, topics)
         return count
 
-    def _requeue(
-        self, rows: list[Any], dirty: list[TagSlot], bursts: list[Any], count: int
-    ) -> None:
+    @staticmethod
+    def _group_rows(bursts: list[Any]) -> list[tuple[Any, ...]]:
+        """One chunk per tag of each group: its polls' values are a column (zip in C)."""
+        polls: dict[int, tuple[Group, list[Any]]] = {}
+        for _, group, _, batch in bursts:
+            if group is not None:
+                polls.setdefault(id(group), (group, []))[1].append(batch)
+        rows = []
+        for group, batches in polls.values():
+            stamps = array("q", [micros(b.ts) for b in batches])
+            ts_blob, first, last, n = stamps.tobytes(), stamps[0], stamps[-1], len(stamps)
+            good = bytes(n)
+            columns = zip(*[b.values for b in batches], strict=True)
+            for slot, column in zip(group.slots, columns, strict=True):
+                if slot is not None:
+                    vals, texts = pack_column(
+                        slot.kind, column, slot.scale, slot.offset, slot.linear
+                    )
+                    rows.append((slot.series, first, last, n, ts_blob, vals, texts, good))
+        return rows
+
+    def _requeue(self, taken: list[Any], bursts: list[Any], count: int) -> None:
         """A failed write: put the samples back in front of what came since, to retry."""
-        for slot, row in zip(dirty, rows, strict=False):
-            kept = unpack(slot.kind, row[5], row[6], row[7], row[8])
+        for slot, samples in taken:
             if not slot.pending:
                 self._dirty.append(slot)
-            slot.pending[:0] = kept
+            slot.pending[:0] = samples
+        # own samples are kept by `taken`; poll batches stay in their bursts
         self._bursts[:0] = bursts
         self._waiting += count
 
@@ -360,6 +315,7 @@ class TelemetryService:
         kind = TagSlot(spec, series, "").kind if spec is not None else 0
         low, high = micros(start), micros(end)
         samples = [s for c in chunks for s in unpack(kind, *c) if low <= s[0] < high]
+        samples.sort(key=lambda s: s[0])  # poll chunks and single values may interleave
         if bucket is None:
             return [
                 {"ts": from_micros(ts), "value": value, "quality": Quality(q).label}
@@ -375,11 +331,11 @@ class TelemetryService:
 class SampleEvents:
     """The (topic, raw) events of stored batches, made one by one only when iterated."""
 
-    def __init__(self, bursts: list[tuple[DeviceFeed, list[TagSlot | None], TagBatch]]) -> None:
+    def __init__(self, bursts: list[Any]) -> None:
         self._bursts = bursts
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
-        for feed, slots, batch in self._bursts:
+        for feed, _, slots, batch in self._bursts:
             for i, slot in enumerate(slots):
                 if slot is None:
                     continue
