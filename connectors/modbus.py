@@ -108,7 +108,8 @@ class ModbusConnection:
             raise PlcUnavailable(f"not connected to {self.device.endpoint}")
         self.requests += 1
         try:
-            response = await asyncio.wait_for(call(), self.timeout)
+            async with asyncio.timeout(self.timeout):  # no extra task per request
+                response = await call()
         except TimeoutError:
             raise PlcTimeout(f"{what} on {self.device.endpoint} timed out") from None
         except (OSError, ModbusException) as exc:

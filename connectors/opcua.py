@@ -184,7 +184,8 @@ class OpcUaConnection:
     async def _call(self, what: str, call: Any) -> Any:
         self.requests += 1
         try:
-            return await asyncio.wait_for(call, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                return await call
         except TimeoutError:
             raise PlcTimeout(f"{what} on {self.device.endpoint} timed out") from None
         except ua.UaStatusCodeError as exc:

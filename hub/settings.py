@@ -43,7 +43,7 @@ class Settings:
     # PLC connectivity (issue 5)
     plc_supervisor: bool = True
     telemetry_retention_days: int = 30
-    telemetry_flush_ms: int = 100
+    telemetry_flush_ms: int = 500
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -189,5 +189,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         plc_supervisor=_bool(env, "HUB_PLC_SUPERVISOR", True),
         telemetry_retention_days=_int(env, "HUB_TELEMETRY_RETENTION_DAYS", 30),
-        telemetry_flush_ms=_int(env, "HUB_TELEMETRY_FLUSH_MS", 100),
+        telemetry_flush_ms=_int(env, "HUB_TELEMETRY_FLUSH_MS", 500),
     )

@@ -44,8 +44,8 @@ def _unscaled(slot: TagSlot, value: Any) -> Any:
 
 @dataclass(frozen=True)
 class TelemetrySettings:
-    flush_interval: float = 0.25  # seconds between writes when samples trickle in
-    batch_size: int = 50_000  # write at once when this many are waiting
+    flush_interval: float = 0.5  # seconds between writes
+    batch_size: int = 200_000  # write at once when this many are waiting
     max_buffer: int = 500_000  # beyond this, samples are dropped (and counted)
     retention_days: int = 30
     publish: bool = True
