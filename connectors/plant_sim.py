@@ -174,6 +174,7 @@ class PlantSimulator:
         server = ModbusTcpServer([device], address=(self.host, self.modbus_port or 502))
         await server.serve_forever(background=True)
         self._modbus = server
+        self._mb_written = {}  # a fresh server holds zeros: write everything
         await self._write_modbus()
 
     async def stop_modbus(self) -> None:
@@ -280,14 +281,21 @@ class PlantSimulator:
         inputs.append(max(-32768, min(32767, round(m.pressure * 100))) & 0xFFFF)
         await server.async_setValues(1, 4, 0, inputs)
         await server.async_setValues(1, 2, 0, [m.high_level])
-        await server.async_setValues(1, 3, 0, [*encode(F32, m.setpoint), m.pump_speed])
-        await server.async_setValues(1, 5, 0, [m.interlock])
-        # float32 rounds: remember what the registers hold, to tell a client's write apart
-        self._mb_written = {
-            "setpoint": decode(F32, encode(F32, m.setpoint)),
+        # Settable values are written only when the model moved them, so a client's write
+        # that lands during a tick is never overwritten by the value it replaced.
+        held = {
+            "setpoint": decode(F32, encode(F32, m.setpoint)),  # float32 rounds
             "pump_speed": m.pump_speed,
             "interlock": m.interlock,
         }
+        last = self._mb_written
+        if held["setpoint"] != last.get("setpoint"):
+            await server.async_setValues(1, 3, 0, encode(F32, m.setpoint))
+        if held["pump_speed"] != last.get("pump_speed"):
+            await server.async_setValues(1, 3, 2, [m.pump_speed])
+        if held["interlock"] != last.get("interlock"):
+            await server.async_setValues(1, 5, 0, [m.interlock])
+        self._mb_written = held
 
     async def _write_opcua(self) -> None:
         if self._opcua is None or not self._nodes:
@@ -298,10 +306,15 @@ class PlantSimulator:
             "Level": ua.Variant(m.level, ua.VariantType.Double),
             "Temperature": ua.Variant(m.temperature, ua.VariantType.Double),
             "HighLevel": ua.Variant(m.high_level, ua.VariantType.Boolean),
-            "PressureSetpoint": ua.Variant(m.setpoint, ua.VariantType.Double),
-            "PumpSpeed": ua.Variant(m.pump_speed, ua.VariantType.UInt16),
-            "Interlock": ua.Variant(m.interlock, ua.VariantType.Boolean),
         }
+        settable = {
+            "PressureSetpoint": (m.setpoint, ua.VariantType.Double),
+            "PumpSpeed": (m.pump_speed, ua.VariantType.UInt16),
+            "Interlock": (m.interlock, ua.VariantType.Boolean),
+        }
+        for name, (value, kind) in settable.items():
+            if self._written.get(name) != value:  # only what the model moved (see Modbus)
+                values[name] = ua.Variant(value, kind)
         for name, variant in values.items():
             await self._nodes[name].write_value(variant)
         self._written = {
