@@ -33,14 +33,17 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
+from asyncua.common.callback import CallbackType
 from asyncua.crypto.permission_rules import User, UserRole
 from cryptography import x509
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from connectors.codec import decode, encode
+from connectors.plant_tags import MODBUS_TAGS, OPCUA_TAGS
 from hub.domain.plc import Datatype, Tag
 
+__all__ = ["MODBUS_TAGS", "OPCUA_TAGS", "OpcUaSecurity", "PlantSimulator", "TankModel", "plant"]
 log = logging.getLogger("hub.simulator")
 NAMESPACE = "urn:industrial-hub:plant"
 F32 = Tag("f", Datatype.FLOAT32)
@@ -223,9 +226,27 @@ class PlantSimulator:
             if writable:
                 await node.set_writable()
             self._nodes[name] = node
+        self._written = {n: None for n in ("PressureSetpoint", "PumpSpeed", "Interlock")}
+        server.subscribe_server_callback(CallbackType.PostWrite, self._on_opcua_write)
         await server.start()
         self._opcua = server
-        self._written = {n: None for n in ("PressureSetpoint", "PumpSpeed", "Interlock")}
+
+    def _on_opcua_write(self, event: Any, _dispatcher: Any) -> None:
+        """A client's write reaches the model at once, before the write is answered."""
+        by_node = {node.nodeid: name for name, node in self._nodes.items()}
+        attrs = {
+            "PressureSetpoint": "setpoint",
+            "PumpSpeed": "pump_speed",
+            "Interlock": "interlock",
+        }
+        for item, status in zip(
+            event.request_params.NodesToWrite, event.response_params, strict=False
+        ):
+            name = by_node.get(item.NodeId)
+            if name in attrs and status.is_good():
+                value = item.Value.Value.Value
+                setattr(self.model, attrs[name], value)
+                self._written[name] = value
 
     async def stop_opcua(self) -> None:
         server, self._opcua = self._opcua, None
@@ -335,73 +356,3 @@ async def plant(**options: Any) -> AsyncIterator[PlantSimulator]:
         yield sim
     finally:
         await sim.stop()
-
-
-MODBUS_TAGS = [
-    {"name": "pressure", "register": "input", "address": 0, "datatype": "float32", "unit": "bar"},
-    {"name": "level", "register": "input", "address": 2, "datatype": "float32", "unit": "%"},
-    {
-        "name": "temperature",
-        "register": "input",
-        "address": 4,
-        "datatype": "float32",
-        "unit": "degC",
-    },
-    {
-        "name": "pressure_raw",
-        "register": "input",
-        "address": 6,
-        "datatype": "int16",
-        "scale": 0.01,
-        "unit": "bar",
-    },
-    {
-        "name": "setpoint",
-        "register": "holding",
-        "address": 0,
-        "datatype": "float32",
-        "unit": "bar",
-        "writable": True,
-    },
-    {
-        "name": "pump_speed",
-        "register": "holding",
-        "address": 2,
-        "datatype": "uint16",
-        "unit": "%",
-        "writable": True,
-    },
-    {"name": "interlock", "register": "coil", "address": 0, "datatype": "bool", "writable": True},
-    {"name": "high_level", "register": "discrete", "address": 0, "datatype": "bool"},
-]
-OPCUA_TAGS = [
-    {"name": "pressure", "node_id": "ns=2;s=Plant.Pressure", "datatype": "float64", "unit": "bar"},
-    {"name": "level", "node_id": "ns=2;s=Plant.Level", "datatype": "float64", "unit": "%"},
-    {
-        "name": "temperature",
-        "node_id": "ns=2;s=Plant.Temperature",
-        "datatype": "float64",
-        "unit": "degC",
-    },
-    {
-        "name": "setpoint",
-        "node_id": "ns=2;s=Plant.PressureSetpoint",
-        "datatype": "float64",
-        "unit": "bar",
-        "writable": True,
-    },
-    {
-        "name": "pump_speed",
-        "node_id": "ns=2;s=Plant.PumpSpeed",
-        "datatype": "uint16",
-        "unit": "%",
-        "writable": True,
-    },
-    {
-        "name": "interlock",
-        "node_id": "ns=2;s=Plant.Interlock",
-        "datatype": "bool",
-        "writable": True,
-    },
-    {"name": "high_level", "node_id": "ns=2;s=Plant.HighLevel", "datatype": "bool"},
-]

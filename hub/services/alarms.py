@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -31,49 +30,19 @@ from hub.domain.alarms import (
     shelve_expired,
     unshelve,
 )
-from hub.domain.audit import SYSTEM, AuditEvent, RequestContext, rfc3339
+from hub.domain.audit import SYSTEM, AuditEvent, RequestContext
 from hub.domain.errors import FieldProblem, NotFound, ValidationFailed
 from hub.domain.ids import is_id, new_id
 from hub.domain.paging import decode_cursor, encode_cursor
 from hub.domain.plc import Device, Quality
 from hub.domain.tenancy import Tenant
 from hub.ports import Clock, Page, UnitOfWork, UnitOfWorkFactory
+from hub.services.alarm_views import STATE_FILTERS, alarm_topic, alarm_view, transition_event
 from hub.services.audit import AuditLog
 from hub.services.events import InProcessBus
 from hub.services.telemetry import DeviceFeed, TagSlot, TelemetryService
 
 log = logging.getLogger("hub.alarms")
-STATE_FILTERS: dict[str, Sequence[str] | None] = {
-    "all": None,
-    "active": (AlarmState.ACTIVE_UNACK.value, AlarmState.ACTIVE_ACK.value),
-    "unacknowledged": (AlarmState.ACTIVE_UNACK.value, AlarmState.RETURNED_UNACK.value),
-    "shelved": (AlarmState.SHELVED.value,),
-    **{s.value: (s.value,) for s in AlarmState},
-}
-
-
-def alarm_topic(alarm: Alarm) -> str:
-    return f"areas/{alarm.rule.area}/sensors/{alarm.rule.tag}/alarm"
-
-
-def alarm_view(alarm: Alarm, device_name: str | None = None) -> dict[str, Any]:
-    rule = alarm.rule
-    return {
-        "id": alarm.id,
-        "device_id": rule.device_id,
-        "device": device_name,
-        "tag": rule.tag,
-        "area": rule.area,
-        "priority": rule.priority.value,
-        "state": alarm.state.value,
-        "condition": alarm.condition,
-        "severity": alarm.severity,
-        "value": alarm.value,
-        "limit": rule.limit_of(alarm.condition),
-        "since": alarm.since,
-        "shelved_until": alarm.shelved_until,
-        "rule": rule_dict(rule),
-    }
 
 
 class AlarmService:
@@ -220,32 +189,9 @@ class AlarmService:
         )
 
     async def _publish(self, alarm: Alarm, t: Transition) -> None:
-        rule = alarm.rule
-        feed = self._telemetry.feeds.get(rule.device_id)
+        feed = self._telemetry.feeds.get(alarm.rule.device_id)
         slug, device = (feed.tenant_slug, feed.device.name) if feed else (None, None)
-        await self._bus.publish(
-            alarm_topic(alarm),
-            {
-                "alarm_id": alarm.id,
-                "tenant_id": rule.tenant_id,
-                "tenant": slug,
-                "device_id": rule.device_id,
-                "device": device,
-                "tag": rule.tag,
-                "area": rule.area,
-                "action": t.action,
-                "state": t.new.value,
-                "previous_state": t.old.value,
-                "condition": t.condition,
-                "severity": t.condition or "normal",
-                "priority": rule.priority.value,
-                "value": t.value,
-                "limit": t.limit,
-                "ts": rfc3339(t.at),
-                "actor": t.actor,
-                "message": rule.message,
-            },
-        )
+        await self._bus.publish(alarm_topic(alarm), transition_event(alarm, t, slug, device))
 
     async def _expire_shelves(self) -> None:
         now = self._clock.now()
