@@ -12,8 +12,9 @@ from litestar.status_codes import HTTP_200_OK
 from hub.api.context import request_context
 from hub.api.deps import HubDep
 from hub.api.devices import Cursor, Limit, TenantSlug, _body, _tenant
-from hub.domain.errors import FieldProblem, ValidationFailed
+from hub.domain.errors import FieldProblem, NotFound, ValidationFailed
 from hub.domain.paging import DEFAULT_LIMIT
+from hub.services.alarm_views import alarm_view
 
 AlarmId = Annotated[str, PathParameter(max_length=64)]
 AnyRequest = Request[Any, Any, Any]
@@ -36,10 +37,8 @@ async def _device_of(hub: Any, tenant: Any, body: dict[str, Any], required: bool
         raise ValidationFailed([FieldProblem("device", "a device id or name")])
     try:
         return await hub.plc.devices.get(tenant, ref)
-    except Exception as exc:
-        if getattr(exc, "status", None) == 404:
-            raise ValidationFailed([FieldProblem("device", f"no device {ref!r}")]) from None
-        raise
+    except NotFound:
+        raise ValidationFailed([FieldProblem("device", f"no device {ref!r}")]) from None
 
 
 class AlarmRuleController(Controller):
@@ -62,8 +61,6 @@ class AlarmRuleController(Controller):
 
     @get("/{alarm_id:str}", summary="One alarm rule")
     async def get_rule(self, tenant: TenantSlug, alarm_id: AlarmId, hub: HubDep) -> dict[str, Any]:
-        from hub.services.alarms import alarm_view
-
         return alarm_view(await hub.plc.alarms.get(await _tenant(hub, tenant), alarm_id))
 
     @patch(
