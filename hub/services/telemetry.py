@@ -104,7 +104,16 @@ class TelemetryService:
         self._watch_version += 1
 
     def detach(self, device_id: str) -> None:
-        self.feeds.pop(device_id, None)
+        """Forget a removed device, with its samples not yet stored (their rows are gone)."""
+        feed = self.feeds.pop(device_id, None)
+        if feed is None:
+            return
+        mine = set(map(id, feed.slots.values()))
+        self._bursts = [b for b in self._bursts if b[0] is not feed]
+        for slot in feed.slots.values():
+            self._waiting -= len(slot.pending)
+            slot.pending = []
+        self._dirty = [s for s in self._dirty if id(s) not in mine]
 
     # --- the hot path ---
 
