@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from audit.signing import load_or_create_private_key
 from connectors.http_activity import http_request
 from connectors.ledger import ledger_for
+from connectors.plc import ProtocolPort
 from hub.clock import SystemClock
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent
 from hub.domain.errors import Conflict
@@ -31,6 +32,7 @@ from hub.services.anchoring import AnchorService, AnchorSettings
 from hub.services.audit import AuditLog
 from hub.services.auth import AuthService
 from hub.services.events import InProcessBus
+from hub.services.plc import PlcServices, build_plc
 from hub.services.read_cache import VersionedCache
 from hub.services.receipts import ReceiptService
 from hub.services.tenants import TenantService
@@ -67,6 +69,7 @@ class Hub:
     triggers: TriggerService
     anchors: AnchorService
     receipts: ReceiptService
+    plc: PlcServices
 
     async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
         if migrate_schema:
@@ -77,8 +80,10 @@ class Hub:
             await self.triggers.start()
             self.workflows.on_published = self.triggers.refresh
             await self.anchors.start()
+            await self.plc.start(supervise=self.settings.plc_supervisor)
 
     async def close(self) -> None:
+        await self.plc.stop()
         await self.anchors.stop()
         await self.anchors.ledger.close()
         await self.triggers.stop()
@@ -135,6 +140,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         triggers=TriggerService(uow, clock, bus, workflows),
         anchors=AnchorService(uow, clock, audit_log, build_ledger(settings), anchor_settings),
         receipts=ReceiptService(uow, audit_log),
+        plc=build_plc(settings, uow, clock, audit_log, bus, ProtocolPort()),
     )
 
 

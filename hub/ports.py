@@ -6,13 +6,14 @@ composition root, hub/bootstrap.py, picks them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from hub.domain.anchors import LedgerHealth, SubmittedTx, TxLookup
+from hub.domain.plc import BrowseEntry, Device, Quality, Tag
 from hub.domain.tenancy import (
     Membership,
     Tenant,
@@ -209,3 +210,52 @@ class LedgerPort(Protocol):
     async def rpc(self, method: str, params: list[Any]) -> Any: ...
 
     async def close(self) -> None: ...
+
+
+# --- PLC connectivity (issue 5) ---
+
+
+@dataclass(frozen=True)
+class TagBatch:
+    """Raw values of `tags` in order; `qualities`/`stamps` None means all good / all at `ts`."""
+
+    tags: Sequence[Tag]
+    values: Sequence[Any]
+    ts: datetime
+    qualities: Sequence[Quality] | None = None
+    stamps: Sequence[datetime] | None = None
+
+
+class PlcConnection(Protocol):
+    """One device's connection. Every call is bounded by the device's timeout and raises
+    a PlcError (PlcUnavailable, PlcTimeout, PlcRefused, ReadBackMismatch) when it fails."""
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def read(self, tags: Sequence[Tag]) -> TagBatch: ...
+
+    def plan(self, tags: Sequence[Tag]) -> list[list[Tag]]:
+        """How the adapter splits a polling group into requests (Modbus: one per block)."""
+        ...
+
+    async def write(self, tag: Tag, raw: Any) -> Any:
+        """Write a raw value, read it back and return what the PLC then holds."""
+        ...
+
+    async def subscribe(self, tags: Sequence[Tag], deliver: Callable[[TagBatch], None]) -> bool:
+        """Push changes to `deliver`; False when the protocol cannot (the caller polls)."""
+        ...
+
+    async def browse(self, node: str | None) -> list[BrowseEntry]: ...
+
+    async def check(self) -> None:
+        """Raise a PlcError unless the connection is alive (keep-alive while subscribed)."""
+        ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+class PlcPort(Protocol):
+    def open(self, device: Device) -> PlcConnection: ...

@@ -48,6 +48,10 @@ class Settings:
     anchor_interval: float = 60.0
     anchor_confirmations: int = 1
     anchor_retry_max: float = 300.0
+    # PLC connectivity (issue 5)
+    plc_supervisor: bool = True
+    telemetry_retention_days: int = 30
+    telemetry_flush_ms: int = 500
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -218,4 +222,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         log_level=log_level,
         **_chain(env),  # type: ignore[arg-type]
+        plc_supervisor=_bool(env, "HUB_PLC_SUPERVISOR", True),
+        telemetry_retention_days=_int(env, "HUB_TELEMETRY_RETENTION_DAYS", 30),
+        telemetry_flush_ms=_int(env, "HUB_TELEMETRY_FLUSH_MS", 500),
     )

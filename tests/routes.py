@@ -33,6 +33,9 @@ class Route:
             version="1.0.1",
             run_id="0" * 32,
             task_id="0" * 32,
+            device_id="0" * 32,
+            alarm_id="0" * 32,
+            tag="pressure",
         )
 
 
@@ -135,3 +138,44 @@ ROUTES += [
     Route("GET", "/api/v1/tenants/{tenant}/runs/{run_id}/receipt", READERS),
 ]
 PUBLIC.add(("POST", "/api/v1/chain/rpc"))
+# PLC devices and alarms (issue 5). Made-up device and alarm ids: the handler's 404.
+ENGINEERS = PUBLISHERS
+_DEVICE = "/api/v1/tenants/{tenant}/devices/{device_id}"
+_ALARM = "/api/v1/tenants/{tenant}/alarms/{alarm_id}"
+
+
+def _device_body() -> dict[str, Any]:
+    return {
+        "name": _unique("plc-"),
+        "protocol": "modbus",
+        "endpoint": "modbus-tcp://127.0.0.1:1",
+        "enabled": False,
+        "tags": [{"name": "p", "register": "holding", "address": 0, "datatype": "uint16"}],
+    }
+
+
+ROUTES += [
+    Route("POST", "/api/v1/tenants/{tenant}/devices", ENGINEERS, _device_body),
+    Route("GET", "/api/v1/tenants/{tenant}/devices", READERS),
+    Route("GET", _DEVICE, READERS),
+    Route("PATCH", _DEVICE, ENGINEERS, lambda: {"poll_interval_ms": 500}),
+    Route("DELETE", _DEVICE, ENGINEERS),
+    Route("GET", _DEVICE + "/status", READERS),
+    Route("GET", _DEVICE + "/tags", READERS),
+    Route("GET", _DEVICE + "/browse", ENGINEERS),
+    Route("GET", _DEVICE + "/tags/{tag}/history", READERS),
+    Route("POST", _DEVICE + "/tags/{tag}/write", WORKERS, lambda: {"value": 1}),
+    Route("POST", "/api/v1/tenants/{tenant}/alarm-rules", ENGINEERS, lambda: {}),
+    Route("GET", "/api/v1/tenants/{tenant}/alarm-rules", READERS),
+    Route("GET", "/api/v1/tenants/{tenant}/alarm-rules/{alarm_id}", READERS),
+    Route("PATCH", "/api/v1/tenants/{tenant}/alarm-rules/{alarm_id}", ENGINEERS, lambda: {}),
+    Route("DELETE", "/api/v1/tenants/{tenant}/alarm-rules/{alarm_id}", ENGINEERS),
+    Route("GET", "/api/v1/tenants/{tenant}/alarms", READERS),
+    Route("GET", _ALARM, READERS),
+    Route("POST", _ALARM + "/ack", WORKERS, lambda: {"comment": "seen"}),
+    Route("POST", _ALARM + "/shelve", WORKERS, lambda: {"minutes": 5, "reason": "maintenance"}),
+    Route("POST", _ALARM + "/unshelve", WORKERS),
+]
+# Routes whose made-up ids answer 404 (or whose empty body 422) past the guard.
+# A receipt is 409 until an anchor is confirmed.
+PAST_GUARD_ONLY = ("{run_id}", "{task_id}", "{device_id}", "{alarm_id}", "alarm-rules", "/receipt")

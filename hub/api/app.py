@@ -1,4 +1,4 @@
-"""The Litestar application: routes, the guard, problem+json, CORS, metrics, OpenAPI."""
+"""The Litestar application: routes, authorization, problem+json, CORS, metrics, OpenAPI."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 import hub
+from hub.api.alarms import AlarmController, AlarmRuleController
 from hub.api.anchors import AnchorController, chain_rpc, entry_receipt, run_receipt
 from hub.api.audit import AuditController, public_key
 from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
 from hub.api.deps import hub_dependency
+from hub.api.devices import DeviceController
 from hub.api.guards import authorize_request
 from hub.api.health import MetricsController, live, ready
 from hub.api.observe import observe_middleware
@@ -57,6 +59,9 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             entry_receipt,
             run_receipt,
             chain_rpc,
+            DeviceController,
+            AlarmRuleController,
+            AlarmController,
             public_key,
             live,
             ready,

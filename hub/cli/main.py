@@ -17,6 +17,8 @@ from hub.cli.audit import AuditCliError, run_audit
 from hub.cli.audit import add_parser as add_audit_parser
 from hub.cli.chain import ChainCliError, add_chain_parser, run_chain
 from hub.cli.demo import DEMO_ADMIN, demo_settings, seed_demo
+from hub.cli.simulate import SimulateError, run_simulate
+from hub.cli.simulate import add_parser as add_simulate_parser
 from hub.domain.errors import HubError
 from hub.settings import Settings, SettingsError, load_settings
 from hub.store import migrate
@@ -46,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_audit_parser(sub)
     add_chain_parser(sub)
+    add_simulate_parser(sub)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -130,13 +133,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "asyncua", "pymodbus"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "init":
         asyncio.run(_init(settings, _admin_credentials(args)))
     elif args.command == "db":
         asyncio.run(_db(settings, args.db_command))
     elif args.command == "serve":
         _serve(settings, args.host, args.port)
+    elif args.command == "simulate":
+        return asyncio.run(run_simulate(args))
     elif args.command == "audit":
         return asyncio.run(run_audit(settings, args))
     elif args.command == "chain":
@@ -152,7 +158,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = run(argv)
-    except (SettingsError, CliError, AuditCliError, ChainCliError) as exc:
+    except (SettingsError, CliError, AuditCliError, ChainCliError, SimulateError) as exc:
         print(f"hub: error: {exc}", file=sys.stderr)
         code = 2
     except HubError as exc:

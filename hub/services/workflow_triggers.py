@@ -48,7 +48,7 @@ class TriggerService:
 
     async def start(self) -> None:
         await self.refresh()
-        self._bus.subscribe("#", self._deliver_to_waits)
+        self._bus.subscribe("#", self._deliver_to_waits, batch=self._deliver_many)
         self._task = asyncio.create_task(self._cron_loop(), name="workflow-cron")
 
     async def stop(self) -> None:
@@ -81,6 +81,8 @@ class TriggerService:
         pattern = _NAMED_LEVEL.sub("+", trigger.topic)
 
         async def on_event(topic: str, payload: Any) -> None:
+            if not _for_tenant(payload, tenant_id):
+                return
             params = match_topic(trigger.topic, topic) or {}
             context = {"trigger": {"topic": topic, "payload": payload, "params": params}}
             run_input = (
@@ -110,11 +112,21 @@ class TriggerService:
             return await uow.tenants.by_id(tenant_id)
 
     async def _deliver_to_waits(self, topic: str, payload: Any) -> None:
-        """An event wakes every run waiting at a `wait: {event: ...}` step for its topic."""
+        await self._deliver_many([(topic, payload)], lambda raw: raw)
+
+    async def _deliver_many(self, events: Any, render: Any) -> None:
+        """An event wakes every run waiting at a `wait: {event: ...}` step for its topic.
+        A burst (telemetry) reads the waits once, and renders only the events it delivers."""
         async with self._uow() as uow:
             waits = await uow.workflows.event_waits()
+        if waits:
+            for topic, raw in events:
+                if any(match_topic(w.topic, topic) is not None for w in waits):
+                    await self._wake(waits, topic, render(raw))
+
+    async def _wake(self, waits: list[Any], topic: str, payload: Any) -> None:
         for wait in waits:
-            if match_topic(wait.topic, topic) is None:
+            if match_topic(wait.topic, topic) is None or not _for_tenant(payload, wait.tenant_id):
                 continue
             tenant = await self._tenant(wait.tenant_id)
             if tenant is None:
@@ -161,3 +173,9 @@ class TriggerService:
             await uow.workflows.set_cron_mark(tenant_id, workflow, index, slot, last)
             await uow.commit()
         return last is not None
+
+
+def _for_tenant(payload: Any, tenant_id: str) -> bool:
+    """Events that name their tenant (PLC samples and alarms do) reach only its runs."""
+    owner = payload.get("tenant_id") if isinstance(payload, dict) else None
+    return owner is None or owner == tenant_id

@@ -32,6 +32,9 @@ class InlineConnection:
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return self._conn.execute(statement, parameters)
 
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        return self._conn.exec_driver_sql(statement, parameters)
+
 
 def inline_read_engine(async_url: str) -> Engine:
     """A sync pysqlite engine on the same file, set up like the async one, for reads."""

@@ -305,3 +305,90 @@ audit_anchors = Table(
     Index("uq_audit_anchors_log_id_tree_size", "log_id", "tree_size", unique=True),
     Index("ix_audit_anchors_status_next_attempt_at", "status", "next_attempt_at"),
 )
+
+# --- PLC devices, tags, telemetry and alarms (issue 5) ---
+
+plc_devices = Table(
+    "plc_devices",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("protocol", String(16), nullable=False),
+    Column("config", Text, nullable=False),  # the device as given (JSON), tags apart
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("uq_plc_devices_tenant_name", "tenant_id", "name", unique=True),
+)
+
+# One row per tag; its integer id keys the tag's samples (a compact, fast index).
+plc_tags = Table(
+    "plc_tags",
+    metadata,
+    Column(
+        "id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True
+    ),
+    Column("tenant_id", String(32), nullable=False),
+    Column("device_id", String(32), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("spec", Text, nullable=False),
+    Index("uq_plc_tags_device_name", "device_id", "name", unique=True),
+)
+
+# Samples: ts in microseconds since the epoch, quality 0 good / 1 uncertain / 2 bad.
+# Samples in chunks (hub/domain/samples.py): one row per tag per flush, its samples packed.
+telemetry_chunks = Table(
+    "telemetry_chunks",
+    metadata,
+    Column(
+        "id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True
+    ),
+    Column("series_id", BigInteger, nullable=False),
+    Column("ts_first", BigInteger, nullable=False),  # microseconds since the epoch
+    Column("ts_last", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("ts", LargeBinary, nullable=False),
+    Column("vals", LargeBinary, nullable=True),
+    Column("texts", Text, nullable=True),
+    Column("quality", LargeBinary, nullable=False),
+    Index("ix_telemetry_chunks_series_last", "series_id", "ts_last"),
+)
+
+# One alarm per rule: the rule (JSON) and the alarm's current ISA-18.2 state.
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("device_id", String(32), nullable=False),
+    Column("tag", String(64), nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("condition", String(16), nullable=True),
+    Column("value", Text, nullable=True),  # JSON
+    Column("since", Timestamp, nullable=True),
+    Column("shelved_until", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("ix_alarms_tenant_id_state", "tenant_id", "state"),
+)
+
+alarm_journal = Table(
+    "alarm_journal",
+    metadata,
+    Column(
+        "id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True
+    ),
+    Column("alarm_id", String(32), nullable=False),
+    Column("tenant_id", String(32), nullable=False),
+    Column("ts", Timestamp, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("old_state", String(32), nullable=False),
+    Column("new_state", String(32), nullable=False),
+    Column("condition", String(16), nullable=True),
+    Column("value", Text, nullable=True),  # JSON
+    Column("limit", Text, nullable=True),  # JSON
+    Column("actor", String(64), nullable=False),
+    Column("comment", Text, nullable=False),
+    Index("ix_alarm_journal_alarm_id", "alarm_id", "id"),
+)

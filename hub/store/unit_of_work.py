@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from hub.store.anchor_repository import SqlAnchors
 from hub.store.audit_repository import SqlAudit
 from hub.store.inline import InlineConnection, inline_read_engine, inline_write_engine
+from hub.store.plc_repository import SqlPlc
 from hub.store.repositories import (
     SqlAuthz,
     SqlLoginFailures,
@@ -102,6 +103,7 @@ class SqlUnitOfWork:
         self.audit = SqlAudit(conn)
         self.workflows = SqlWorkflows(conn)
         self.anchors = SqlAnchors(conn)
+        self.plc = SqlPlc(conn)
 
     async def __aexit__(
         self,

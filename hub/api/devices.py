@@ -1,0 +1,194 @@
+"""Devices and their tags: /api/v1/tenants/{tenant}/devices[/{device_id}[/...]]."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.status_codes import HTTP_200_OK
+
+from hub.api.context import request_context
+from hub.api.deps import HubDep
+from hub.domain.errors import FieldProblem, ValidationFailed
+from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
+from hub.domain.tenancy import Tenant
+from hub.services.devices import device_view
+
+TenantSlug = Annotated[str, PathParameter(max_length=63)]
+DeviceRef = Annotated[str, PathParameter(max_length=64, description="device id or name")]
+TagName = Annotated[str, PathParameter(max_length=64)]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, QueryParameter(max_length=200)]
+AnyRequest = Request[Any, Any, Any]
+
+
+class WriteIn(msgspec.Struct, forbid_unknown_fields=True):
+    value: bool | int | float | str
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    """A JSON object body; the domain checks its fields and names each problem."""
+    try:
+        data = msgspec.json.decode(raw) if raw else None
+    except msgspec.DecodeError:
+        raise ValidationFailed([FieldProblem("body", "not valid JSON")]) from None
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldProblem("body", "must be a JSON object")])
+    return data
+
+
+async def _tenant(hub: Any, slug: str) -> Tenant:
+    return await hub.tenants.get(slug)
+
+
+def _parse_time(value: str | None, where: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed([FieldProblem(where, "an RFC 3339 time")]) from None
+    if parsed.tzinfo is None:
+        raise ValidationFailed([FieldProblem(where, "needs a time zone (Z or +hh:mm)")])
+    return parsed
+
+
+class DeviceController(Controller):
+    path = "/api/v1/tenants/{tenant:str}/devices"
+    tags = ["devices"]
+
+    @post(
+        "/",
+        opt={"action": "device.create"},
+        summary="Register a device (Modbus or OPC-UA) and its tags",
+    )
+    async def create(self, tenant: TenantSlug, hub: HubDep, request: AnyRequest) -> dict[str, Any]:
+        body = _body(await request.body())
+        device = await hub.plc.devices.create(
+            await _tenant(hub, tenant), body, request_context(request)
+        )
+        return device_view(device)
+
+    @get("/", summary="The tenant's devices")
+    async def list_devices(
+        self, tenant: TenantSlug, hub: HubDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> dict[str, Any]:
+        page = await hub.plc.devices.list(await _tenant(hub, tenant), cursor, limit)
+        return {"items": [device_view(d) for d in page.items], "next_cursor": page.next_cursor}
+
+    @get("/{device_id:str}", summary="One device")
+    async def get_device(
+        self, tenant: TenantSlug, device_id: DeviceRef, hub: HubDep
+    ) -> dict[str, Any]:
+        return device_view(await hub.plc.devices.get(await _tenant(hub, tenant), device_id))
+
+    @patch("/{device_id:str}", opt={"action": "device.update"}, summary="Change a device")
+    async def update(
+        self, tenant: TenantSlug, device_id: DeviceRef, hub: HubDep, request: AnyRequest
+    ) -> dict[str, Any]:
+        body = _body(await request.body())
+        device = await hub.plc.devices.update(
+            await _tenant(hub, tenant), device_id, body, request_context(request)
+        )
+        return device_view(device)
+
+    @delete(
+        "/{device_id:str}",
+        status_code=HTTP_200_OK,
+        opt={"action": "device.delete"},
+        summary="Remove a device, its tags, history and alarm rules",
+    )
+    async def remove(
+        self, tenant: TenantSlug, device_id: DeviceRef, hub: HubDep, request: AnyRequest
+    ) -> dict[str, Any]:
+        the_tenant = await _tenant(hub, tenant)
+        device = await hub.plc.devices.get(the_tenant, device_id)
+        await hub.plc.devices.delete(the_tenant, device.id, request_context(request))
+        return {"id": device.id, "deleted": True}
+
+    @get("/{device_id:str}/status", summary="Connection status")
+    async def status(self, tenant: TenantSlug, device_id: DeviceRef, hub: HubDep) -> dict[str, Any]:
+        device = await hub.plc.devices.get(await _tenant(hub, tenant), device_id)
+        status = hub.plc.devices.status(device)
+        return {
+            "id": device.id,
+            "name": device.name,
+            "enabled": device.enabled,
+            "connected": status.connected,
+            "state": status.state,
+            "last_error": status.last_error,
+            "last_seen": status.last_seen,
+            "reconnect_count": status.reconnect_count,
+        }
+
+    @get("/{device_id:str}/tags", summary="Latest scaled value and quality of every tag")
+    async def tag_values(
+        self, tenant: TenantSlug, device_id: DeviceRef, hub: HubDep
+    ) -> dict[str, Any]:
+        device = await hub.plc.devices.get(await _tenant(hub, tenant), device_id)
+        values = await hub.plc.devices.tag_values(device)
+        return {"items": [v.as_dict() for v in values], "next_cursor": None}
+
+    @get("/{device_id:str}/browse", summary="Browse an OPC-UA server's address space")
+    async def browse(
+        self,
+        tenant: TenantSlug,
+        device_id: DeviceRef,
+        hub: HubDep,
+        node: Annotated[str | None, QueryParameter(max_length=500)] = None,
+    ) -> dict[str, Any]:
+        entries = await hub.plc.devices.browse(await _tenant(hub, tenant), device_id, node)
+        return {
+            "node": node,
+            "items": [
+                {
+                    "node_id": e.node_id,
+                    "browse_name": e.browse_name,
+                    "node_class": e.node_class,
+                    "has_children": e.has_children,
+                }
+                for e in entries
+            ],
+            "next_cursor": None,
+        }
+
+    @get("/{device_id:str}/tags/{tag:str}/history", summary="A tag's samples, raw or bucketed")
+    async def history(
+        self,
+        tenant: TenantSlug,
+        device_id: DeviceRef,
+        tag: TagName,
+        hub: HubDep,
+        from_: Annotated[str | None, QueryParameter(name="from", max_length=40)] = None,
+        to: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        bucket: Annotated[str | None, QueryParameter(max_length=8)] = None,
+        agg: Annotated[str, QueryParameter(max_length=8)] = "avg",
+    ) -> dict[str, Any]:
+        start, end = _parse_time(from_, "from"), _parse_time(to, "to")
+        items = await hub.plc.devices.history(
+            await _tenant(hub, tenant), device_id, tag, start, end, bucket, agg
+        )
+        return {"items": items, "bucket": bucket, "agg": agg if bucket else None}
+
+    @post(
+        "/{device_id:str}/tags/{tag:str}/write",
+        status_code=HTTP_200_OK,
+        opt={"action": "tag.write"},
+        summary="Write a tag (engineering units), verified by reading it back",
+    )
+    async def write(
+        self,
+        tenant: TenantSlug,
+        device_id: DeviceRef,
+        tag: TagName,
+        data: JSONBody[WriteIn],
+        hub: HubDep,
+        request: AnyRequest,
+    ) -> dict[str, Any]:
+        result = await hub.plc.devices.write_tag(
+            await _tenant(hub, tenant), device_id, tag, data.value, request_context(request)
+        )
+        return result.as_dict()

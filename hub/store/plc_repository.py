@@ -1,0 +1,372 @@
+"""PLC rows: devices and their tags, telemetry samples, alarms and the alarm journal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.domain.alarms import Alarm, AlarmRule, AlarmState, Priority, Transition, rule_dict
+from hub.domain.plc import Device, Protocol, Tag
+from hub.domain.plc_config import device_dict, parse_device, tag_dict
+from hub.store.tables import alarm_journal, alarms, plc_devices, plc_tags, telemetry_chunks
+
+# Chunks go straight to the driver as tuples: SQLAlchemy's per-row parameter handling
+# cost more than the insert itself.
+_COLUMNS = "telemetry_chunks (series_id, ts_first, ts_last, count, ts, vals, texts, quality)"
+INSERT_CHUNKS = {
+    "qmark": f"INSERT INTO {_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "numeric_dollar": f"INSERT INTO {_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+}
+CHUNK_COLUMNS = (
+    telemetry_chunks.c.ts,
+    telemetry_chunks.c.vals,
+    telemetry_chunks.c.texts,
+    telemetry_chunks.c.quality,
+)
+
+
+def _device(row: Any, tag_specs: Sequence[str]) -> Device:
+    config = json.loads(row.config)
+    config["tags"] = [json.loads(s) for s in tag_specs]
+    return parse_device(config, id=row.id, tenant_id=row.tenant_id, at=row.created_at)
+
+
+def _alarm(row: Any) -> Alarm:
+    raw = json.loads(row.rule)
+    rule = AlarmRule(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        device_id=row.device_id,
+        tag=row.tag,
+        priority=Priority(raw["priority"]),
+        area=raw["area"],
+        hihi=raw.get("hihi"),
+        hi=raw.get("hi"),
+        lo=raw.get("lo"),
+        lolo=raw.get("lolo"),
+        deadband=raw.get("deadband") or 0.0,
+        on_delay_ms=raw.get("on_delay_ms", 0),
+        off_delay_ms=raw.get("off_delay_ms", 0),
+        rate_of_change=raw.get("rate_of_change"),
+        discrete=raw.get("discrete"),
+        message=raw.get("message", ""),
+    )
+    return Alarm(
+        rule,
+        AlarmState(row.state),
+        row.condition,
+        None if row.value is None else json.loads(row.value),
+        row.since,
+        row.shelved_until,
+    )
+
+
+class SqlPlc:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    # --- devices and tags ---
+
+    async def add_device(self, device: Device, at: datetime) -> None:
+        config = device_dict(device, secrets=True)
+        config.pop("tags")
+        await self._conn.execute(
+            insert(plc_devices).values(
+                id=device.id,
+                tenant_id=device.tenant_id,
+                name=device.name,
+                protocol=device.protocol.value,
+                config=json.dumps(config),
+                created_at=at,
+                updated_at=at,
+            )
+        )
+        await self._set_tags(device)
+
+    async def update_device(self, device: Device, at: datetime) -> None:
+        config = device_dict(device, secrets=True)
+        config.pop("tags")
+        await self._conn.execute(
+            update(plc_devices)
+            .where(plc_devices.c.tenant_id == device.tenant_id, plc_devices.c.id == device.id)
+            .values(name=device.name, config=json.dumps(config), updated_at=at)
+        )
+        await self._set_tags(device)
+
+    async def _set_tags(self, device: Device) -> None:
+        """Make the device's tag rows match; a kept tag keeps its series (and history)."""
+        have = await self.series(device.tenant_id, device.id)
+        wanted = {t.name: t for t in device.tags}
+        gone = [sid for name, sid in have.items() if name not in wanted]
+        if gone:
+            await self._conn.execute(delete(plc_tags).where(plc_tags.c.id.in_(gone)))
+            await self._conn.execute(
+                delete(telemetry_chunks).where(telemetry_chunks.c.series_id.in_(gone))
+            )
+        for tag in device.tags:
+            spec = json.dumps(tag_dict(tag))
+            if tag.name in have:
+                await self._conn.execute(
+                    update(plc_tags).where(plc_tags.c.id == have[tag.name]).values(spec=spec)
+                )
+            else:
+                await self._conn.execute(
+                    insert(plc_tags).values(
+                        tenant_id=device.tenant_id, device_id=device.id, name=tag.name, spec=spec
+                    )
+                )
+
+    async def series(self, tenant_id: str, device_id: str) -> dict[str, int]:
+        query = select(plc_tags.c.name, plc_tags.c.id).where(
+            plc_tags.c.tenant_id == tenant_id, plc_tags.c.device_id == device_id
+        )
+        return {name: int(sid) for name, sid in await self._conn.execute(query)}
+
+    async def _tag_specs(self, device_ids: Sequence[str]) -> dict[str, list[str]]:
+        specs: dict[str, list[str]] = {d: [] for d in device_ids}
+        if not device_ids:
+            return specs
+        query = (
+            select(plc_tags.c.device_id, plc_tags.c.spec)
+            .where(plc_tags.c.device_id.in_(list(device_ids)))
+            .order_by(plc_tags.c.id)
+        )
+        for device_id, spec in await self._conn.execute(query):
+            specs[device_id].append(spec)
+        return specs
+
+    async def _devices(self, where: Any, limit: int | None = None) -> list[Device]:
+        query = select(plc_devices).where(where).order_by(plc_devices.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = list(await self._conn.execute(query))
+        specs = await self._tag_specs([r.id for r in rows])
+        return [_device(r, specs[r.id]) for r in rows]
+
+    async def get_device(self, tenant_id: str, device_id: str) -> Device | None:
+        found = await self._devices(
+            and_(plc_devices.c.tenant_id == tenant_id, plc_devices.c.id == device_id)
+        )
+        return found[0] if found else None
+
+    async def device_by_name(self, tenant_id: str, name: str) -> Device | None:
+        found = await self._devices(
+            and_(plc_devices.c.tenant_id == tenant_id, plc_devices.c.name == name)
+        )
+        return found[0] if found else None
+
+    async def list_devices(self, tenant_id: str, after: str | None, limit: int) -> list[Device]:
+        where = plc_devices.c.tenant_id == tenant_id
+        if after is not None:
+            where = and_(where, plc_devices.c.id > after)
+        return await self._devices(where, limit)
+
+    async def all_devices(self) -> list[Device]:
+        """Every tenant's devices: what the connection supervisor runs."""
+        return await self._devices(plc_devices.c.protocol.in_([p.value for p in Protocol]))
+
+    async def delete_device(self, tenant_id: str, device_id: str) -> None:
+        series = list((await self.series(tenant_id, device_id)).values())
+        if series:
+            await self._conn.execute(
+                delete(telemetry_chunks).where(telemetry_chunks.c.series_id.in_(series))
+            )
+        await self._conn.execute(
+            delete(plc_tags).where(
+                plc_tags.c.tenant_id == tenant_id, plc_tags.c.device_id == device_id
+            )
+        )
+        ids = select(alarms.c.id).where(
+            alarms.c.tenant_id == tenant_id, alarms.c.device_id == device_id
+        )
+        await self._conn.execute(
+            delete(alarm_journal).where(
+                alarm_journal.c.tenant_id == tenant_id, alarm_journal.c.alarm_id.in_(ids)
+            )
+        )
+        await self._conn.execute(
+            delete(alarms).where(alarms.c.tenant_id == tenant_id, alarms.c.device_id == device_id)
+        )
+        await self._conn.execute(
+            delete(plc_devices).where(
+                plc_devices.c.tenant_id == tenant_id, plc_devices.c.id == device_id
+            )
+        )
+
+    # --- samples (in chunks, see hub/domain/samples.py) ---
+
+    async def add_chunks(self, rows: list[tuple[Any, ...]]) -> None:
+        """One executemany per flush: rows as INSERT_CHUNKS orders the columns."""
+        if rows:
+            await self._conn.exec_driver_sql(INSERT_CHUNKS[self._conn.dialect.paramstyle], rows)
+
+    async def _owned(self, tenant_id: str, series_id: int) -> bool:
+        query = select(plc_tags.c.id).where(
+            plc_tags.c.tenant_id == tenant_id, plc_tags.c.id == series_id
+        )
+        return (await self._conn.execute(query)).first() is not None
+
+    async def chunks(
+        self, tenant_id: str, series_id: int, start: int, end: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """The series' chunks overlapping [start, end), oldest first: (ts, vals, texts, q)."""
+        if not await self._owned(tenant_id, series_id):
+            return []
+        c = telemetry_chunks.c
+        query = (
+            select(*CHUNK_COLUMNS)
+            .where(c.series_id == series_id, c.ts_last >= start, c.ts_first < end)
+            .order_by(c.ts_last)
+            .limit(limit)
+        )
+        return [tuple(r) for r in await self._conn.execute(query)]
+
+    async def latest(self, tenant_id: str, series_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+        """The newest stored chunk of each series: (ts, vals, texts, q)."""
+        out: dict[int, tuple[Any, ...]] = {}
+        c = telemetry_chunks.c
+        for sid in series_ids:
+            if not await self._owned(tenant_id, sid):
+                continue
+            query = (
+                select(*CHUNK_COLUMNS).where(c.series_id == sid).order_by(c.ts_last.desc()).limit(1)
+            )
+            row = (await self._conn.execute(query)).first()
+            if row is not None:
+                out[sid] = tuple(row)
+        return out
+
+    async def purge_samples(self, before_us: int) -> int:
+        """Retention: drop every tenant's chunks whose newest sample is older than the cut-off."""
+        result = await self._conn.execute(
+            delete(telemetry_chunks).where(telemetry_chunks.c.ts_last < before_us)
+        )
+        return int(result.rowcount or 0)
+
+    # --- alarms ---
+
+    async def add_alarm(self, alarm: Alarm, at: datetime) -> None:
+        rule = alarm.rule
+        await self._conn.execute(
+            insert(alarms).values(
+                id=rule.id,
+                tenant_id=rule.tenant_id,
+                device_id=rule.device_id,
+                tag=rule.tag,
+                rule=json.dumps(rule_dict(rule)),
+                state=alarm.state.value,
+                condition=alarm.condition,
+                value=json.dumps(alarm.value),
+                since=alarm.since,
+                shelved_until=alarm.shelved_until,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+
+    async def save_alarm(self, alarm: Alarm, at: datetime) -> None:
+        rule = alarm.rule
+        await self._conn.execute(
+            update(alarms)
+            .where(alarms.c.tenant_id == rule.tenant_id, alarms.c.id == rule.id)
+            .values(
+                rule=json.dumps(rule_dict(rule)),
+                state=alarm.state.value,
+                condition=alarm.condition,
+                value=json.dumps(alarm.value),
+                since=alarm.since,
+                shelved_until=alarm.shelved_until,
+                updated_at=at,
+            )
+        )
+
+    async def get_alarm(self, tenant_id: str, alarm_id: str) -> Alarm | None:
+        query = select(alarms).where(alarms.c.tenant_id == tenant_id, alarms.c.id == alarm_id)
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else _alarm(row)
+
+    async def list_alarms(
+        self, tenant_id: str, states: Sequence[str] | None, after: str | None, limit: int
+    ) -> list[Alarm]:
+        query = select(alarms).where(alarms.c.tenant_id == tenant_id)
+        if states is not None:
+            query = query.where(alarms.c.state.in_(list(states)))
+        if after is not None:
+            query = query.where(alarms.c.id > after)
+        rows = await self._conn.execute(query.order_by(alarms.c.id).limit(limit))
+        return [_alarm(r) for r in rows]
+
+    async def all_alarms(self) -> list[Alarm]:
+        """Every tenant's alarms: what the evaluator holds in memory."""
+        return [_alarm(r) for r in await self._conn.execute(select(alarms).order_by(alarms.c.id))]
+
+    async def delete_alarm(self, tenant_id: str, alarm_id: str) -> None:
+        await self._conn.execute(
+            delete(alarm_journal).where(
+                alarm_journal.c.tenant_id == tenant_id, alarm_journal.c.alarm_id == alarm_id
+            )
+        )
+        await self._conn.execute(
+            delete(alarms).where(alarms.c.tenant_id == tenant_id, alarms.c.id == alarm_id)
+        )
+
+    async def journal_add(self, tenant_id: str, alarm_id: str, t: Transition) -> None:
+        await self._conn.execute(
+            insert(alarm_journal).values(
+                alarm_id=alarm_id,
+                tenant_id=tenant_id,
+                ts=t.at,
+                action=t.action,
+                old_state=t.old.value,
+                new_state=t.new.value,
+                condition=t.condition,
+                value=json.dumps(t.value),
+                limit=json.dumps(t.limit),
+                actor=t.actor,
+                comment=t.comment,
+            )
+        )
+
+    async def journal(
+        self, tenant_id: str, alarm_id: str, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        j = alarm_journal.c
+        query = (
+            select(
+                j.ts,
+                j.action,
+                j.old_state,
+                j.new_state,
+                j.condition,
+                j.value,
+                j.limit,
+                j.actor,
+                j.comment,
+            )
+            .where(j.tenant_id == tenant_id, j.alarm_id == alarm_id)
+            .order_by(j.id.desc())
+            .limit(limit)
+        )
+        rows = list(await self._conn.execute(query))
+        return [
+            {
+                "ts": r.ts,
+                "action": r.action,
+                "from": r.old_state,
+                "to": r.new_state,
+                "condition": r.condition,
+                "value": None if r.value is None else json.loads(r.value),
+                "limit": None if r.limit is None else json.loads(r.limit),
+                "actor": r.actor,
+                "comment": r.comment,
+            }
+            for r in reversed(rows)
+        ]
+
+
+__all__ = ["SqlPlc", "Tag"]
