@@ -33,13 +33,20 @@ FAST_HASHER = Argon2Hasher(fast=True)
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("HUB_TEST_DATABASE_URL")
     if not url:
-        return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'hub.db'}"
-    parsed = make_url(url)
-    services.need("PostgreSQL", parsed.host or "127.0.0.1", parsed.port or 5432)
-    return url
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'hub.db'}"
+        return
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        parsed = make_url(url)
+        services.need("PostgreSQL", parsed.host or "127.0.0.1", parsed.port or 5432)
+        yield url
+        return
+    # Under pytest-xdist each worker wipes the database before every test: give each its
+    # own, on the same server, named after the given one.
+    with services.scratch_postgres(make_url(url).database or "hub", admin_url=url) as own:
+        yield own
 
 
 async def _prepare(url: str) -> None:

@@ -7,15 +7,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from hub.bootstrap import build
 from hub.domain.audit import AuditEvent, RequestContext
 from hub.services.audit import AuditLogRef
 from hub.services.audit_export import verify_log
 from hub.settings import load_settings
-from hub.store.database import create_engine
 from tests import services
 from tests.conftest import FAST_HASHER
 
@@ -44,17 +41,6 @@ async def _hammer(url: str, data_dir: Path) -> tuple[list[int], bool]:
         await hub.close()
 
 
-async def _scratch_database(admin_url: str, name: str, *, drop: bool) -> None:
-    engine = create_engine(admin_url)
-    try:
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            verb = f'DROP DATABASE IF EXISTS "{name}"' if drop else f'CREATE DATABASE "{name}"'
-            await conn.execute(text(verb))
-    finally:
-        await engine.dispose()
-
-
 def _check(seqs: list[int], ok: bool) -> None:
     assert sorted(seqs) == list(range(1, WRITERS * EACH + 1))
     assert len(set(seqs)) == len(seqs)
@@ -66,15 +52,8 @@ def test_parallel_writers_on_the_suite_database(migrated: str, tmp_path: Path) -
 
 
 def test_parallel_writers_on_postgresql(tmp_path: Path) -> None:
-    parsed = make_url(services.POSTGRES_URL)
-    services.need("PostgreSQL", parsed.host or "127.0.0.1", parsed.port or 5432)
-    name = f"hub_conc_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_scratch_database(services.POSTGRES_URL, name, drop=False))
-    try:
-        url = parsed.set(database=name).render_as_string(hide_password=False)
+    with services.scratch_postgres("hub_conc") as url:
         _check(*asyncio.run(_hammer(url, tmp_path)))
-    finally:
-        asyncio.run(_scratch_database(services.POSTGRES_URL, name, drop=True))
 
 
 @pytest.fixture(autouse=True)

@@ -7,14 +7,11 @@ import asyncio
 import itertools
 import os
 import sqlite3
-import uuid
 from pathlib import Path
 
 import httpx
-from sqlalchemy.engine import make_url
 
 from tests import services
-from tests.test_audit_concurrency import _scratch_database
 from tests.test_workflow_crash import Server, _admin, _prepare
 
 RUNS = 200
@@ -71,13 +68,8 @@ async def _wait_all(base: str, headers: dict[str, str], ids: list[str]) -> dict[
 
 
 def test_two_processes_share_200_runs(tmp_path: Path) -> None:
-    parsed = make_url(services.POSTGRES_URL)
-    services.need("PostgreSQL", parsed.host or "127.0.0.1", parsed.port or 5432)
-    name = f"hub_multi_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_scratch_database(services.POSTGRES_URL, name, drop=False))
     servers: list[Server] = []
-    try:
-        url = parsed.set(database=name).render_as_string(hide_password=False)
+    with services.scratch_postgres("hub_multi") as url:
         env = {
             **os.environ,
             "HUB_DATA_DIR": str(tmp_path / "data"),
@@ -87,19 +79,19 @@ def test_two_processes_share_200_runs(tmp_path: Path) -> None:
             "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         }
         _admin(env)
-        servers += [Server(env, tmp_path / "a.log"), Server(env, tmp_path / "b.log")]
-        headers = _prepare(servers[0].base)
-        httpx.post(
-            f"{servers[0].base}/api/v1/tenants/acme/workflows",
-            content=WORKFLOW,
-            headers={**headers, "content-type": "application/yaml"},
-        ).raise_for_status()
-        ids = asyncio.run(_start_all([s.base for s in servers], headers))
-        histories = asyncio.run(_wait_all(servers[1].base, headers, ids))
-    finally:
-        for server in servers:
-            server.stop()
-        asyncio.run(_scratch_database(services.POSTGRES_URL, name, drop=True))
+        try:
+            servers += [Server(env, tmp_path / "a.log"), Server(env, tmp_path / "b.log")]
+            headers = _prepare(servers[0].base)
+            httpx.post(
+                f"{servers[0].base}/api/v1/tenants/acme/workflows",
+                content=WORKFLOW,
+                headers={**headers, "content-type": "application/yaml"},
+            ).raise_for_status()
+            ids = asyncio.run(_start_all([s.base for s in servers], headers))
+            histories = asyncio.run(_wait_all(servers[1].base, headers, ids))
+        finally:
+            for server in servers:
+                server.stop()
 
     assert all(h.count("RunCompleted") == 1 for h in histories.values()), histories
     assert all(h.count("ActivityCompleted") == 2 for h in histories.values())
