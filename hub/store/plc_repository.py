@@ -258,12 +258,7 @@ class SqlPlc:
                 tenant_id=rule.tenant_id,
                 device_id=rule.device_id,
                 tag=rule.tag,
-                rule=json.dumps(rule_dict(rule)),
-                state=alarm.state.value,
-                condition=alarm.condition,
-                value=json.dumps(alarm.value),
-                since=alarm.since,
-                shelved_until=alarm.shelved_until,
+                **_alarm_values(alarm),
                 created_at=at,
                 updated_at=at,
             )
@@ -274,15 +269,7 @@ class SqlPlc:
         await self._conn.execute(
             update(alarms)
             .where(alarms.c.tenant_id == rule.tenant_id, alarms.c.id == rule.id)
-            .values(
-                rule=json.dumps(rule_dict(rule)),
-                state=alarm.state.value,
-                condition=alarm.condition,
-                value=json.dumps(alarm.value),
-                since=alarm.since,
-                shelved_until=alarm.shelved_until,
-                updated_at=at,
-            )
+            .values(**_alarm_values(alarm), updated_at=at)
         )
 
     async def get_alarm(self, tenant_id: str, alarm_id: str) -> Alarm | None:
@@ -370,3 +357,15 @@ class SqlPlc:
 
 
 __all__ = ["SqlPlc", "Tag"]
+
+
+def _alarm_values(alarm: Alarm) -> dict[str, Any]:
+    """The columns an alarm's rule and state are stored in."""
+    return {
+        "rule": json.dumps(rule_dict(alarm.rule)),
+        "state": alarm.state.value,
+        "condition": alarm.condition,
+        "value": json.dumps(alarm.value),
+        "since": alarm.since,
+        "shelved_until": alarm.shelved_until,
+    }
