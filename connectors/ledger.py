@@ -3,6 +3,7 @@ a second, which commands and tests that never anchor should not pay."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -13,31 +14,36 @@ if TYPE_CHECKING:
 
 
 class DeferredLedger:
-    """A LedgerPort that builds the real one (connectors/ethereum.py) when first called."""
+    """A LedgerPort that builds the real one (connectors/ethereum.py) when first called.
+
+    The import and construction run in a worker thread: on the event loop they stalled
+    every request of a serving hub for over a second at its first anchoring cycle."""
 
     def __init__(self, kind: str, confirmations: int, make: Callable[[], EthereumLedger]) -> None:
         self.kind = kind
         self.confirmations = confirmations
         self._make = make
         self._ledger: EthereumLedger | None = None
+        self._building = asyncio.Lock()
 
-    @property
-    def ledger(self) -> EthereumLedger:
+    async def _real(self) -> EthereumLedger:
         if self._ledger is None:
-            self._ledger = self._make()
+            async with self._building:
+                if self._ledger is None:
+                    self._ledger = await asyncio.to_thread(self._make)
         return self._ledger
 
     async def anchor(self, tenant: str, root_hash: str, tree_size: int) -> SubmittedTx:
-        return await self.ledger.anchor(tenant, root_hash, tree_size)
+        return await (await self._real()).anchor(tenant, root_hash, tree_size)
 
     async def lookup(self, tx_hash: str, tenant: str, root_hash: str, tree_size: int) -> TxLookup:
-        return await self.ledger.lookup(tx_hash, tenant, root_hash, tree_size)
+        return await (await self._real()).lookup(tx_hash, tenant, root_hash, tree_size)
 
     async def health(self) -> LedgerHealth:
-        return await self.ledger.health()
+        return await (await self._real()).health()
 
     async def rpc(self, method: str, params: list[Any]) -> Any:
-        return await self.ledger.rpc(method, params)
+        return await (await self._real()).rpc(method, params)
 
     async def close(self) -> None:
         if self._ledger is not None:
