@@ -168,7 +168,7 @@ class Substitution:
         if self.item is None:
             raise SubstitutionError(f"$item {key!r} outside a for_each template")
         value = self.item.get(key, _MISSING) if isinstance(key, str) else _MISSING
-        return _MISSING if value is None else copy.deepcopy(value)
+        return _MISSING if value is None or value is _MISSING else copy.deepcopy(value)
 
     def _format(self, text: Any) -> str:
         if not isinstance(text, str):
