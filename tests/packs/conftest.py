@@ -13,3 +13,6 @@ from tests.plc.sim import SimThread, running_plant
 def plant() -> Iterator[SimThread]:
     with running_plant() as sim:
         yield sim
+
+
+from tests.packs.receivers import smtp, webhook  # noqa: E402, F401  (fixtures)

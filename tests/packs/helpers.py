@@ -13,15 +13,29 @@ OVERRIDE_KEY = "let-me-release-it"
 PACK = "safety-monitoring"
 
 
-def add_device(world: World, plant: SimThread, protocol: str = "modbus", tenant: str = "acme",
-               name: str = "boiler-1") -> dict[str, Any]:  # fmt: skip
+def add_device(
+    world: World,
+    plant: SimThread,
+    protocol: str = "modbus",
+    tenant: str = "acme",
+    name: str = "boiler-1",
+) -> dict[str, Any]:
     if protocol == "modbus":
-        body = {"name": name, "protocol": "modbus", "endpoint": plant.sim.modbus_endpoint,
-                "poll_interval_ms": 50, "tags": MODBUS_TAGS}  # fmt: skip
+        body = {
+            "name": name,
+            "protocol": "modbus",
+            "endpoint": plant.sim.modbus_endpoint,
+            "poll_interval_ms": 50,
+            "tags": MODBUS_TAGS,
+        }
     else:
-        body = {"name": name, "protocol": "opcua", "endpoint": plant.sim.opcua_endpoint,
-                "tags": OPCUA_TAGS,
-                "security": {"publishing_interval_ms": 50, "sampling_interval_ms": 25}}  # fmt: skip
+        body = {
+            "name": name,
+            "protocol": "opcua",
+            "endpoint": plant.sim.opcua_endpoint,
+            "tags": OPCUA_TAGS,
+            "security": {"publishing_interval_ms": 50, "sampling_interval_ms": 25},
+        }
     response = world.client.post(
         f"/api/v1/tenants/{tenant}/devices", json=body, headers=world.as_(f"{tenant}-engineer")
     )

@@ -41,8 +41,12 @@ def test_bad_parameters_are_422_naming_each(world: World, plant: SimThread) -> N
     del bad["override_key"]
     bad["sensors"][0]["hi"] = "high"
     fields = _fields(install(world, bad))
-    assert {"parameters", "parameters.safety_level", "parameters.required_confirmations",
-            "parameters.sensors[0].hi"} <= set(fields), fields  # fmt: skip
+    assert {
+        "parameters",
+        "parameters.safety_level",
+        "parameters.required_confirmations",
+        "parameters.sensors[0].hi",
+    } <= set(fields), fields
     assert "override_key" in fields["parameters"]
 
 
@@ -53,8 +57,10 @@ def test_unknown_device_tag_and_unwritable_interlock_are_422(
     params = parameters()
     params["sensors"].append({"device": "nope", "tag": "pressure", "hi": 1, "hihi": 2})
     params["sensors"].append({"device": "boiler-1", "tag": "nope", "hi": 1, "hihi": 2})
-    params["interlocks"] = [{"device": "boiler-1", "tag": "pressure", "value": True},
-                            {"device": "boiler-1", "tag": "interlock", "value": 7}]  # fmt: skip
+    params["interlocks"] = [
+        {"device": "boiler-1", "tag": "pressure", "value": True},
+        {"device": "boiler-1", "tag": "interlock", "value": 7},
+    ]
     fields = _fields(install(world, params))
     assert fields["parameters.sensors[1].device"] == "no device 'nope'"
     assert "not a tag" in fields["parameters.sensors[2].tag"]
@@ -76,8 +82,10 @@ def test_install_creates_everything_and_hides_secrets(world: World, plant: SimTh
     body = response.json()
     assert body["installed_version"] == "1.0.0" and body["status"] == "installed"
     assert body["parameters"]["override_key"] == "***"
-    assert body["resources"]["workflows"] == {"safety-monitoring": "1.0.0",
-                                              "safety-health-check": "1.0.0"}  # fmt: skip
+    assert body["resources"]["workflows"] == {
+        "safety-monitoring": "1.0.0",
+        "safety-health-check": "1.0.0",
+    }
     eng = world.as_("acme-engineer")
     published = world.client.get(f"{BASE}/workflows/safety-monitoring/1.0.0", headers=eng).json()
     assert published["triggers"][0]["event"] == "areas/boiler-house/sensors/+/alarm"
@@ -88,8 +96,9 @@ def test_install_creates_everything_and_hides_secrets(world: World, plant: SimTh
     ]
     again = install(world, parameters())
     assert again.status_code == 409, again.text
-    audit = world.client.get(f"{BASE}/audit?action=pack.install",
-                             headers=world.as_("acme-auditor")).json()  # fmt: skip
+    audit = world.client.get(
+        f"{BASE}/audit?action=pack.install", headers=world.as_("acme-auditor")
+    ).json()
     done = [e["resource_id"] for e in audit["items"] if e["outcome"] == "success"]
     assert done == [PACK]
 
@@ -100,8 +109,9 @@ def test_policy_additions_apply_in_the_tenant_only(world: World, plant: SimThrea
     add_device(world, plant)
     assert install(world, parameters()).status_code == 201
     assert world.client.get(f"{BASE}/incidents", headers=viewer).status_code == 200
-    globex = world.client.get("/api/v1/tenants/globex/incidents",
-                              headers=world.as_("globex-viewer"))  # fmt: skip
+    globex = world.client.get(
+        "/api/v1/tenants/globex/incidents", headers=world.as_("globex-viewer")
+    )
     assert globex.status_code == 403
     removed = world.client.delete(f"{BASE}/packs/{PACK}", headers=world.as_("acme-tenant_admin"))
     assert removed.status_code == 200, removed.text
@@ -143,8 +153,11 @@ def test_upgrade_to_a_newer_pack_version(
     with TestClient(create_app(newer), raise_server_exceptions=False) as client:
         listed = client.get(f"{BASE}/packs", headers=admin).json()["items"]
         assert listed[0]["upgradable"] and listed[0]["available_version"] == "1.1.0"
-        up = client.post(f"{BASE}/packs/{PACK}/upgrade",
-                         json={"parameters": {"safety_level": "critical"}}, headers=admin)  # fmt: skip
+        up = client.post(
+            f"{BASE}/packs/{PACK}/upgrade",
+            json={"parameters": {"safety_level": "critical"}},
+            headers=admin,
+        )
         assert up.status_code == 200, up.text
         body = up.json()
         assert body["installed_version"] == "1.1.0"
@@ -164,7 +177,8 @@ def _with(settings: Any, **changes: Any) -> Any:
 @pytest.mark.parametrize("body", [b"[1]", b"{", b'{"parameters": 5}', b'{"other": 1}'])
 def test_malformed_bodies_are_422(world: World, body: bytes) -> None:
     response = world.client.post(
-        f"{BASE}/packs/{PACK}/install", content=body,
+        f"{BASE}/packs/{PACK}/install",
+        content=body,
         headers={**world.as_("acme-tenant_admin"), "content-type": "application/json"},
-    )  # fmt: skip
+    )
     assert response.status_code == 422, response.text
