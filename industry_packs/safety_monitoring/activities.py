@@ -144,7 +144,7 @@ class Activities:
         """The interlocks could not be confirmed: say so loudly, record why."""
         history = await self.s.history(ctx.run_id)
         errors = [
-            e.data.get("error")
+            e.data.get("message")
             for e in history
             if e.type.value == "ActivityFailed" and e.step == "activate_safety_systems"
         ]
