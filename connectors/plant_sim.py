@@ -277,7 +277,8 @@ class PlantSimulator:
                 value = item.Value.Value.Value
                 setattr(self.model, attrs[name], value)
                 self._written[name] = value
-                self._client_wrote(attrs[name], value)
+                if event.is_external:  # not the model's own update of the node
+                    self._client_wrote(attrs[name], value)
 
     async def stop_opcua(self) -> None:
         server, self._opcua = self._opcua, None
