@@ -134,7 +134,9 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
     packs = PackService(
         uow, clock, audit_log, _catalog(settings), workflows, plc.alarms, authorizer.invalidate
     )
-    runtime_services = PackRuntime(uow, clock, audit_log, plc.devices, notifier, incidents, packs)
+    runtime_services = PackRuntime(
+        uow, clock, audit_log, plc.devices, plc.alarms, notifier, incidents, packs
+    )
     register_pack_activities(activities, packs.catalog, runtime_services)
     return Hub(
         settings=settings,

@@ -15,6 +15,7 @@ from hub.domain.errors import NotFound
 from hub.domain.tenancy import Tenant
 from hub.engine.activities import ActivityContext
 from hub.ports import Clock, Notifier, UnitOfWorkFactory
+from hub.services.alarms import AlarmService
 from hub.services.audit import AuditLog
 from hub.services.devices import DeviceService
 from hub.services.incidents import IncidentService
@@ -27,6 +28,7 @@ class PackRuntime:
     clock: Clock
     audit: AuditLog
     devices: DeviceService
+    alarms: AlarmService
     notifier: Notifier
     incidents: IncidentService
     packs: PackService

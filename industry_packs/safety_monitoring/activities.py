@@ -210,6 +210,17 @@ class Activities:
             raise ActivityError("; ".join(failed))
         return sent
 
+    # --- the acknowledgement ---
+
+    async def check_acknowledged(self, ctx: ActivityContext, data: Any) -> Any:
+        tenant = await self.s.tenant(ctx.tenant)
+        try:
+            alarm = await self.s.alarms.get(tenant, str(data.get("alarm_id")))
+        except NotFound:  # a health-check fault has no stored alarm
+            return {"acknowledged": False}
+        state = alarm.state.value
+        return {"acknowledged": state in ("active-acknowledged", "normal"), "state": state}
+
     # --- after the acknowledgement ---
 
     async def monitor_situation(self, ctx: ActivityContext, data: Any) -> Any:
@@ -359,6 +370,7 @@ NAMES = (
     "activate_safety_systems",
     "escalate_interlock_failure",
     "notify",
+    "check_acknowledged",
     "monitor_situation",
     "restore_normal",
     "log_safety_event",
