@@ -26,7 +26,8 @@ import logging
 import math
 import random
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from asyncua import Server, ua
 from asyncua.common.callback import CallbackType
 from asyncua.crypto.permission_rules import User, UserRole
 from cryptography import x509
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -145,6 +147,32 @@ class PlantSimulator:
         self._written: dict[str, Any] = {}
         self._mb_written: dict[str, Any] = {}
         self._task: asyncio.Task[None] | None = None
+        # Seen from the PLC's side, for tests and benches: client writes per model
+        # attribute, a hook called on each, and a fault mode for the Modbus interlock coil:
+        # "exception" answers its writes with exception 4 (device failure) and keeps the
+        # coil; "mismatch" keeps the coil false whatever is written (a stuck output).
+        self.writes: Counter[str] = Counter()
+        self.on_write: Callable[[str, Any], None] | None = None
+        self.refuse_interlock: str | None = None
+
+    def _client_wrote(self, attr: str, value: Any) -> None:
+        self.writes[attr] += 1
+        if self.on_write is not None:
+            self.on_write(attr, value)
+
+    def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
+        """Count writes of the interlock coil, and refuse them in a fault mode."""
+        if pdu.function_code not in (5, 15) or pdu.address != 0:
+            return pdu
+        if not sending:
+            self._client_wrote("interlock", bool(pdu.bits[0]) if pdu.bits else None)
+            if self.refuse_interlock is not None:
+                held = self.model.interlock if self.refuse_interlock == "exception" else False
+                pdu.bits = [held] * len(pdu.bits or [held])
+            return pdu
+        if self.refuse_interlock == "exception":
+            return ExceptionResponse(pdu.function_code, 4, pdu.dev_id, pdu.transaction_id)
+        return pdu
 
     @property
     def modbus_endpoint(self) -> str:
@@ -174,7 +202,9 @@ class PlantSimulator:
         zero_bits = [SimData(0, count=REGISTERS, values=False, datatype=DataType.BITS)]
         zero_regs = [SimData(0, count=REGISTERS, values=0, datatype=DataType.REGISTERS)]
         device = SimDevice(id=1, simdata=(zero_bits, list(zero_bits), zero_regs, list(zero_regs)))
-        server = ModbusTcpServer([device], address=(self.host, self.modbus_port or 502))
+        server = ModbusTcpServer(
+            [device], address=(self.host, self.modbus_port or 502), trace_pdu=self._trace_pdu
+        )
         await server.serve_forever(background=True)
         self._modbus = server
         self._mb_written = {}  # a fresh server holds zeros: write everything
@@ -247,6 +277,8 @@ class PlantSimulator:
                 value = item.Value.Value.Value
                 setattr(self.model, attrs[name], value)
                 self._written[name] = value
+                if event.is_external:  # not the model's own update of the node
+                    self._client_wrote(attrs[name], value)
 
     async def stop_opcua(self) -> None:
         server, self._opcua = self._opcua, None

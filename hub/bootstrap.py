@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from audit.signing import load_or_create_private_key
 from connectors.http_activity import http_request
 from connectors.ledger import ledger_for
+from connectors.notify import ChannelNotifier
 from connectors.plc import ProtocolPort
 from hub.clock import SystemClock
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent
 from hub.domain.errors import Conflict
 from hub.domain.ids import new_id
+from hub.domain.packs import Pack
 from hub.domain.tenancy import (
     PLATFORM_ADMIN,
     User,
@@ -24,7 +26,7 @@ from hub.domain.tenancy import (
     username_problems,
 )
 from hub.engine.activities import ActivityRegistry, builtin_registry
-from hub.ports import Clock, LedgerPort, PasswordHasher
+from hub.ports import Clock, LedgerPort, Notifier, PasswordHasher
 from hub.security.passwords import Argon2Hasher
 from hub.security.rbac import CasbinAuthorizer
 from hub.security.tokens import AccessTokens
@@ -32,6 +34,10 @@ from hub.services.anchoring import AnchorService, AnchorSettings
 from hub.services.audit import AuditLog
 from hub.services.auth import AuthService
 from hub.services.events import InProcessBus
+from hub.services.incidents import IncidentService
+from hub.services.pack_catalog import PackInvalid, load_catalog
+from hub.services.pack_runtime import PackRuntime
+from hub.services.packs import PackService
 from hub.services.plc import PlcServices, build_plc
 from hub.services.read_cache import VersionedCache
 from hub.services.receipts import ReceiptService
@@ -70,6 +76,9 @@ class Hub:
     anchors: AnchorService
     receipts: ReceiptService
     plc: PlcServices
+    packs: PackService
+    incidents: IncidentService
+    notifier: Notifier
 
     async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
         if migrate_schema:
@@ -79,6 +88,7 @@ class Hub:
             await self.runtime.start(release_all=self.settings.is_sqlite)
             await self.triggers.start()
             self.workflows.on_published = self.triggers.refresh
+            self.packs.on_triggers_changed = self.triggers.refresh
             await self.anchors.start()
             await self.plc.start(supervise=self.settings.plc_supervisor)
 
@@ -88,6 +98,9 @@ class Hub:
         await self.anchors.ledger.close()
         await self.triggers.stop()
         await self.runtime.stop()
+        close = getattr(self.notifier, "close", None)
+        if close is not None:
+            await close()
         await self.uow.dispose()
 
 
@@ -115,6 +128,16 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
     )
     workflows = WorkflowService(uow, clock, audit_log, definitions, runtime)
     anchor_settings = AnchorSettings(settings.anchor_interval, settings.anchor_retry_max)
+    plc = build_plc(settings, uow, clock, audit_log, bus, ProtocolPort())
+    incidents = IncidentService(uow, clock, audit_log, plc.devices)
+    notifier = ChannelNotifier()
+    packs = PackService(
+        uow, clock, audit_log, _catalog(settings), workflows, plc.alarms, authorizer.invalidate
+    )
+    runtime_services = PackRuntime(
+        uow, clock, audit_log, plc.devices, plc.alarms, notifier, incidents, packs
+    )
+    register_pack_activities(activities, packs.catalog, runtime_services)
     return Hub(
         settings=settings,
         engine=engine,
@@ -140,8 +163,33 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         triggers=TriggerService(uow, clock, bus, workflows),
         anchors=AnchorService(uow, clock, audit_log, build_ledger(settings), anchor_settings),
         receipts=ReceiptService(uow, audit_log),
-        plc=build_plc(settings, uow, clock, audit_log, bus, ProtocolPort()),
+        plc=plc,
+        packs=packs,
+        incidents=incidents,
+        notifier=notifier,
     )
+
+
+# --- industry packs (issue 7) ---
+
+
+def _catalog(settings: Settings) -> dict[str, Pack]:
+    try:
+        return load_catalog(settings.packs_dir)
+    except PackInvalid as exc:
+        raise SettingsError(f"industry pack: {exc}") from None
+
+
+def register_pack_activities(
+    registry: ActivityRegistry, catalog: dict[str, Pack], services: PackRuntime
+) -> None:
+    """Each pack's activity module adds its activities: `register(registry, services)`."""
+    for module_name in sorted({p.activities for p in catalog.values() if p.activities}):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise SettingsError(f"industry pack activities {module_name!r}: {exc}") from None
+        module.register(registry, services)
 
 
 # --- chain anchoring (issue 6) ---

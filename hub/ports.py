@@ -6,7 +6,7 @@ composition root, hub/bootstrap.py, picks them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -139,6 +139,8 @@ class AuthzSnapshot:
     usernames: dict[str, str]
     platform_admins: frozenset[str]
     memberships: tuple[Membership, ...]
+    # Policy lines industry packs added: (role, tenant slug, resource, action).
+    policies: tuple[tuple[str, str, str, str], ...] = ()
 
 
 class AuthzRepository(Protocol):
@@ -259,3 +261,22 @@ class PlcConnection(Protocol):
 
 class PlcPort(Protocol):
     def open(self, device: Device) -> PlcConnection: ...
+
+
+# --- notifications (issue 7, connectors/notify.py) ---
+
+
+@dataclass(frozen=True)
+class Notification:
+    subject: str
+    body: dict[str, Any]
+    idempotency_key: str  # the same on every retry: receivers may drop repeats
+
+
+class Notifier(Protocol):
+    """Sends one notification on one channel (`{"type": "webhook" | "email", ...}`, as the
+    pack parameters give it); raises hub.domain.packs.NotificationFailed when it cannot."""
+
+    async def send(
+        self, channel: Mapping[str, Any], message: Notification, recipients: Sequence[str] = ()
+    ) -> None: ...

@@ -52,6 +52,8 @@ class Settings:
     plc_supervisor: bool = True
     telemetry_retention_days: int = 30
     telemetry_flush_ms: int = 500
+    # Industry packs (issue 7): where the catalog is read from; None: industry_packs/
+    packs_dir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -225,4 +227,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         plc_supervisor=_bool(env, "HUB_PLC_SUPERVISOR", True),
         telemetry_retention_days=_int(env, "HUB_TELEMETRY_RETENTION_DAYS", 30),
         telemetry_flush_ms=_int(env, "HUB_TELEMETRY_FLUSH_MS", 500),
+        packs_dir=_packs_dir(env),
     )
+
+
+def _packs_dir(env: Mapping[str, str]) -> Path | None:
+    raw = env.get("HUB_PACKS_DIR", "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise SettingsError(f"HUB_PACKS_DIR={raw!r} is not a directory")
+    return path

@@ -35,6 +35,7 @@ class Route:
             task_id="0" * 32,
             device_id="0" * 32,
             alarm_id="0" * 32,
+            incident_id="0" * 32,
             tag="pressure",
         )
 
@@ -179,3 +180,22 @@ ROUTES += [
 # Routes whose made-up ids answer 404 (or whose empty body 422) past the guard.
 # A receipt is 409 until an anchor is confirmed.
 PAST_GUARD_ONLY = ("{run_id}", "{task_id}", "{device_id}", "{alarm_id}", "alarm-rules", "/receipt")
+
+# Industry packs and incidents (issue 7). The pack "matrix" does not exist (the handler's
+# 404), nor does the incident.
+PACK_ADMINS = frozenset({"platform_admin", "tenant_admin"})
+INCIDENT_READERS = EVERYONE - {"viewer"}  # viewers too where the safety pack is installed
+REVIEWERS = PUBLISHERS
+_PACK = "/api/v1/tenants/{tenant}/packs/{name}"
+_INCIDENT = "/api/v1/tenants/{tenant}/incidents/{incident_id}"
+ROUTES += [
+    Route("GET", "/api/v1/tenants/{tenant}/packs", READERS),
+    Route("GET", _PACK, READERS),
+    Route("POST", _PACK + "/install", PACK_ADMINS, lambda: {"parameters": {}}),
+    Route("POST", _PACK + "/upgrade", PACK_ADMINS, lambda: {}),
+    Route("DELETE", _PACK, PACK_ADMINS),
+    Route("GET", "/api/v1/tenants/{tenant}/incidents", INCIDENT_READERS),
+    Route("GET", _INCIDENT, INCIDENT_READERS),
+    Route("POST", _INCIDENT + "/review", REVIEWERS, lambda: {"outcome": "confirmed"}),
+]
+PAST_GUARD_ONLY += ("/packs/{name}", "{incident_id}")

@@ -22,6 +22,7 @@ from hub.api.devices import DeviceController
 from hub.api.guards import authorize_request
 from hub.api.health import MetricsController, live, ready
 from hub.api.observe import observe_middleware
+from hub.api.packs import IncidentController, PackController
 from hub.api.problems import EXCEPTION_HANDLERS
 from hub.api.tenants import TenantController, TenantUserController
 from hub.api.workflows import RunController, TaskController, WorkflowController
@@ -62,6 +63,8 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             DeviceController,
             AlarmRuleController,
             AlarmController,
+            PackController,  # issue 7: industry packs and incidents
+            IncidentController,
             public_key,
             live,
             ready,

@@ -1,4 +1,4 @@
-"""The `hub` command: init, serve, demo, db, audit, chain."""
+"""The `hub` command: init, serve, demo, db, audit, chain, simulate, packs."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ from hub.bootstrap import build, ensure_platform_admin
 from hub.cli.audit import AuditCliError, run_audit
 from hub.cli.audit import add_parser as add_audit_parser
 from hub.cli.chain import ChainCliError, add_chain_parser, run_chain
-from hub.cli.demo import DEMO_ADMIN, demo_settings, seed_demo
+from hub.cli.demo import DEMO_ADMIN, DEMO_TENANT, demo_settings, seed_demo
+from hub.cli.demo_plant import DEMO_OVERRIDE_KEY, PlantThread, seed_plant
+from hub.cli.packs import PacksCliError, run_packs
+from hub.cli.packs import add_parser as add_packs_parser
 from hub.cli.simulate import SimulateError, run_simulate
 from hub.cli.simulate import add_parser as add_simulate_parser
 from hub.domain.errors import HubError
@@ -41,10 +44,17 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--admin-user", help="platform admin username (prompted on a terminal)")
     init.add_argument("--admin-password", help="platform admin password, 12+ characters")
 
-    for name, text in (("serve", "serve the API"), ("demo", "seed demo data, then serve")):
+    for name, text in (
+        ("serve", "serve the API"),
+        ("demo", "start a simulated plant, seed demo data and the safety pack, then serve"),
+    ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
         cmd.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    demo = sub.choices["demo"]
+    demo.add_argument("--modbus-port", type=int, default=5020, help="the plant's Modbus port")
+    demo.add_argument("--opcua-port", type=int, default=4840, help="the plant's OPC-UA port")
+    add_packs_parser(sub)
 
     add_audit_parser(sub)
     add_chain_parser(sub)
@@ -83,11 +93,13 @@ async def _init(settings: Settings, credentials: tuple[str, str] | None) -> None
         await hub.close()
 
 
-async def _demo_seed(settings: Settings) -> list[tuple[str, str, str]]:
+async def _demo_seed(settings: Settings, modbus_endpoint: str) -> list[tuple[str, str, str]]:
     hub = build(settings)
     try:
         await hub.start()
-        return await seed_demo(hub)
+        accounts = await seed_demo(hub)
+        await seed_plant(hub, DEMO_TENANT, modbus_endpoint)
+        return accounts
     finally:
         await hub.close()
 
@@ -117,6 +129,15 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
 
 
+def _start_plant(host: str, modbus_port: int, opcua_port: int) -> PlantThread:
+    plant = PlantThread(host, modbus_port, opcua_port)
+    try:
+        plant.start()
+    except OSError as exc:
+        raise CliError(f"the demo plant cannot listen: {exc.strerror or exc}") from None
+    return plant
+
+
 def _print_demo(accounts: list[tuple[str, str, str]], host: str, port: int) -> None:
     base = f"http://{host}:{port}"
     print("\ndemo tenant 'acme' is ready; accounts:")
@@ -126,6 +147,17 @@ def _print_demo(accounts: list[tuple[str, str, str]], host: str, port: int) -> N
         f"\nAPI      {base}/api/v1\nAPI docs {base}/schema\n"
         f"try      curl -s {base}/api/v1/auth/login -H 'content-type: application/json' "
         f'-d \'{{"username": "{DEMO_ADMIN}", "password": "{accounts[0][1]}"}}\'\n'
+    )
+    tenant = f"{base}/api/v1/tenants/{DEMO_TENANT}"
+    print(
+        "plant    boiler-1 (Modbus) with the safety-monitoring pack in area boiler-house\n"
+        f'live     curl -s {tenant}/devices/boiler-1/tags -H "Authorization: Bearer $TOKEN"\n'
+        f"HiHi     curl -s {tenant}/devices/boiler-1/tags/setpoint/write "
+        "-H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' "
+        "-d '{\"value\": 12}'\n"
+        f"watch    {tenant}/alarms  {tenant}/runs  {tenant}/incidents\n"
+        f"release  complete the open task ({tenant}/tasks?scope=open) with "
+        f'{{"values": {{"override_key": "{DEMO_OVERRIDE_KEY}"}}}}\n'
     )
 
 
@@ -147,9 +179,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_audit(settings, args))
     elif args.command == "chain":
         return run_chain(settings, args)
+    elif args.command == "packs":
+        return run_packs(settings, args)
     elif args.command == "demo":
         settings = demo_settings(settings)
-        accounts = asyncio.run(_demo_seed(settings))
+        plant = _start_plant(args.host, args.modbus_port, args.opcua_port)
+        accounts = asyncio.run(_demo_seed(settings, plant.sim.modbus_endpoint))
         _print_demo(accounts, args.host, args.port)
         _serve(settings, args.host, args.port)
     return 0
@@ -158,7 +193,14 @@ def run(argv: Sequence[str] | None = None) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = run(argv)
-    except (SettingsError, CliError, AuditCliError, ChainCliError, SimulateError) as exc:
+    except (
+        SettingsError,
+        CliError,
+        AuditCliError,
+        ChainCliError,
+        SimulateError,
+        PacksCliError,
+    ) as exc:
         print(f"hub: error: {exc}", file=sys.stderr)
         code = 2
     except HubError as exc:

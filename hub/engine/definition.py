@@ -114,7 +114,7 @@ STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 TRIGGER_VARIABLES = frozenset({"trigger"})
 _TOP_FIELDS = (
     "name", "version", "description", "input_schema", "output_schema", "triggers", "start",
-    "steps",
+    "steps", "vars",
 )  # fmt: skip
 
 
@@ -142,6 +142,7 @@ def parse_definition(
     declared, steps = _steps(top, known_activities, known_workflows)
     if start is not None and declared and start not in declared:
         top.problem("start", f"unknown step {start!r}")
+    variables = _vars(top)
     check_graph(steps, start, collector, declared)
     _check_step_reads(collector, declared)
     if collector.problems:
@@ -156,7 +157,18 @@ def parse_definition(
         start=start,
         steps=MappingProxyType(steps),
         output_schema=output_schema,
+        vars=MappingProxyType(variables),
     )
+
+
+def _vars(top: Reader) -> dict[str, Any]:
+    raw = top.get("vars")
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
+        top.problem("vars", f"must be a mapping of names to values, got {describe_type(raw)}")
+        return {}
+    return dict(raw)
 
 
 def validate_input(definition: WorkflowDefinition, value: Any) -> list[str]:

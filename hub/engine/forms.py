@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -90,6 +91,11 @@ def value_problem(kind: str, options: Sequence[Any], value: Any) -> str | None:
     if kind == "date":
         return _date_problem(value)
     return None if isinstance(value, str) else f"must be a string, got {describe_type(value)}"
+
+
+def secret_digest(value: str) -> str:
+    """How a secret form value is kept (user task row and run history): its SHA-256."""
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
 def _date_problem(value: Any) -> str | None:

@@ -69,6 +69,9 @@ class Interpreter:
     ) -> None:
         self.definition = definition
         self.state = state
+        variables = getattr(definition, "vars", None)
+        if variables and not state.vars:
+            state.vars = dict(variables)
         self.now = now
         self.rng = rng
         self.out = Transition()

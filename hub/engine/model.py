@@ -30,7 +30,8 @@ STEP_TYPES = (
 WAITING_STEP_TYPES = frozenset({"timer", "wait", "user_task"})
 # A branch is a straight line of steps; anything that picks a route or ends the run is out.
 BRANCH_STEP_TYPES = frozenset({"activity", "timer", "wait", "user_task", "subworkflow"})
-FORM_FIELD_TYPES = ("string", "number", "integer", "boolean", "date", "enum")
+# A "secret" is a string kept only as its SHA-256 (an override key): never stored in clear.
+FORM_FIELD_TYPES = ("string", "number", "integer", "boolean", "date", "enum", "secret")
 HIT_POLICIES = ("first", "unique", "collect")
 
 
@@ -286,6 +287,9 @@ class WorkflowDefinition:
     start: str
     steps: Mapping[str, Step]
     output_schema: dict[str, Any] | None = None
+    # Constants the expressions read as ``vars`` (an industry pack's parameters): data,
+    # never templated, so no value can change what an expression means.
+    vars: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:

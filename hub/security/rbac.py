@@ -34,6 +34,10 @@ def build_enforcer(snapshot: AuthzSnapshot) -> casbin.Enforcer:
     rules += [[user_id, PLATFORM_ADMIN, GLOBAL_DOMAIN] for user_id in snapshot.platform_admins]
     if rules:
         enforcer.add_grouping_policies(rules)
+    # A pack's additions hold in its tenant's domain only (p.dom == r.dom in the matcher).
+    extra = [list(line) for line in snapshot.policies]
+    if extra:
+        enforcer.add_policies(extra)
     return enforcer
 
 

@@ -208,9 +208,8 @@ class AlarmService:
 
     # --- rules ---
 
-    async def create_rule(
-        self, tenant: Tenant, raw: dict[str, Any], device: Device, ctx: RequestContext
-    ) -> dict[str, Any]:
+    def prepare_rule(self, tenant: Tenant, raw: dict[str, Any], device: Device) -> Alarm:
+        """A new rule's alarm, or ValidationFailed naming every problem."""
         problems = rule_problems(raw)
         tag = device.tag(raw.get("tag")) if isinstance(raw.get("tag"), str) else None
         if tag is None:
@@ -222,16 +221,30 @@ class AlarmService:
         if problems:
             raise ValidationFailed(problems)
         rule = build_rule(raw, id=new_id(), tenant_id=tenant.id, device_id=device.id)
-        now = self._clock.now()
-        alarm = Alarm(rule, since=now)
+        return Alarm(rule, since=self._clock.now())
+
+    async def add_rule_in(
+        self, uow: UnitOfWork, tenant: Tenant, alarm: Alarm, ctx: RequestContext
+    ) -> None:
+        """Store a prepared rule in the caller's transaction; `adopt` it once committed."""
+        await uow.plc.add_alarm(alarm, self._clock.now())
+        await self._audit.record(
+            uow,
+            [tenant.id],
+            ctx,
+            AuditEvent("alarm_rule.create", "alarm", alarm.id, details=rule_dict(alarm.rule)),
+        )
+
+    def adopt(self, alarm: Alarm) -> None:
+        """Start evaluating a rule committed elsewhere."""
+        self._remember(alarm)
+
+    async def create_rule(
+        self, tenant: Tenant, raw: dict[str, Any], device: Device, ctx: RequestContext
+    ) -> dict[str, Any]:
+        alarm = self.prepare_rule(tenant, raw, device)
         async with self._uow(write=True) as uow:
-            await uow.plc.add_alarm(alarm, now)
-            await self._audit.record(
-                uow,
-                [tenant.id],
-                ctx,
-                AuditEvent("alarm_rule.create", "alarm", rule.id, details=rule_dict(rule)),
-            )
+            await self.add_rule_in(uow, tenant, alarm, ctx)
             await uow.commit()
         self._remember(alarm)
         return alarm_view(alarm, device.name)

@@ -252,6 +252,7 @@ class WorkflowRuntime:
         if task.kind == "compensate":
             name = spec.compensate.activity
             template = spec.compensate.input
+            state.vars = dict(getattr(definition, "vars", {}))
             value = template.render(state.context()) if template is not None else None
         else:
             name, value = spec.activity, state.step(step).input

@@ -67,7 +67,10 @@ class TriggerService:
         self._crons.clear()
         async with self._uow() as uow:
             latest = await uow.workflows.all_latest()
+            off = await uow.packs.inactive_workflows()  # of uninstalled industry packs
         for tenant_id, body in latest:
+            if (tenant_id, body["name"]) in off:
+                continue
             definition = await self._workflows.definitions.get(
                 tenant_id, body["name"], str(body["version"])
             )

@@ -17,6 +17,7 @@ from hub.engine.definition import (
     validate_input,
     version_greater,
 )
+from hub.engine.forms import secret_digest
 from hub.engine.history import RunStatus, fold
 from hub.engine.interpreter import Interpreter, Transition
 from hub.ports import Clock, UnitOfWorkFactory
@@ -24,7 +25,13 @@ from hub.services.audit import AuditLog
 from hub.services.workflow_defs import DefinitionCache
 from hub.services.workflow_runtime import WorkflowRuntime
 
-FORM_TYPES = {"string": str, "number": (int, float), "integer": int, "boolean": bool}
+FORM_TYPES = {
+    "string": str,
+    "secret": str,
+    "number": (int, float),
+    "integer": int,
+    "boolean": bool,
+}
 
 
 @dataclass(frozen=True)
@@ -63,38 +70,52 @@ class WorkflowService:
 
     # --- definitions ---
 
+    def check_definition(self, body: dict[str, Any]) -> Any:
+        """The parsed definition, or ValidationFailed naming every problem."""
+        try:
+            return parse_definition(body, known_activities=self.runtime.registry.names())
+        except DefinitionInvalid as exc:
+            raise _invalid(exc) from None
+
+    async def publish_in(
+        self, uow: Any, tenant: Tenant, body: dict[str, Any], ctx: RequestContext
+    ) -> Any:
+        """Publish inside the caller's transaction (an industry pack's install): no commit,
+        and the caller calls `on_published` once it has committed."""
+        definition = self.check_definition(body)
+        name, version = definition.name, definition.version
+        versions = await uow.workflows.definition_versions(tenant.id, name)
+        if versions and not version_greater(version, versions[-1]):
+            raise Conflict(f"{name} {version} is not newer than the published {versions[-1]}")
+        parsed = parse_version(version)
+        await uow.workflows.add_definition(
+            tenant.id,
+            name,
+            version,
+            (parsed.major, parsed.minor, parsed.patch),
+            body,
+            self._clock.now(),
+            ctx.actor,
+        )
+        await self._audit.record(
+            uow,
+            [tenant.id],
+            ctx,
+            AuditEvent("workflow.publish", "workflow", name, details={"version": version}),
+        )
+        return definition
+
     async def publish(
         self, tenant: Tenant, body: dict[str, Any], ctx: RequestContext
     ) -> dict[str, Any]:
-        try:
-            definition = parse_definition(body, known_activities=self.runtime.registry.names())
-        except DefinitionInvalid as exc:
-            raise _invalid(exc) from None
-        name, version = definition.name, definition.version
+        self.check_definition(body)  # 422 before taking the write lock
         async with self._uow(write=True) as uow:
-            versions = await uow.workflows.definition_versions(tenant.id, name)
-            if versions and not version_greater(version, versions[-1]):
-                raise Conflict(f"{name} {version} is not newer than the published {versions[-1]}")
-            parsed = parse_version(version)
-            await uow.workflows.add_definition(
-                tenant.id,
-                name,
-                version,
-                (parsed.major, parsed.minor, parsed.patch),
-                body,
-                self._clock.now(),
-                ctx.actor,
-            )
-            await self._audit.record(
-                uow,
-                [tenant.id],
-                ctx,
-                AuditEvent("workflow.publish", "workflow", name, details={"version": version}),
-            )
+            definition = await self.publish_in(uow, tenant, body, ctx)
             await uow.commit()
         if self.on_published is not None:
             await self.on_published()  # the newest version's triggers apply from now on
-        return {"name": name, "version": version, "steps": len(definition.steps)}
+        return {"name": definition.name, "version": definition.version,
+                "steps": len(definition.steps)}  # fmt: skip
 
     async def list_definitions(self, tenant: Tenant) -> list[dict[str, Any]]:
         async with self._uow() as uow:
@@ -354,6 +375,8 @@ def _validate_form(form: list[dict[str, Any]], values: dict[str, Any]) -> dict[s
             problems.append(FieldProblem(fid, f"must be a {kind}"))
         elif kind == "enum" and value not in field.get("options", []):
             problems.append(FieldProblem(fid, f"must be one of {field.get('options')}"))
+        elif kind == "secret":
+            result[fid] = secret_digest(value)  # the clear value goes no further
         else:
             result[fid] = value
     if problems:

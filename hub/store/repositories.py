@@ -18,6 +18,7 @@ from hub.domain.tenancy import (
     UserStatus,
 )
 from hub.ports import AuthzSnapshot, StoredRefreshToken
+from hub.store.pack_repository import SqlPacks
 from hub.store.tables import (
     authz_state,
     login_failures,
@@ -339,4 +340,8 @@ class SqlAuthz:
             for r in member_rows
             if r.user_id in active
         )
-        return AuthzSnapshot(version, frozenset(active), names, frozenset(admins), found)
+        # Policy lines of packs: grants in their tenant's domain.
+        policies = tuple(await SqlPacks(self._conn).all_policies())
+        return AuthzSnapshot(
+            version, frozenset(active), names, frozenset(admins), found, policies
+        )

@@ -392,3 +392,7 @@ alarm_journal = Table(
     Column("comment", Text, nullable=False),
     Index("ix_alarm_journal_alarm_id", "alarm_id", "id"),
 )
+
+# Pack tables live in their own module (this one is near its size limit); importing it
+# here puts them in `metadata` wherever the metadata is used.
+from hub.store import pack_tables as _pack_tables  # noqa: E402, F401

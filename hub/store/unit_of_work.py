@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from hub.store.anchor_repository import SqlAnchors
 from hub.store.audit_repository import SqlAudit
 from hub.store.inline import InlineConnection, inline_read_engine, inline_write_engine
+from hub.store.pack_repository import SqlPacks
 from hub.store.plc_repository import SqlPlc
 from hub.store.repositories import (
     SqlAuthz,
@@ -104,6 +105,7 @@ class SqlUnitOfWork:
         self.workflows = SqlWorkflows(conn)
         self.anchors = SqlAnchors(conn)
         self.plc = SqlPlc(conn)
+        self.packs = SqlPacks(conn)
 
     async def __aexit__(
         self,

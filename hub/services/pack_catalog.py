@@ -1,0 +1,115 @@
+"""The pack catalog: reads and checks each `industry_packs/<name>/pack.yaml`.
+
+A manifest (see docs/PACKS.md) names the pack, its semver version, a description, its
+install parameters as a JSON Schema, its workflow files, its activity module, alarm-rule
+templates, device/tag references to check at install, and policy additions. Loading is
+pure apart from reading the files; a bad manifest is a `PackInvalid` naming the file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub.domain.packs import DeviceTagRef, Pack, PolicyLine, RuleTemplate
+from hub.engine.definition import parse_version
+from hub.engine.loading import load_definition_text
+from hub.engine.schemas import schema_problem
+
+DEFAULT_ROOT = Path(importlib.import_module("industry_packs").__file__ or ".").parent
+ROLES = ("tenant_admin", "engineer", "operator", "auditor", "viewer")
+_KEYS = {
+    "name", "version", "description", "parameters", "workflows", "activities",
+    "alarm_rules", "policies", "device_tags",
+}  # fmt: skip
+
+
+class PackInvalid(ValueError):
+    """A manifest or one of its files is not usable."""
+
+
+def load_catalog(root: Path | None = None) -> dict[str, Pack]:
+    """Every pack under `root` (a folder per pack), by name."""
+    root = root or DEFAULT_ROOT
+    packs: dict[str, Pack] = {}
+    for manifest in sorted(root.glob("*/pack.yaml")):
+        pack = load_pack(manifest.parent)
+        if pack.name in packs:
+            raise PackInvalid(f"{manifest}: a second pack named {pack.name!r}")
+        packs[pack.name] = pack
+    return packs
+
+
+def load_pack(folder: Path) -> Pack:
+    where = folder / "pack.yaml"
+    raw = _yaml(where)
+    if not isinstance(raw, dict):
+        raise PackInvalid(f"{where}: must be a mapping")
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise PackInvalid(f"{where}: unknown keys {sorted(unknown)}")
+    name, version = raw.get("name"), str(raw.get("version", ""))
+    if not isinstance(name, str) or not name:
+        raise PackInvalid(f"{where}: name is required")
+    try:
+        parse_version(version)
+    except ValueError as exc:
+        raise PackInvalid(f"{where}: version: {exc}") from None
+    schema = raw.get("parameters") or {"type": "object"}
+    if problem := schema_problem(schema):
+        raise PackInvalid(f"{where}: parameters: {problem}")
+    files = raw.get("workflows") or []
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise PackInvalid(f"{where}: workflows must be a list of file names")
+    workflows = tuple(_workflow(folder / f) for f in files)
+    return Pack(
+        name=name,
+        version=version,
+        description=str(raw.get("description", "")),
+        parameters=schema,
+        workflows=workflows,
+        activities=raw.get("activities"),
+        alarm_rules=tuple(_rule(where, r) for r in raw.get("alarm_rules") or []),
+        policies=tuple(_policy(where, p) for p in raw.get("policies") or []),
+        device_tags=tuple(_device_ref(where, d) for d in raw.get("device_tags") or []),
+    )
+
+
+def _yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PackInvalid(f"{path}: {exc}") from None
+
+
+def _workflow(path: Path) -> dict[str, Any]:
+    try:
+        return load_definition_text(path.read_text(), "application/yaml")
+    except (OSError, ValueError) as exc:
+        raise PackInvalid(f"{path}: {exc}") from None
+
+
+def _rule(where: Path, raw: Any) -> RuleTemplate:
+    if not isinstance(raw, dict) or not isinstance(raw.get("rule"), dict):
+        raise PackInvalid(f"{where}: alarm_rules items need a rule mapping")
+    return RuleTemplate(raw["rule"], raw.get("for_each"))
+
+
+def _policy(where: Path, raw: Any) -> PolicyLine:
+    if not isinstance(raw, dict) or raw.get("role") not in ROLES:
+        raise PackInvalid(f"{where}: policies need a role, one of {ROLES}")
+    resource, action = raw.get("resource"), raw.get("action")
+    if not isinstance(resource, str) or not resource.startswith("/api/v1/tenants/:tenant"):
+        raise PackInvalid(f"{where}: a policy resource must be under /api/v1/tenants/:tenant")
+    if not isinstance(action, str) or not action:
+        raise PackInvalid(f"{where}: a policy needs an action (GET, (GET|POST), ...)")
+    return PolicyLine(raw["role"], resource, action)
+
+
+def _device_ref(where: Path, raw: Any) -> DeviceTagRef:
+    if not isinstance(raw, dict) or not isinstance(raw.get("parameter"), str):
+        raise PackInvalid(f"{where}: device_tags items need a parameter name")
+    return DeviceTagRef(raw["parameter"], bool(raw.get("writable", False)))

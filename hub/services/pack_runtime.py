@@ -1,0 +1,62 @@
+"""What an industry pack's activities may use: the hub's own services, nothing more.
+
+A pack's activity module has `register(registry, services)`; `services` is a
+`PackRuntime`. PLC writes go through the device service (read back and audited), alarms
+through the alarm service's topics, notifications through the Notifier port.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hub.domain.audit import ActorType, AuditEvent, RequestContext
+from hub.domain.errors import NotFound
+from hub.domain.tenancy import Tenant
+from hub.engine.activities import ActivityContext
+from hub.ports import Clock, Notifier, UnitOfWorkFactory
+from hub.services.alarms import AlarmService
+from hub.services.audit import AuditLog
+from hub.services.devices import DeviceService
+from hub.services.incidents import IncidentService
+from hub.services.packs import PackService
+
+
+@dataclass
+class PackRuntime:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    audit: AuditLog
+    devices: DeviceService
+    alarms: AlarmService
+    notifier: Notifier
+    incidents: IncidentService
+    packs: PackService
+
+    async def tenant(self, tenant_id: str) -> Tenant:
+        async with self.uow() as uow:
+            tenant = await uow.tenants.by_id(tenant_id)
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id!r} not found")
+        return tenant
+
+    async def parameters(self, tenant_id: str, pack: str) -> dict[str, Any]:
+        """The installed parameters (secrets included, hashed ones as digests)."""
+        found = await self.packs.installation(tenant_id, pack)
+        return dict(found.parameters) if found is not None else {}
+
+    @staticmethod
+    def actor(ctx: ActivityContext) -> RequestContext:
+        return RequestContext(f"workflow:{ctx.run_id}", ActorType.SYSTEM)
+
+    async def record(
+        self, ctx: ActivityContext, action: str, resource: str, **details: Any
+    ) -> None:
+        event = AuditEvent(
+            action, "workflow_run", ctx.run_id, details={"resource": resource, **details}
+        )
+        await self.audit.record_now([ctx.tenant], self.actor(ctx), event)
+
+    async def history(self, run_id: str) -> list[Any]:
+        async with self.uow() as uow:
+            return list(await uow.workflows.events(run_id))
