@@ -155,7 +155,7 @@ def _print_demo(accounts: list[tuple[str, str, str]], host: str, port: int) -> N
         f"HiHi     curl -s {tenant}/devices/boiler-1/tags/setpoint/write "
         "-H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' "
         "-d '{\"value\": 12}'\n"
-        f"watch    {tenant}/alarms  {tenant}/runs  {tenant}/incidents\n"
+        f"watch    {tenant}/alarms?state=all  {tenant}/runs  {tenant}/incidents\n"
         f"release  complete the open task ({tenant}/tasks?scope=open) with "
         f'{{"values": {{"override_key": "{DEMO_OVERRIDE_KEY}"}}}}\n'
     )

@@ -289,7 +289,7 @@ class AlarmService:
             )
 
         alarm = await self._act(tenant.id, alarm_id, ctx, change, extra=record, rekey=True)
-        return alarm_view(alarm)
+        return (await self._views([alarm]))[0]
 
     async def delete_rule(self, tenant: Tenant, alarm_id: str, ctx: RequestContext) -> None:
         await self.get(tenant, alarm_id)
@@ -319,7 +319,8 @@ class AlarmService:
         await self._persist()
         async with self._uow() as uow:
             journal = await uow.plc.journal(tenant.id, alarm_id)
-        return {**alarm_view(self._alarms.get(alarm_id, alarm)), "journal": journal}
+        (view,) = await self._views([self._alarms.get(alarm_id, alarm)])
+        return {**view, "journal": journal}
 
     async def list(
         self, tenant: Tenant, state: str, cursor: str | None, limit: int
@@ -336,9 +337,19 @@ class AlarmService:
         await self._persist()
         async with self._uow() as uow:
             found = await uow.plc.list_alarms(tenant.id, STATE_FILTERS[state], after, limit + 1)
-        items = [alarm_view(self._alarms.get(a.id, a)) for a in found[:limit]]
+        items = await self._views([self._alarms.get(a.id, a) for a in found[:limit]])
         more = len(found) > limit
         return Page(items, encode_cursor(found[limit - 1].id) if more else None)
+
+    async def _views(self, alarms: list[Alarm]) -> list[dict[str, Any]]:
+        """Alarms as served, with their devices' names (one read for the lot)."""
+        if not alarms:
+            return []
+        async with self._uow() as uow:
+            names = await uow.plc.device_names(
+                alarms[0].rule.tenant_id, [a.rule.device_id for a in alarms]
+            )
+        return [alarm_view(a, names.get(a.rule.device_id)) for a in alarms]
 
     # --- operator actions ---
 
@@ -346,27 +357,24 @@ class AlarmService:
         self, tenant: Tenant, alarm_id: str, comment: str, ctx: RequestContext
     ) -> dict[str, Any]:
         now = self._clock.now()
-        return alarm_view(
-            await self._act(
-                tenant.id, alarm_id, ctx, lambda a: acknowledge(a, now, ctx.actor, comment)
-            )
+        change = await self._act(
+            tenant.id, alarm_id, ctx, lambda a: acknowledge(a, now, ctx.actor, comment)
         )
+        return (await self._views([change]))[0]
 
     async def shelve(
         self, tenant: Tenant, alarm_id: str, minutes: Any, reason: str, ctx: RequestContext
     ) -> dict[str, Any]:
         now = self._clock.now()
-        return alarm_view(
-            await self._act(
-                tenant.id, alarm_id, ctx, lambda a: shelve(a, now, minutes, ctx.actor, reason)
-            )
+        change = await self._act(
+            tenant.id, alarm_id, ctx, lambda a: shelve(a, now, minutes, ctx.actor, reason)
         )
+        return (await self._views([change]))[0]
 
     async def unshelve(self, tenant: Tenant, alarm_id: str, ctx: RequestContext) -> dict[str, Any]:
         now = self._clock.now()
-        return alarm_view(
-            await self._act(tenant.id, alarm_id, ctx, lambda a: unshelve(a, now, ctx.actor))
-        )
+        change = await self._act(tenant.id, alarm_id, ctx, lambda a: unshelve(a, now, ctx.actor))
+        return (await self._views([change]))[0]
 
     async def _act(
         self,

@@ -148,6 +148,11 @@ class SqlPlc:
         specs = await self._tag_specs([r.id for r in rows])
         return [_device(r, specs[r.id]) for r in rows]
 
+    async def device_names(self, tenant_id: str, device_ids: Sequence[str]) -> dict[str, str]:
+        d = plc_devices.c
+        query = select(d.id, d.name).where(d.tenant_id == tenant_id, d.id.in_(set(device_ids)))
+        return {r.id: r.name for r in await self._conn.execute(query)}
+
     async def get_device(self, tenant_id: str, device_id: str) -> Device | None:
         found = await self._devices(
             and_(plc_devices.c.tenant_id == tenant_id, plc_devices.c.id == device_id)

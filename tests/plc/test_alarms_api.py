@@ -91,6 +91,8 @@ def test_alarm_lifecycle(world: World, hub: Hub, plant: SimThread) -> None:
     assert payload["tenant"] == "acme"
     listed = world.client.get(f"{T}/alarms?state=active", headers=world.as_("acme-viewer")).json()
     assert [a["id"] for a in listed["items"]] == [alarm_id]
+    assert listed["items"][0]["device"] == "boiler-1"
+    assert _alarm(world, alarm_id)["device"] == "boiler-1"
     assert (
         world.client.get(f"{T}/alarms?state=shelved", headers=world.as_("acme-viewer")).json()[
             "items"
