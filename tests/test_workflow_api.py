@@ -179,6 +179,42 @@ steps:
     assert runs[0]["output"] == {"area": "north", "level": "hihi"}
 
 
+def test_event_trigger_condition_picks_the_events_that_start_runs(world: World, hub: Hub) -> None:
+    client, eng = world.client, world.as_(ENGINEER)
+    publish(
+        client,
+        eng,
+        """
+name: on-raise
+version: 1.0.0
+triggers:
+  - event: "areas/+/alarm"
+    when: 'trigger.payload.action in ["activate", "escalate"]'
+start: done
+steps:
+  done: {type: end, output: "${input.action}"}
+""",
+    )
+    with client.portal() as portal:
+        for action in ("activate", "ack", "return", "escalate"):
+            portal.call(hub.bus.publish, "areas/north/alarm", {"action": action})
+        portal.call(hub.bus.publish, "areas/north/alarm", ["not", "a", "mapping"])
+    deadline = time.monotonic() + 10
+    while True:
+        runs = client.get(
+            "/api/v1/tenants/acme/runs", params={"workflow": "on-raise"}, headers=eng
+        ).json()["items"]
+        if len(runs) >= 2 and all(r["status"] == "completed" for r in runs):
+            break
+        assert time.monotonic() < deadline, runs
+        time.sleep(0.05)
+    time.sleep(0.2)  # any run the other events wrongly started would be listed by now
+    runs = client.get(
+        "/api/v1/tenants/acme/runs", params={"workflow": "on-raise"}, headers=eng
+    ).json()["items"]
+    assert sorted(r["output"] for r in runs) == ["activate", "escalate"]
+
+
 def test_cron_fires_each_slot_once(world: World, hub: Hub) -> None:
     client, eng = world.client, world.as_(ENGINEER)
     publish(

@@ -231,7 +231,11 @@ def _trigger(top: Reader, where: str, item: Any) -> Trigger | None:
         top.problem(where, f"a trigger must be a mapping, got {describe_type(item)}")
         return None
     reader = Reader(
-        item, top.collector, step=None, allowed=("event", "cron", "input"), prefix=f"{where}."
+        item,
+        top.collector,
+        step=None,
+        allowed=("event", "cron", "input", "when"),
+        prefix=f"{where}.",
     )
     if reader.has("event") == reader.has("cron"):
         reader.problem("event", "give exactly one of event (a topic) or cron (a schedule)")
@@ -242,7 +246,10 @@ def _trigger(top: Reader, where: str, item: Any) -> Trigger | None:
         if problem := topic_problem(topic):
             reader.problem("event", problem)
             return None
-        return EventTrigger(topic, template)
+        when = reader.expression("when", variables=TRIGGER_VARIABLES)
+        return EventTrigger(topic, template, when)
+    if reader.has("when"):
+        reader.problem("when", "only an event trigger takes a condition")
     cron = reader.get("cron")
     if not isinstance(cron, str) or not croniter.is_valid(cron):
         reader.problem("cron", f"invalid cron expression {cron!r}")

@@ -266,6 +266,7 @@ class EndStep(Step):
 class EventTrigger:
     topic: str  # MQTT filter; "{name}" segments match one level and bind params.name
     input: Template | None = None
+    when: Expression | None = None  # CEL over `trigger`; false: the event starts no run
 
 
 @dataclass(frozen=True)

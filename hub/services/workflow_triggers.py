@@ -18,6 +18,7 @@ from croniter import croniter
 
 from hub.domain.audit import SYSTEM
 from hub.domain.errors import HubError
+from hub.engine.expressions import Expression, ExpressionError
 from hub.engine.model import CronTrigger, EventTrigger
 from hub.engine.topics import match_topic
 from hub.ports import Clock, UnitOfWorkFactory
@@ -88,6 +89,8 @@ class TriggerService:
                 return
             params = match_topic(trigger.topic, topic) or {}
             context = {"trigger": {"topic": topic, "payload": payload, "params": params}}
+            if trigger.when is not None and not _holds(trigger.when, context, workflow):
+                return
             run_input = (
                 trigger.input.render(context)
                 if trigger.input is not None
@@ -176,6 +179,18 @@ class TriggerService:
             await uow.workflows.set_cron_mark(tenant_id, workflow, index, slot, last)
             await uow.commit()
         return last is not None
+
+
+def _holds(condition: Expression, context: dict[str, Any], workflow: str) -> bool:
+    """A trigger's `when`; one that cannot be evaluated on this event starts nothing."""
+    try:
+        result = condition.evaluate(context)
+    except ExpressionError as exc:
+        log.warning("trigger condition of %s not evaluated: %s", workflow, exc)
+        return False
+    if not isinstance(result, bool):
+        log.warning("trigger condition of %s gave %r, not true or false", workflow, result)
+    return result is True
 
 
 def _for_tenant(payload: Any, tenant_id: str) -> bool:

@@ -266,8 +266,16 @@ def test_triggers_cron_and_topics() -> None:
         {"event": "plant/{line}/+/{line}"},
         {"cron": "0 * * * *", "event": "x"},
         {"event": "ok/{id}", "input": {"id": "${trigger.params.id}", "bad": "${input.x}"}},
+        {"event": "w/1", "when": "input.level == 'hihi'"},
+        {"event": "w/2", "when": "trigger.payload.level =="},
+        {"cron": "0 * * * *", "when": "true"},
+        {"event": "w/3", "when": "trigger.payload.level == 'hihi'"},
     ]
     problems = problems_of(data)
+    assert find(problems, None, "triggers[6].when", "unknown variable 'input'")
+    assert find(problems, None, "triggers[7].when", "")
+    assert find(problems, None, "triggers[8].when", "only an event trigger")
+    assert not find(problems, None, "triggers[9].when", "")
     assert find(problems, None, "triggers[1].cron", "invalid cron expression '61 * * * *'")
     assert find(problems, None, "triggers[2].event", "'#' may only be the last level")
     assert find(problems, None, "triggers[3].event", "used twice")
