@@ -26,6 +26,7 @@ from hub.domain.tenancy import (
     username_problems,
 )
 from hub.engine.activities import ActivityRegistry, builtin_registry
+from hub.engine.forms import secret_digester
 from hub.ports import Clock, LedgerPort, Notifier, PasswordHasher
 from hub.security.passwords import Argon2Hasher
 from hub.security.rbac import CasbinAuthorizer
@@ -126,13 +127,21 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         bus.publish,
         WorkerSettings(lease_seconds=settings.workflow_lease_seconds),
     )
-    workflows = WorkflowService(uow, clock, audit_log, definitions, runtime)
+    digest = secret_digester(settings.secret_key.encode())
+    workflows = WorkflowService(uow, clock, audit_log, definitions, runtime, digest)
     anchor_settings = AnchorSettings(settings.anchor_interval, settings.anchor_retry_max)
     plc = build_plc(settings, uow, clock, audit_log, bus, ProtocolPort())
     incidents = IncidentService(uow, clock, audit_log, plc.devices)
     notifier = ChannelNotifier()
     packs = PackService(
-        uow, clock, audit_log, _catalog(settings), workflows, plc.alarms, authorizer.invalidate
+        uow,
+        clock,
+        audit_log,
+        _catalog(settings),
+        workflows,
+        plc.alarms,
+        authorizer.invalidate,
+        digest,
     )
     runtime_services = PackRuntime(
         uow, clock, audit_log, plc.devices, plc.alarms, notifier, incidents, packs

@@ -26,6 +26,7 @@ class Settings:
     database_url: str
     jwt_algorithm: str = "HS256"
     jwt_secret: str = ""
+    secret_key: str = ""  # keys the digests of secret values (override keys, secret fields)
     jwt_private_key: str = ""
     jwt_public_key: str = ""
     jwt_issuer: str = "industrial-hub"
@@ -127,14 +128,14 @@ def _read_key(env: Mapping[str, str], name: str) -> str:
         raise SettingsError(f"{name}={path!r} cannot be read: {exc.strerror}") from None
 
 
-def _jwt_secret(env: Mapping[str, str], data_dir: Path) -> str:
+def _kept_secret(env: Mapping[str, str], data_dir: Path, name: str, file: str) -> str:
     """The configured secret, or one generated once and kept in the data dir."""
-    secret = env.get("HUB_JWT_SECRET", "")
+    secret = env.get(name, "")
     if secret:
         if len(secret) < 32:
-            raise SettingsError("HUB_JWT_SECRET must be at least 32 characters")
+            raise SettingsError(f"{name} must be at least 32 characters")
         return secret
-    path = data_dir / "jwt_secret"
+    path = data_dir / file
     if path.exists():
         return path.read_text().strip()
     secret = secrets.token_urlsafe(48)
@@ -206,7 +207,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         database_url=_database_url(env, data_dir),
         jwt_algorithm=algorithm,
-        jwt_secret=_jwt_secret(env, data_dir) if algorithm == "HS256" else "",
+        jwt_secret=(
+            _kept_secret(env, data_dir, "HUB_JWT_SECRET", "jwt_secret")
+            if algorithm == "HS256"
+            else ""
+        ),
+        secret_key=_kept_secret(env, data_dir, "HUB_SECRET_KEY", "secret_key"),
         jwt_private_key=private_key,
         jwt_public_key=public_key,
         jwt_issuer=env.get("HUB_JWT_ISSUER", "industrial-hub"),

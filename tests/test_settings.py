@@ -25,6 +25,15 @@ def test_generated_jwt_secret_is_kept_in_the_data_dir(tmp_path: Path) -> None:
     assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
 
 
+def test_the_secret_key_is_kept_apart_from_the_jwt_secret(tmp_path: Path) -> None:
+    first = load_settings({"HUB_DATA_DIR": str(tmp_path)})
+    again = load_settings({"HUB_DATA_DIR": str(tmp_path), "HUB_JWT_SECRET": "j" * 40})
+    assert first.secret_key == again.secret_key != first.jwt_secret
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    given = load_settings({"HUB_DATA_DIR": str(tmp_path), "HUB_SECRET_KEY": "k" * 32})
+    assert given.secret_key == "k" * 32
+
+
 def test_values_from_the_environment(tmp_path: Path) -> None:
     settings = load_settings(
         {
@@ -46,6 +55,7 @@ def test_values_from_the_environment(tmp_path: Path) -> None:
     [
         ("HUB_DATABASE_URL", "mysql://x"),
         ("HUB_JWT_SECRET", "too-short"),
+        ("HUB_SECRET_KEY", "too-short"),
         ("HUB_JWT_ALGORITHM", "HS512"),
         ("HUB_JWT_ALGORITHM", "RS256"),  # without a key pair
         ("HUB_ACCESS_TOKEN_TTL", "soon"),

@@ -1,12 +1,15 @@
 """Definition `vars` (constants expressions read, never templated) and `secret` form
-fields (kept only as their SHA-256), the two engine additions industry packs use."""
+fields (kept only as their HMAC-SHA256 under the hub's secret key), the two engine
+additions industry packs use."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 import pytest
 
+from hub.bootstrap import Hub
 from hub.engine.definition import DefinitionInvalid, parse_definition
 from tests.conftest import World
 from tests.workflow_helpers import history, publish, start, wait_for
@@ -29,7 +32,7 @@ steps:
 """
 
 
-def test_vars_are_constants_and_secrets_are_digests(world: World) -> None:
+def test_vars_are_constants_and_secrets_are_digests(world: World, hub: Hub) -> None:
     client, op = world.client, world.as_("acme-operator")
     assert publish(client, world.as_("acme-engineer"), WORKFLOW).status_code == 201
     run = start(client, op, "with-vars", {"value": 12, "x": 1})
@@ -38,9 +41,12 @@ def test_vars_are_constants_and_secrets_are_digests(world: World) -> None:
     done = client.post(f"/api/v1/tenants/acme/tasks/{task['id']}/complete",
                        json={"values": {"key": "open-sesame"}}, headers=op)  # fmt: skip
     assert done.status_code == 200, done.text
-    assert done.json()["values"]["key"].startswith("sha256:")
+    key = hub.settings.secret_key.encode()
+    digest = "hmac-sha256:" + hmac.new(key, b"open-sesame", hashlib.sha256).hexdigest()
+    assert done.json()["values"]["key"] == digest
+    # keyed: the bare SHA-256 of a guess does not match what the history shows
+    assert hashlib.sha256(b"open-sesame").hexdigest() not in done.text
     output = wait_for(client, op, run["id"])["output"]
-    digest = "sha256:" + hashlib.sha256(b"open-sesame").hexdigest()
     # a "${...}" inside vars is data: it is not evaluated
     assert output == {"over": True, "area": "a${input.x}", "key": digest}
     assert "open-sesame" not in str(history(client, op, run["id"]))

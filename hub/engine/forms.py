@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -93,9 +94,18 @@ def value_problem(kind: str, options: Sequence[Any], value: Any) -> str | None:
     return None if isinstance(value, str) else f"must be a string, got {describe_type(value)}"
 
 
-def secret_digest(value: str) -> str:
-    """How a secret form value is kept (user task row and run history): its SHA-256."""
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+SecretDigest = Callable[[str], str]
+
+
+def secret_digester(key: bytes) -> SecretDigest:
+    """How a secret value is kept (task row, run history, pack parameters): its HMAC-SHA256
+    under the hub's secret key. Equal values keep equal digests, so they can be compared,
+    but a reader of the history cannot test guesses offline without the key."""
+
+    def digest(value: str) -> str:
+        return "hmac-sha256:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+    return digest
 
 
 def _date_problem(value: Any) -> str | None:

@@ -26,7 +26,7 @@ from hub.domain.packs import (
     redact,
 )
 from hub.domain.tenancy import Tenant
-from hub.engine.forms import secret_digest
+from hub.engine.forms import SecretDigest
 from hub.engine.schemas import schema_errors
 from hub.engine.versions import parse_version, version_greater
 from hub.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -51,8 +51,10 @@ class PackService:
         workflows: WorkflowService,
         alarms: AlarmService,
         on_authz_change: Callable[[], None],
+        secret_digest: SecretDigest,
     ) -> None:
         self._uow = uow_factory
+        self._digest = secret_digest
         self._clock = clock
         self._audit = audit
         self.catalog = catalog
@@ -196,7 +198,7 @@ class PackService:
         if problems:
             raise ValidationFailed(problems)
         for key in pack.hashed_parameters & set(params):
-            merged[key] = secret_digest(str(params[key]))
+            merged[key] = self._digest(str(params[key]))
         return _Plan(merged, alarms)
 
     async def _device_problems(

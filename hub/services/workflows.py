@@ -17,7 +17,7 @@ from hub.engine.definition import (
     validate_input,
     version_greater,
 )
-from hub.engine.forms import secret_digest
+from hub.engine.forms import SecretDigest
 from hub.engine.history import RunStatus, fold
 from hub.engine.interpreter import Interpreter, Transition
 from hub.ports import Clock, UnitOfWorkFactory
@@ -60,8 +60,10 @@ class WorkflowService:
         audit: AuditLog,
         definitions: DefinitionCache,
         runtime: WorkflowRuntime,
+        secret_digest: SecretDigest,
     ) -> None:
         self._uow = uow_factory
+        self._digest = secret_digest
         self._clock = clock
         self._audit = audit
         self.definitions = definitions
@@ -317,7 +319,7 @@ class WorkflowService:
         if task["status"] in ("completed", "cancelled"):
             raise Conflict(f"task {task_id} is already {task['status']}")
         _may_act(task, user, groups)
-        values = _validate_form(task["form"], values)
+        values = _validate_form(task["form"], values, self._digest)
         async with self._uow(write=True) as uow:
             if not await uow.workflows.update_user_task(
                 task_id,
@@ -355,7 +357,9 @@ def _may_act(task: dict[str, Any], user: str, groups: list[str]) -> None:
         raise Forbidden("only the assignee or a member of a candidate group may act on this task")
 
 
-def _validate_form(form: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
+def _validate_form(
+    form: list[dict[str, Any]], values: dict[str, Any], digest: SecretDigest
+) -> dict[str, Any]:
     problems: list[FieldProblem] = []
     result: dict[str, Any] = {}
     known = {f["id"] for f in form}
@@ -376,7 +380,7 @@ def _validate_form(form: list[dict[str, Any]], values: dict[str, Any]) -> dict[s
         elif kind == "enum" and value not in field.get("options", []):
             problems.append(FieldProblem(fid, f"must be one of {field.get('options')}"))
         elif kind == "secret":
-            result[fid] = secret_digest(value)  # the clear value goes no further
+            result[fid] = digest(value)  # the clear value goes no further
         else:
             result[fid] = value
     if problems:

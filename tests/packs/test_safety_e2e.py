@@ -137,7 +137,7 @@ def test_pressure_past_hihi_trips_the_interlock_and_records_an_incident(
     )
     assert raw_plc.interlock(plant, protocol) is False  # released after the key
     history = client.get(f"{BASE}/runs/{run['id']}/history", headers=world.as_("acme-viewer"))
-    assert OVERRIDE_KEY not in history.text and "sha256:" in history.text
+    assert OVERRIDE_KEY not in history.text and "hmac-sha256:" in history.text
 
     # The incident, its timeline and its receipt link
     incident_id = done["output"]["incident"]["incident_id"]
