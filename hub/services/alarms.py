@@ -341,6 +341,14 @@ class AlarmService:
         more = len(found) > limit
         return Page(items, encode_cursor(found[limit - 1].id) if more else None)
 
+    async def active_in_area(self, tenant: Tenant, area: str) -> list[Alarm]:
+        """The area's alarms whose condition is present now, shelved ones excluded."""
+        await self._persist()
+        async with self._uow() as uow:
+            found = await uow.plc.list_alarms(tenant.id, STATE_FILTERS["active"], None, 10_000)
+        live = (self._alarms.get(a.id, a) for a in found)
+        return [a for a in live if a.rule.area == area and a.state.active]
+
     async def _views(self, alarms: list[Alarm]) -> list[dict[str, Any]]:
         """Alarms as served, with their devices' names (one read for the lot)."""
         if not alarms:

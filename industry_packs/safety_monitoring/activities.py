@@ -247,15 +247,42 @@ class Activities:
     async def restore_normal(self, ctx: ActivityContext, data: Any) -> Any:
         steps = data.get("steps") or {}
         if "activate_safety_systems" not in steps:
-            return {"released": [], "reason": "no interlock was activated"}
+            return {"released": [], "held": False, "reason": "no interlock was activated"}
         params = await self.s.parameters(ctx.tenant, PACK)
-        if params.get("safety_level") in ("high", "critical"):
+        level = str(params.get("safety_level", "medium"))
+        if level in ("high", "critical"):
             given, stored = str(data.get("override_key") or ""), str(params.get("override_key", ""))
+            if stored.startswith("sha256:"):  # installed before digests were keyed
+                raise OverrideRefused(
+                    "the installed override key is kept in an older form: "
+                    "install the pack again with the key"
+                )
             if not (given and stored and hmac.compare_digest(given, stored)):
                 raise OverrideRefused("the override key does not match")
+        event = data.get("event") or {}
+        holding = await self._holding_alarms(ctx, event, level)
+        if holding:
+            if holding != _held_before(steps):  # one entry per change, not one per retry
+                await self.s.record(ctx, "safety.restore_held", "interlocks", held_by=holding)
+            return {"released": [], "held": True, "held_by": holding}
         result = await self._set_all(ctx, data["interlocks"], release=True)
         await self.s.record(ctx, "safety.restore", "interlocks", released=result["written"])
-        return {"released": result["written"], "already_released": result["already_set"]}
+        return {
+            "released": result["written"],
+            "already_released": result["already_set"],
+            "held": False,
+        }
+
+    async def _holding_alarms(self, ctx: ActivityContext, event: Any, level: str) -> list[str]:
+        """Other alarms of the area, still present, that call for the interlocks: while one
+        is, releasing them would undo another excursion's safety response."""
+        tenant = await self.s.tenant(ctx.tenant)
+        active = await self.s.alarms.active_in_area(tenant, str(event.get("area")))
+        return [
+            a.id
+            for a in active
+            if a.id != event.get("alarm_id") and rules.severity(a.condition, level) == "high"
+        ]
 
     async def log_safety_event(self, ctx: ActivityContext, data: Any) -> Any:
         event, steps = data["event"], data.get("steps") or {}
@@ -351,6 +378,15 @@ class Activities:
                 ctx, "safety.sensor_fault", f"{device.id}/{sensor['tag']}", condition=condition
             )
         return {"checked": len(data["sensors"]), "faults": faults}
+
+
+def _held_before(steps: dict[str, Any]) -> list[str] | None:
+    """What held the interlocks at this run's previous restore attempt, if one did."""
+    for step in ("restore_with_override", "restore_normal"):
+        output = (steps.get(step) or {}).get("output") or {}
+        if output.get("held"):
+            return list(output.get("held_by") or [])
+    return None
 
 
 def _time(value: Any) -> datetime | None:
