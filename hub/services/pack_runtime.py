@@ -14,6 +14,7 @@ from hub.domain.audit import ActorType, AuditEvent, RequestContext
 from hub.domain.errors import NotFound
 from hub.domain.tenancy import Tenant
 from hub.engine.activities import ActivityContext
+from hub.engine.history import RunStatus
 from hub.ports import Clock, Notifier, UnitOfWorkFactory
 from hub.services.alarms import AlarmService
 from hub.services.audit import AuditLog
@@ -60,3 +61,13 @@ class PackRuntime:
     async def history(self, run_id: str) -> list[Any]:
         async with self.uow() as uow:
             return list(await uow.workflows.events(run_id))
+
+    async def open_runs(self, tenant_id: str, workflow: str) -> list[dict[str, Any]]:
+        """The workflow's runs that have not finished (running, waiting or suspended)."""
+        open_states = [s for s in RunStatus if not s.finished]
+        async with self.uow() as uow:
+            found = [
+                await uow.workflows.runs(tenant_id, state.value, workflow, None, 1000)
+                for state in open_states
+            ]
+        return [run for runs in found for run in runs]

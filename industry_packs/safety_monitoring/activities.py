@@ -333,6 +333,7 @@ class Activities:
         """A safety sensor that is bad or stale raises an alarm event on its topic."""
         tenant = await self.s.tenant(ctx.tenant)
         now, stale_after = self.s.clock.now(), float(data.get("stale_after_s") or 60)
+        handled = await self._faults_in_hand(ctx.tenant)
         faults = []
         for sensor in data["sensors"]:
             try:
@@ -351,7 +352,10 @@ class Activities:
             )
             if condition is None:
                 continue
-            faults.append({**sensor, "condition": condition, "age_s": age})
+            raised = (device.id, sensor["tag"]) not in handled  # a fault is raised once
+            faults.append({**sensor, "condition": condition, "age_s": age, "raised": raised})
+            if not raised:
+                continue
             await ctx.publish(
                 f"areas/{data['area_id']}/sensors/{sensor['tag']}/alarm",
                 {
@@ -378,6 +382,12 @@ class Activities:
                 ctx, "safety.sensor_fault", f"{device.id}/{sensor['tag']}", condition=condition
             )
         return {"checked": len(data["sensors"]), "faults": faults}
+
+    async def _faults_in_hand(self, tenant_id: str) -> set[tuple[str, str]]:
+        """(device id, tag) of the sensor faults an unfinished safety run is handling."""
+        runs = await self.s.open_runs(tenant_id, "safety-monitoring")
+        inputs = [r.get("input") or {} for r in runs]
+        return {(i.get("device_id"), i.get("tag")) for i in inputs if i.get("action") == "fault"}
 
 
 def _held_before(steps: dict[str, Any]) -> list[str] | None:

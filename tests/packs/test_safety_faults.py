@@ -23,6 +23,12 @@ def _history(world: World, run_id: str) -> list[dict[str, Any]]:
     return list(world.client.get(url, headers=world.as_("acme-engineer")).json()["items"])
 
 
+def _run(world: World, run_id: str) -> dict[str, Any]:
+    return dict(
+        world.client.get(f"{BASE}/runs/{run_id}", headers=world.as_("acme-engineer")).json()
+    )
+
+
 def _runs(world: World, workflow: str = "safety-monitoring") -> list[dict[str, Any]]:
     url = f"{BASE}/runs?workflow={workflow}&limit=100"
     return list(world.client.get(url, headers=world.as_("acme-engineer")).json()["items"])
@@ -99,3 +105,21 @@ def test_health_check_raises_an_alarm_for_a_bad_sensor(
     eventually(lambda: [d for d in webhook.deliveries if b'"alert"' in d.body])
     runs = [r for r in _runs(world) if r["input"].get("action") == "fault"]
     assert runs and runs[0]["input"]["condition"] == "bad"
+    assert len(runs) == 1
+
+    # The next check finds the same fault in hand: reported, not raised again.
+    again = wait_for(world.client, eng, start(world.client, eng, "safety-health-check", {})["id"])
+    assert [(f["tag"], f["raised"]) for f in again["output"]["faults"]] == [("pressure", False)]
+    assert len([r for r in _runs(world) if r["input"].get("action") == "fault"]) == 1
+
+    # The PLC comes back: the fault's run sees good readings and ends. Nothing was
+    # tripped, so no operator is asked for the override key.
+    plant.call(plant.sim.start_modbus())
+    eventually(lambda: qualities() == {"good"}, timeout=30)
+    fault_run = runs[0]["id"]
+    final = eventually(
+        lambda: (r := _run(world, fault_run))["status"] == "completed" and r, timeout=60
+    )
+    assert final["output"]["incident"]["severity"] == "medium"
+    steps = {e["step"] for e in _history(world, fault_run)}
+    assert "wait_for_acknowledgment" not in steps and "override_approval" not in steps
