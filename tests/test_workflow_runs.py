@@ -394,3 +394,41 @@ steps:
         portal.call(hub.bus.publish, "areas/north/ack", {"by": "dana"})
     done = wait_for(client, eng, run["id"])
     assert done["output"] == {"by": "dana"}
+
+
+def test_a_wait_match_wakes_the_run_only_for_matching_payloads(world: World, hub: Hub) -> None:
+    client, eng = world.client, world.as_(ENGINEER)
+    publish(
+        client,
+        eng,
+        """
+name: listen-for-mine
+version: 1.0.0
+start: hear
+steps:
+  hear:
+    type: wait
+    event: "areas/north/alarm"
+    match: {action: ack, alarm: "${input.alarm}", detail: {by: dana}}
+    timeout: 30s
+    next: done
+  done: {type: end, output: "${steps.hear.output.payload}"}
+""",
+    )
+    run = start(client, eng, "listen-for-mine", {"alarm": "a1"})
+    wait_for(client, eng, run["id"], ("waiting",))
+    misses = [
+        {"action": "activate", "alarm": "a1", "detail": {"by": "dana"}},
+        {"action": "ack", "alarm": "a2", "detail": {"by": "dana"}},
+        {"action": "ack", "alarm": "a1", "detail": {"by": "sam"}},
+        {"action": "ack", "alarm": "a1"},
+        ["not", "a", "mapping"],
+    ]
+    hit = {"action": "ack", "alarm": "a1", "detail": {"by": "dana", "at": 3}, "extra": 1}
+    with client.portal() as portal:
+        for payload in [*misses, hit]:
+            portal.call(hub.bus.publish, "areas/north/alarm", payload)
+    done = wait_for(client, eng, run["id"])
+    assert done["output"] == hit
+    received = [e for e in history(client, eng, run["id"]) if e["type"] == "SignalReceived"]
+    assert len(received) == 1  # the misses never reached the run

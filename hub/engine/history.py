@@ -100,6 +100,7 @@ class RunState:
     vars: dict[str, Any] = field(default_factory=dict)
     signals: dict[str, list[Any]] = field(default_factory=dict)  # received, not yet consumed
     waiting_for: dict[str, str] = field(default_factory=dict)  # signal name -> wait step
+    wait_match: dict[str, Any] = field(default_factory=dict)  # wait step -> its match
     parallel: dict[str, ParallelState] = field(default_factory=dict)
     branch_of: dict[str, tuple[str, int]] = field(default_factory=dict)
     compensating: list[str] | None = None
@@ -158,6 +159,8 @@ def apply(state: RunState, event: Event) -> None:
         state.active.add(step)
         if kind is EventType.WAIT_STARTED and data.get("signal"):
             state.waiting_for[data["signal"]] = step
+            if "match" in data:
+                state.wait_match[step] = data["match"]
     elif kind is EventType.SIGNAL_RECEIVED and step:
         _complete(state, step, data)
     elif kind is EventType.SIGNAL_RECEIVED:

@@ -251,7 +251,13 @@ class Interpreter:
 
     def _enter_wait(self, step_id: str, spec: Any, context: dict[str, Any], depth: int) -> None:
         name = spec.signal or f"event:{spec.event.render(context)}"
-        self._record(EventType.WAIT_STARTED, step_id, signal=name, timeout=spec.timeout)
+        if spec.match is not None:
+            match = spec.match.render(context)
+            self._record(
+                EventType.WAIT_STARTED, step_id, signal=name, timeout=spec.timeout, match=match
+            )
+        else:
+            self._record(EventType.WAIT_STARTED, step_id, signal=name, timeout=spec.timeout)
         if self.state.signals.get(name):  # it arrived before the run got here
             payload = self.state.signals[name][0]
             self._record(

@@ -184,6 +184,7 @@ class WaitStep(Step):
     type: ClassVar[str] = "wait"
     signal: str | None = None
     event: Template | None = None  # a topic; may use ${} to correlate with this run
+    match: Template | None = None  # payload fields an event must have (rendered at the wait)
     timeout: float | None = None
     on_timeout: str | None = None
 

@@ -168,6 +168,11 @@ def _wait(reader: Reader, known: Known, common: dict[str, Any]) -> Step:
     topic = reader.get("event")
     if event is not None and event.is_static and (problem := topic_problem(topic)):
         reader.problem("event", problem)
+    match = reader.template("match")
+    if match is not None and not isinstance(reader.get("match"), Mapping):
+        reader.problem("match", "must be a mapping of payload field -> value")
+    elif match is not None and event is None:
+        reader.problem("match", "only a wait for an event takes a match")
     timeout = reader.duration("timeout")
     on_timeout = reader.text("on_timeout")
     if on_timeout and timeout is None:
@@ -178,6 +183,7 @@ def _wait(reader: Reader, known: Known, common: dict[str, Any]) -> Step:
         **common,
         signal=signal,
         event=event,
+        match=match,
         timeout=timeout,
         on_timeout=on_timeout,
         next=_next(reader, known),
@@ -276,7 +282,7 @@ _PARSERS: dict[str, tuple[tuple[str, ...], _Builder]] = {
         lambda r, k, c: parse_decision(r, c, _next(r, k, required=False)),
     ),
     "timer": (("duration", "until"), _timer),
-    "wait": (("signal", "event", "timeout", "on_timeout"), _wait),
+    "wait": (("signal", "event", "match", "timeout", "on_timeout"), _wait),
     "user_task": (("title", "form", "assignee", "candidate_groups", "due"), _user_task),
     "parallel": (("branches", "completion"), _parallel),
     "subworkflow": (("workflow", "input"), _subworkflow),

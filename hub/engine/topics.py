@@ -8,6 +8,7 @@ so ``areas/{area_id}/sensors/+/alarm`` hands the area id to the run.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 MAX_TOPIC_LENGTH = 1024
@@ -65,3 +66,15 @@ def match_topic(topic_filter: str, topic: str) -> dict[str, str] | None:
         elif level not in ("+", actual[index]):
             return None
     return params if len(actual) == len(wanted) else None
+
+
+def payload_matches(payload: Any, match: Any) -> bool:
+    """Does `payload` have every field of `match` with an equal value (mappings compared
+    field by field, so a match names only the fields it cares about)?"""
+    if isinstance(match, dict):
+        return isinstance(payload, dict) and all(
+            key in payload and payload_matches(payload[key], value) for key, value in match.items()
+        )
+    if isinstance(match, bool) or isinstance(payload, bool):
+        return payload is match  # true is not 1
+    return bool(payload == match)

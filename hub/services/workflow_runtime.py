@@ -400,7 +400,7 @@ class WorkflowRuntime:
             await uow.workflows.add_events(run["id"], transition.events)
             if _touches_waits(transition):
                 waits = {
-                    step: name.removeprefix("event:")
+                    step: (name.removeprefix("event:"), state.wait_match.get(step))
                     for name, step in state.waiting_for.items()
                     if name.startswith("event:")
                 }

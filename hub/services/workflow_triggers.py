@@ -9,6 +9,7 @@ down are not fired late in a burst (only the newest missed slot fires).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from datetime import datetime
@@ -20,7 +21,7 @@ from hub.domain.audit import SYSTEM
 from hub.domain.errors import HubError
 from hub.engine.expressions import Expression, ExpressionError
 from hub.engine.model import CronTrigger, EventTrigger
-from hub.engine.topics import match_topic
+from hub.engine.topics import match_topic, payload_matches
 from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.events import InProcessBus
 from hub.services.workflows import StartRun, WorkflowService
@@ -133,6 +134,8 @@ class TriggerService:
     async def _wake(self, waits: list[Any], topic: str, payload: Any) -> None:
         for wait in waits:
             if match_topic(wait.topic, topic) is None or not _for_tenant(payload, wait.tenant_id):
+                continue
+            if wait.match is not None and not payload_matches(payload, json.loads(wait.match)):
                 continue
             tenant = await self._tenant(wait.tenant_id)
             if tenant is None:

@@ -342,6 +342,4 @@ class SqlAuthz:
         )
         # Policy lines of packs: grants in their tenant's domain.
         policies = tuple(await SqlPacks(self._conn).all_policies())
-        return AuthzSnapshot(
-            version, frozenset(active), names, frozenset(admins), found, policies
-        )
+        return AuthzSnapshot(version, frozenset(active), names, frozenset(admins), found, policies)

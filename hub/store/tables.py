@@ -274,6 +274,7 @@ workflow_waits = Table(
     Column("step", String(64), primary_key=True),
     Column("tenant_id", String(32), nullable=False),
     Column("topic", String(1024), nullable=False),
+    Column("match", Text, nullable=True),  # JSON: payload fields the event must have
 )
 
 # --- anchors of audit tree heads on a chain (issue 6) ---

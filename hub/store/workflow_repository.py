@@ -249,15 +249,23 @@ class SqlWorkflows:
 
     # --- event waits ---
 
-    async def set_waits(self, tenant_id: str, run_id: str, waits: dict[str, str]) -> None:
-        """Make the run's event waits exactly `waits` (step -> topic filter)."""
+    async def set_waits(
+        self, tenant_id: str, run_id: str, waits: dict[str, tuple[str, Any]]
+    ) -> None:
+        """Make the run's event waits exactly `waits` (step -> topic filter, match or None)."""
         await self._conn.execute(delete(workflow_waits).where(workflow_waits.c.run_id == run_id))
         if waits:
             await self._conn.execute(
                 insert(workflow_waits),
                 [
-                    {"run_id": run_id, "step": step, "tenant_id": tenant_id, "topic": topic}
-                    for step, topic in waits.items()
+                    {
+                        "run_id": run_id,
+                        "step": step,
+                        "tenant_id": tenant_id,
+                        "topic": topic,
+                        "match": None if match is None else _dump(match),
+                    }
+                    for step, (topic, match) in waits.items()
                 ],
             )
 

@@ -285,6 +285,19 @@ def test_triggers_cron_and_topics() -> None:
     assert not find(problems, None, "triggers[5].input.id", "")
 
 
+def test_wait_match_must_be_a_mapping_on_an_event_wait() -> None:
+    problems = problems_of(
+        base(
+            pause={"type": "wait", "event": "a/b", "match": ["ack"], "next": "fetch"},
+            hold={"type": "wait", "signal": "go", "match": {"a": 1}, "next": "fetch"},
+            fine={"type": "wait", "event": "a/b", "match": {"id": "${input.x}"}, "next": "fetch"},
+        )
+    )
+    assert find(problems, "pause", "match", "must be a mapping")
+    assert find(problems, "hold", "match", "only a wait for an event")
+    assert not find(problems, "fine", "match", "")
+
+
 def test_bad_form_fields() -> None:
     task = {
         "type": "user_task",
