@@ -22,28 +22,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from audit.canonical import CanonicalizationError
-from audit.receipt import content_hash
-from hub.domain.audit import SYSTEM, AuditEvent, Outcome, RequestContext
+from hub.domain.audit import SYSTEM, RequestContext
 from hub.domain.ids import new_id
 from hub.engine.activities import ActivityContext, ActivityError, ActivityRegistry
-from hub.engine.history import EventType, RunState, RunStatus, fold
+from hub.engine.history import RunState, RunStatus, fold
 from hub.engine.interpreter import Interpreter, Transition
 from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.audit import AuditLog
 from hub.services.workflow_defs import DefinitionCache
 from hub.services.workflow_metrics import ACTIVITY_SECONDS, RUN_SECONDS, RUNS
+from hub.services.workflow_rows import (
+    audit_events,
+    child_run_row,
+    event_waits,
+    fair_order,
+    projection,
+    task_row,
+    touches_waits,
+    user_task_row,
+)
 
 log = logging.getLogger("hub.workflows")
-AUDITED = {
-    EventType.RUN_STARTED: "workflow.run.start",
-    EventType.RUN_COMPLETED: "workflow.run.complete",
-    EventType.RUN_FAILED: "workflow.run.fail",
-    EventType.RUN_CANCELLED: "workflow.run.cancel",
-    EventType.RUN_SUSPENDED: "workflow.run.suspend",
-    EventType.RUN_RESUMED: "workflow.run.resume",
-    EventType.USER_TASK_COMPLETED: "workflow.task.complete",
-}
 
 
 @dataclass(frozen=True)
@@ -343,37 +342,22 @@ class WorkflowRuntime:
         or None when the run moved on since `state` was read (nothing was written)."""
         now = self._clock.now()
         lease_until = now + timedelta(seconds=self.settings.lease_seconds)
-        local: list[Claimed] = []
         rows = []
         for t in transition.tasks:
-            task_id = new_id()
             mine = t.due <= now and self._running
+            owner = self.owner if mine else None
             rows.append(
-                {
-                    "id": task_id,
-                    "tenant_id": run["tenant_id"],
-                    "run_id": run["id"],
-                    "kind": t.kind,
-                    "step": t.step,
-                    "attempt": t.attempt,
-                    "priority": run["priority"],
-                    "due_at": t.due,
-                    "lease_owner": self.owner if mine else None,
-                    "lease_until": lease_until if mine else None,
-                }
-            )
-            if mine:
-                local.append(
-                    Claimed(
-                        task_id,
-                        run["tenant_id"],
-                        run["id"],
-                        t.kind,
-                        t.step,
-                        t.attempt,
-                        run["priority"],
-                    )
+                task_row(
+                    run,
+                    kind=t.kind,
+                    step=t.step,
+                    attempt=t.attempt,
+                    due=t.due,
+                    owner=owner,
+                    lease_until=lease_until,
                 )
+            )
+        local = [_claimed(row) for row in rows if row["lease_owner"]]
         async with self._uow(write=True) as uow:
             if new_run is not None:
                 await uow.workflows.add_run(new_run)
@@ -384,70 +368,22 @@ class WorkflowRuntime:
                     "lost the lease on %s of run %s; not committing", consumed.kind, run["id"]
                 )
                 return []
-            status = _status(state)
-            values: dict[str, Any] = {
-                "status": status.value,
-                "next_seq": state.next_seq,
-                "current_steps": sorted(state.active),
-                "updated_at": now,
-            }
-            if status is RunStatus.COMPLETED:
-                values["output"] = state.output
-            if status is RunStatus.FAILED:
-                values["error"] = state.failure
+            status, values = projection(state, now)
             if not await uow.workflows.update_run(run["id"], before, **values):
                 return None  # the caller reloads and tries again
             await uow.workflows.add_events(run["id"], transition.events)
-            if _touches_waits(transition):
-                waits = {
-                    step: (name.removeprefix("event:"), state.wait_match.get(step))
-                    for name, step in state.waiting_for.items()
-                    if name.startswith("event:")
-                }
-                await uow.workflows.set_waits(
-                    run["tenant_id"], run["id"], {} if transition.finished else waits
-                )
+            if touches_waits(transition):
+                waits = event_waits(state, transition)
+                await uow.workflows.set_waits(run["tenant_id"], run["id"], waits)
             await uow.workflows.add_tasks(rows)
             for user_task in transition.user_tasks:
-                await uow.workflows.add_user_task(
-                    {
-                        "id": new_id(),
-                        "tenant_id": run["tenant_id"],
-                        "run_id": run["id"],
-                        "step": user_task.step,
-                        "title": user_task.title,
-                        "form": user_task.form,
-                        "assignee": user_task.assignee,
-                        "candidate_groups": user_task.candidate_groups,
-                        "status": "open",
-                        "due_at": user_task.due,
-                        "created_at": now,
-                    }
-                )
+                await uow.workflows.add_user_task(user_task_row(run, user_task, now))
             for child in transition.children:
                 local += await self._start_child(uow, run, child, now, lease_until)
             if transition.finished:
-                await uow.workflows.drop_run_tasks(run["id"])
-                await uow.workflows.cancel_user_tasks(run["id"])
-                local = []
-                if run.get("parent_run_id"):
-                    await uow.workflows.add_tasks(
-                        [
-                            {
-                                "id": new_id(),
-                                "tenant_id": run["tenant_id"],
-                                "run_id": run["parent_run_id"],
-                                "kind": "child",
-                                "step": f"{run['parent_step']}@{run['id']}",
-                                "attempt": 1,
-                                "priority": run["priority"],
-                                "due_at": now,
-                                "lease_owner": None,
-                                "lease_until": None,
-                            }
-                        ]
-                    )
-            await self._record_audit(uow, run, transition, ctx)
+                local = await self._finish(uow, run, now)
+            for event in await audit_events(uow, run, transition):
+                await self._audit.record(uow, [run["tenant_id"]], ctx, event)
             await uow.commit()
         if transition.finished:
             RUN_SECONDS.labels(run["tenant_id"], run["workflow"], status.value).observe(
@@ -457,90 +393,51 @@ class WorkflowRuntime:
             self.wake()  # queued work nobody holds: the dispatcher should look now
         return local
 
+    async def _finish(self, uow: Any, run: dict[str, Any], now: datetime) -> list[Claimed]:
+        """A finished run holds no tasks; its parent, if any, is told (nothing to run here)."""
+        await uow.workflows.drop_run_tasks(run["id"])
+        await uow.workflows.cancel_user_tasks(run["id"])
+        if run.get("parent_run_id"):
+            step = f"{run['parent_step']}@{run['id']}"
+            parent_task = task_row(
+                run, kind="child", step=step, attempt=1, due=now, run_id=run["parent_run_id"]
+            )
+            await uow.workflows.add_tasks([parent_task])
+        return []
+
     async def _start_child(
         self, uow: Any, run: dict[str, Any], child: Any, now: datetime, lease_until: datetime
     ) -> list[Claimed]:
         name, version = await self._definitions.resolve(run["tenant_id"], child.workflow)
         child_id = new_id()
-        await uow.workflows.add_run(
-            {
-                "id": child_id,
-                "tenant_id": run["tenant_id"],
-                "workflow": name,
-                "version": version,
-                "status": RunStatus.RUNNING.value,
-                "priority": run["priority"],
-                "input": child.input,
-                "next_seq": 1,
-                "idempotency_key": None,
-                "parent_run_id": run["id"],
-                "parent_step": child.step,
-                "created_at": now,
-                "updated_at": now,
-            }
+        await uow.workflows.add_run(child_run_row(run, child, name, version, child_id, now))
+        start = task_row(
+            run,
+            kind="start",
+            step=None,
+            attempt=1,
+            due=now,
+            owner=self.owner,
+            lease_until=lease_until,
+            run_id=child_id,
         )
-        task_id = new_id()
-        await uow.workflows.add_tasks(
-            [
-                {
-                    "id": task_id,
-                    "tenant_id": run["tenant_id"],
-                    "run_id": child_id,
-                    "kind": "start",
-                    "step": None,
-                    "attempt": 1,
-                    "priority": run["priority"],
-                    "due_at": now,
-                    "lease_owner": self.owner,
-                    "lease_until": lease_until,
-                }
-            ]
-        )
-        return [Claimed(task_id, run["tenant_id"], child_id, "start", None, 1, run["priority"])]
-
-    async def _record_audit(
-        self, uow: Any, run: dict[str, Any], transition: Transition, ctx: RequestContext
-    ) -> None:
-        for event in transition.events:
-            action = AUDITED.get(event.type)
-            if action is None:
-                continue
-            outcome = Outcome.FAILURE if event.type is EventType.RUN_FAILED else Outcome.SUCCESS
-            details = {"workflow": run["workflow"], "version": run["version"]}
-            if event.step:
-                details["step"] = event.step
-            if event.type is EventType.RUN_FAILED:
-                details["error"] = str(event.data.get("error"))[:500]
-            if event.type in (EventType.RUN_COMPLETED, EventType.RUN_FAILED):
-                details.update(await _receipt_hashes(uow, run, event.data))
-            await self._audit.record(
-                uow,
-                [run["tenant_id"]],
-                ctx,
-                AuditEvent(action, "workflow_run", run["id"], outcome, details),
-            )
+        await uow.workflows.add_tasks([start])
+        return [_claimed(start)]
 
 
 Outcome_ = Callable[[Interpreter], Transition]
 
 
-async def _receipt_hashes(uow: Any, run: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """What a workflow receipt proves (issue 6): SHA-256 of the RFC 8785 form of the
-    definition as published, of the input and of the result (the output of a completed run,
-    the error of a failed one); None for a value RFC 8785 cannot encode."""
-    body = await uow.workflows.definition(run["tenant_id"], run["workflow"], run["version"])
-    result = data.get("output") if "output" in data else data.get("error")
-    hashes = {}
-    for name, value in (
-        ("definition_hash", body),
-        ("input_hash", run["input"]),
-        ("result_hash", result),
-    ):
-        try:
-            hashes[name] = content_hash(value)
-        except (CanonicalizationError, ValueError, TypeError):
-            hashes[name] = None
-    return hashes
+def _claimed(row: dict[str, Any]) -> Claimed:
+    return Claimed(
+        row["id"],
+        row["tenant_id"],
+        row["run_id"],
+        row["kind"],
+        row["step"],
+        row["attempt"],
+        row["priority"],
+    )
 
 
 def _failed(step: str, began: datetime, error_type: str, message: str, retryable: bool) -> Outcome_:
@@ -549,33 +446,3 @@ def _failed(step: str, began: datetime, error_type: str, message: str, retryable
         return interp.activity_failed(step, error_type, message, retryable)
 
     return failed
-
-
-def _touches_waits(transition: Transition) -> bool:
-    kinds = {e.type for e in transition.events}
-    return transition.finished or bool(
-        kinds & {EventType.WAIT_STARTED, EventType.WAIT_TIMED_OUT, EventType.SIGNAL_RECEIVED}
-    )
-
-
-def _status(state: RunState) -> RunStatus:
-    if state.status.finished or state.status is RunStatus.SUSPENDED:
-        return state.status
-    running = any(state.steps[s].status in ("scheduled", "running") for s in state.active)
-    return RunStatus.RUNNING if running or not state.active else RunStatus.WAITING
-
-
-def fair_order(rows: list[Any]) -> list[Any]:
-    """Highest priority first, oldest first; tenants of one priority take turns."""
-    by_priority: dict[int, dict[str, list[Any]]] = {}
-    for row in rows:  # rows come ordered by priority desc, due_at asc
-        by_priority.setdefault(row.priority, {}).setdefault(row.tenant_id, []).append(row)
-    ordered: list[Any] = []
-    for priority in sorted(by_priority, reverse=True):
-        queues = list(by_priority[priority].values())
-        while queues:
-            for queue in list(queues):
-                ordered.append(queue.pop(0))
-                if not queue:
-                    queues.remove(queue)
-    return ordered

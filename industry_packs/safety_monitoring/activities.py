@@ -26,6 +26,7 @@ from hub.engine.activities import (
 from hub.ports import Notification
 from hub.services.pack_runtime import PackRuntime
 from industry_packs.safety_monitoring import rules
+from industry_packs.safety_monitoring.health import SensorHealth
 
 PACK = "safety-monitoring"
 
@@ -327,68 +328,6 @@ class Activities:
         )
         return {"incident_id": item.id, "severity": item.severity}
 
-    # --- the health check ---
-
-    async def check_safety_sensors(self, ctx: ActivityContext, data: Any) -> Any:
-        """A safety sensor that is bad or stale raises an alarm event on its topic."""
-        tenant = await self.s.tenant(ctx.tenant)
-        now, stale_after = self.s.clock.now(), float(data.get("stale_after_s") or 60)
-        handled = await self._faults_in_hand(ctx.tenant)
-        faults = []
-        for sensor in data["sensors"]:
-            try:
-                device = await self.s.devices.get(tenant, sensor["device"])
-                reading = await self.s.devices.read_tag(tenant, device.id, sensor["tag"])
-            except NotFound:
-                faults.append({**sensor, "condition": "bad", "reason": "device or tag removed"})
-                continue
-            age = (now - reading.ts).total_seconds() if reading.ts else None
-            condition = (
-                "bad"
-                if reading.quality is Quality.BAD
-                else "stale"
-                if age is None or age > stale_after
-                else None
-            )
-            if condition is None:
-                continue
-            raised = (device.id, sensor["tag"]) not in handled  # a fault is raised once
-            faults.append({**sensor, "condition": condition, "age_s": age, "raised": raised})
-            if not raised:
-                continue
-            await ctx.publish(
-                f"areas/{data['area_id']}/sensors/{sensor['tag']}/alarm",
-                {
-                    "alarm_id": ctx.run_id,
-                    "tenant": tenant.slug,
-                    "tenant_id": tenant.id,
-                    "device": device.name,
-                    "device_id": device.id,
-                    "tag": sensor["tag"],
-                    "area": data["area_id"],
-                    "action": "fault",
-                    "state": "active-unacknowledged",
-                    "condition": condition,
-                    "severity": condition,
-                    "priority": "high",
-                    "value": reading.value,
-                    "limit": None,
-                    "ts": now.isoformat(),
-                    "actor": "hub",
-                    "message": f"safety sensor {sensor['device']}/{sensor['tag']} is {condition}",
-                },
-            )
-            await self.s.record(
-                ctx, "safety.sensor_fault", f"{device.id}/{sensor['tag']}", condition=condition
-            )
-        return {"checked": len(data["sensors"]), "faults": faults}
-
-    async def _faults_in_hand(self, tenant_id: str) -> set[tuple[str, str]]:
-        """(device id, tag) of the sensor faults an unfinished safety run is handling."""
-        runs = await self.s.open_runs(tenant_id, "safety-monitoring")
-        inputs = [r.get("input") or {} for r in runs]
-        return {(i.get("device_id"), i.get("tag")) for i in inputs if i.get("action") == "fault"}
-
 
 def _held_before(steps: dict[str, Any]) -> list[str] | None:
     """What held the interlocks at this run's previous restore attempt, if one did."""
@@ -421,7 +360,6 @@ NAMES = (
     "restore_normal",
     "log_safety_event",
     "record_incident",
-    "check_safety_sensors",
 )
 
 
@@ -432,3 +370,4 @@ def register(registry: ActivityRegistry, services: PackRuntime | None = None) ->
     activities = Activities(services)
     for name in NAMES:
         registry.register(name, getattr(activities, name))
+    registry.register("check_safety_sensors", SensorHealth(services).check_safety_sensors)
