@@ -13,7 +13,7 @@ from hub.api.app import create_app
 from hub.bootstrap import Hub, build
 from hub.settings import Settings
 from tests.conftest import FAST_HASHER, World
-from tests.workflow_helpers import history, kinds, publish, start, wait_for
+from tests.workflow_helpers import emit, history, kinds, publish, start, wait_for
 
 ENGINEER = "acme-engineer"
 SIMPLE = """
@@ -163,9 +163,8 @@ steps:
   done: {type: end, output: "${input}"}
 """,
     )
-    with client.portal() as portal:
-        portal.call(hub.bus.publish, "areas/north/sensors/p1/alarm", {"level": "hihi"})
-        portal.call(hub.bus.publish, "areas/north/other", {"level": "ignored"})
+    emit(client, hub, "areas/north/sensors/p1/alarm", {"level": "hihi"})
+    emit(client, hub, "areas/north/other", {"level": "ignored"})
     deadline = time.monotonic() + 10
     while True:
         runs = client.get(
@@ -195,10 +194,9 @@ steps:
   done: {type: end, output: "${input.action}"}
 """,
     )
-    with client.portal() as portal:
-        for action in ("activate", "ack", "return", "escalate"):
-            portal.call(hub.bus.publish, "areas/north/alarm", {"action": action})
-        portal.call(hub.bus.publish, "areas/north/alarm", ["not", "a", "mapping"])
+    for action in ("activate", "ack", "return", "escalate"):
+        emit(client, hub, "areas/north/alarm", {"action": action})
+    emit(client, hub, "areas/north/alarm", ["not", "a", "mapping"])
     deadline = time.monotonic() + 10
     while True:
         runs = client.get(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -64,3 +65,13 @@ def history(
 
 def kinds(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
     return [(e["type"], e["step"]) for e in events]
+
+
+def emit(
+    client: TestClient[Any], hub: Any, topic: str, *payloads: Any, tenant: str = "acme"
+) -> None:
+    """Publish events on the hub's bus as a service of `tenant` would: in that tenant."""
+    with client.portal() as portal:
+        tenant_id = portal.call(hub.tenants.get, tenant).id
+        for payload in payloads:
+            portal.call(functools.partial(hub.bus.publish, topic, payload, tenant=tenant_id))

@@ -1,8 +1,10 @@
 """Activities: the registry, the context each call gets, and the errors they raise.
 
 An activity is an async function `(ctx, input) -> output`. It runs at least once; a
-retry gets the same `ctx.idempotency_key`, so a side effect guarded by the key (an HTTP
-Idempotency-Key, a PLC write of an absolute value, a row keyed by it) is applied once.
+retry (or a re-run after a crash) gets the same `ctx.idempotency_key`, so a side effect
+guarded by the key (an HTTP Idempotency-Key, a PLC write of an absolute value, a row keyed
+by it) is applied once. Each scheduled execution has its own key: a loop that passes
+through the step again, or the step's compensation, is new work with a new key.
 """
 
 from __future__ import annotations
@@ -45,12 +47,18 @@ class ActivityContext:
     run_id: str
     step_id: str
     attempt: int
+    # Publishes in the run's own tenant (the bus takes the tenant from here, not the payload).
     publish: Publish = field(default=_no_bus, repr=False)
+    # Which execution of the step: the history position of the pass that scheduled it
+    # (`compensate` for its compensation); "" when there is no history (tests, tools).
+    execution: str = ""
 
     @property
     def idempotency_key(self) -> str:
-        """The same on every attempt of this step in this run."""
-        return f"{self.run_id}:{self.step_id}"
+        """The same on every attempt (retries, crash recovery) of this scheduled
+        execution of the step; another pass of a loop gets another key."""
+        base = f"{self.run_id}:{self.step_id}"
+        return f"{base}:{self.execution}" if self.execution else base
 
 
 ActivityFn = Callable[[ActivityContext, Any], Awaitable[Any]]

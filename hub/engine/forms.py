@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from hub.engine.fields import Reader, describe_type
@@ -91,6 +91,8 @@ def value_problem(kind: str, options: Sequence[Any], value: Any) -> str | None:
         return None if isinstance(value, int | float) else f"must be a number, got {value!r}"
     if kind == "date":
         return _date_problem(value)
+    if kind == "datetime":
+        return _datetime_problem(value)
     return None if isinstance(value, str) else f"must be a string, got {describe_type(value)}"
 
 
@@ -108,14 +110,39 @@ def secret_digester(key: bytes) -> SecretDigest:
     return digest
 
 
+# Python's fromisoformat also takes "20240101" and other ISO 8601 forms; a form takes
+# the one form people and programs write, checked for shape first, then for the calendar.
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
 def _date_problem(value: Any) -> str | None:
-    if isinstance(value, str):
+    if isinstance(value, str) and _DATE_RE.fullmatch(value):
         try:
             date.fromisoformat(value)
             return None
         except ValueError:
             pass
-    return f"must be a date as YYYY-MM-DD, got {value!r}"
+    return f"must be a date as YYYY-MM-DD, got {_shown(value)}"
+
+
+def _datetime_problem(value: Any) -> str | None:
+    """RFC 3339: a date, a time and an offset (Z or +hh:mm); a time without one is
+    ambiguous across sites."""
+    if isinstance(value, str) and _DATETIME_RE.fullmatch(value):
+        try:
+            datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+            return None
+        except ValueError:
+            pass
+    return f"must be a date-time as YYYY-MM-DDThh:mm:ssZ (or +hh:mm), got {_shown(value)}"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def check_form_values(form: Sequence[FormField], values: Mapping[str, Any]) -> list[str]:

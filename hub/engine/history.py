@@ -27,6 +27,8 @@ class EventType(StrEnum):
     BRANCH_JOINED = "BranchJoined"
     CHILD_STARTED = "ChildStarted"
     CHILD_FINISHED = "ChildFinished"
+    CHILD_CANCEL_REQUESTED = "ChildCancelRequested"
+    END_REACHED = "EndReached"
     COMPENSATION_STARTED = "CompensationStarted"
     COMPENSATION_COMPLETED = "CompensationCompleted"
     RUN_SUSPENDED = "RunSuspended"
@@ -75,6 +77,8 @@ class StepState:
     input: Any = None
     output: Any = None
     error: str | None = None
+    scheduled_seq: int = 0  # the StepScheduled event of the current pass (loops pass again)
+    child_run: str | None = None  # a subworkflow step's child run
 
 
 @dataclass
@@ -104,6 +108,8 @@ class RunState:
     parallel: dict[str, ParallelState] = field(default_factory=dict)
     branch_of: dict[str, tuple[str, int]] = field(default_factory=dict)
     compensating: list[str] | None = None
+    # Outcomes recorded while the run was suspended, continued when it resumes.
+    held: list[Event] = field(default_factory=list)
     failure: str | None = None
     output: Any = None
     next_seq: int = 1
@@ -131,12 +137,15 @@ def apply(state: RunState, event: Event) -> None:
     """Fold one event into the state. Pure bookkeeping: decisions live in the interpreter."""
     kind, step, data = event.type, event.step, event.data
     state.next_seq = max(state.next_seq, event.seq + 1)
+    if data.get("held"):
+        state.held.append(event)
     if kind is EventType.RUN_STARTED:
         state.input = data.get("input")
         state.started_at = event.ts
     elif kind is EventType.STEP_SCHEDULED and step:
         s = state.step(step)
         s.status, s.attempt, s.input, s.error = "scheduled", 1, data.get("input"), None
+        s.scheduled_seq = event.seq
         state.active.add(step)
     elif kind is EventType.ACTIVITY_STARTED and step:
         state.step(step).status = "running"
@@ -157,6 +166,8 @@ def apply(state: RunState, event: Event) -> None:
     ):
         state.step(step).status = "waiting"
         state.active.add(step)
+        if kind is EventType.CHILD_STARTED:
+            state.step(step).child_run = data.get("run_id")
         if kind is EventType.WAIT_STARTED and data.get("signal"):
             state.waiting_for[data["signal"]] = step
             if "match" in data:
@@ -175,6 +186,7 @@ def apply(state: RunState, event: Event) -> None:
             EventType.DECISION_TAKEN,
             EventType.CHILD_FINISHED,
             EventType.BRANCH_JOINED,
+            EventType.END_REACHED,
         )
         and step
     ):
@@ -199,6 +211,7 @@ def apply(state: RunState, event: Event) -> None:
         state.status = RunStatus.SUSPENDED
     elif kind is EventType.RUN_RESUMED:
         state.status = RunStatus.RUNNING
+        state.held.clear()  # the resume continues them in the same transition
     elif kind is EventType.RUN_COMPLETED:
         state.status, state.output = RunStatus.COMPLETED, data.get("output")
         state.active.clear()

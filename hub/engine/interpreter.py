@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,10 +40,30 @@ class NewUserTask:
 
 
 @dataclass(frozen=True)
+class ChildRef:
+    """A subworkflow step's workflow, resolved to a version, and its child run's id."""
+
+    workflow: str
+    version: str
+    run_id: str
+
+
+@dataclass(frozen=True)
 class NewChildRun:
     step: str
     workflow: str
     input: Any
+    version: str = ""
+    run_id: str = ""
+
+
+@dataclass(frozen=True)
+class ChildCancel:
+    """A child run to cancel because its parent closed or abandoned it."""
+
+    step: str
+    run_id: str
+    reason: str
 
 
 @dataclass
@@ -52,6 +72,7 @@ class Transition:
     tasks: list[ScheduledTask] = field(default_factory=list)
     user_tasks: list[NewUserTask] = field(default_factory=list)
     children: list[NewChildRun] = field(default_factory=list)
+    cancel_children: list[ChildCancel] = field(default_factory=list)
     finished: bool = False
 
 
@@ -66,8 +87,12 @@ class Interpreter:
         state: RunState,
         now: datetime,
         rng: Callable[[], float] = random.random,
+        children: Mapping[str, ChildRef | str] | None = None,
     ) -> None:
+        """`children`: for each subworkflow step the run may enter now, its resolved
+        workflow and new run id, or why it cannot be resolved (the step then fails)."""
         self.definition = definition
+        self.children = children or {}
         self.state = state
         variables = getattr(definition, "vars", None)
         if variables and not state.vars:
@@ -110,13 +135,17 @@ class Interpreter:
         if self.state.compensating is None and step not in self.state.active:
             return self.out  # the step was abandoned (its parallel joined without it)
         if self.state.compensating is not None:
-            self._record(EventType.COMPENSATION_COMPLETED, step)
-            self._compensate_next()
+            self._record(EventType.COMPENSATION_COMPLETED, step, **self._hold())
+            self._go_on(self._compensate_next)
             return self.out
         self._record(
-            EventType.ACTIVITY_COMPLETED, step, output=output, attempt=self.state.step(step).attempt
+            EventType.ACTIVITY_COMPLETED,
+            step,
+            output=output,
+            attempt=self.state.step(step).attempt,
+            **self._hold(),
         )
-        self._after(step)
+        self._go_on(lambda: self._after(step))
         return self.out
 
     def activity_failed(
@@ -126,29 +155,44 @@ class Interpreter:
             return self.out
         if self.state.compensating is not None:
             # A compensation that fails is recorded and skipped: the saga keeps unwinding.
-            self._record(EventType.COMPENSATION_COMPLETED, step, error=f"{error_type}: {message}")
-            self._compensate_next()
+            self._record(
+                EventType.COMPENSATION_COMPLETED,
+                step,
+                error=f"{error_type}: {message}",
+                **self._hold(),
+            )
+            self._go_on(self._compensate_next)
             return self.out
-        spec = self.definition.steps[step]
         attempt = self.state.step(step).attempt
+        held = self._hold(retryable=retryable)
         self._record(
-            EventType.ACTIVITY_FAILED, step, attempt=attempt, error_type=error_type, message=message
+            EventType.ACTIVITY_FAILED,
+            step,
+            attempt=attempt,
+            error_type=error_type,
+            message=message,
+            **held,
         )
-        retry = spec.retry
+        self._go_on(lambda: self._after_failure(step, error_type, message, retryable))
+        return self.out
+
+    def _after_failure(self, step: str, error_type: str, message: str, retryable: bool) -> None:
+        """Retry the failed attempt, or hand the failure to the step's error policy."""
+        retry = self.definition.steps[step].retry
+        attempt = self.state.step(step).attempt
         if retryable and retry.retries(attempt, error_type):
             delay = retry.delay(attempt, self.rng())
             self._record(
                 EventType.RETRY_SCHEDULED, step, attempt=attempt + 1, delay=round(delay, 3)
             )
             self._task("activity", step, attempt + 1, delay)
-            return self.out
+            return
         self._on_error(step, f"{error_type}: {message}")
-        return self.out
 
     def timer_fired(self, step: str) -> Transition:
         if self.state.step(step).status == "waiting":
-            self._record(EventType.TIMER_FIRED, step)
-            self._after(step)
+            self._record(EventType.TIMER_FIRED, step, **self._hold())
+            self._go_on(lambda: self._after(step))
         return self.out
 
     def signal(self, name: str, payload: Any) -> Transition:
@@ -156,37 +200,59 @@ class Interpreter:
         if waiter is None:  # kept until a wait step asks for it
             self._record(EventType.SIGNAL_RECEIVED, None, name=name, payload=payload)
             return self.out
-        self._record(EventType.SIGNAL_RECEIVED, waiter, name=name, payload=payload, output=payload)
-        self._after(waiter)
+        self._record(
+            EventType.SIGNAL_RECEIVED,
+            waiter,
+            name=name,
+            payload=payload,
+            output=payload,
+            **self._hold(),
+        )
+        self._go_on(lambda: self._after(waiter))
         return self.out
 
     def wait_timed_out(self, step: str) -> Transition:
         if self.state.step(step).status != "waiting":
             return self.out
-        self._record(EventType.WAIT_TIMED_OUT, step, output=None)
-        spec = self.definition.steps[step]
-        target = getattr(spec, "on_timeout", None)
+        self._record(EventType.WAIT_TIMED_OUT, step, output=None, **self._hold())
+        self._go_on(lambda: self._after_timeout(step))
+        return self.out
+
+    def _after_timeout(self, step: str) -> None:
+        target = getattr(self.definition.steps[step], "on_timeout", None)
         if target:
             self._continue_to(step, target)
         else:
             self._fail(f"step {step!r} timed out waiting")
-        return self.out
 
     def user_task_completed(self, step: str, values: dict[str, Any], by: str) -> Transition:
-        self._record(EventType.USER_TASK_COMPLETED, step, output=values, by=by)
-        self._after(step)
+        self._record(EventType.USER_TASK_COMPLETED, step, output=values, by=by, **self._hold())
+        self._go_on(lambda: self._after(step))
         return self.out
 
     def child_finished(self, step: str, status: str, output: Any, error: str | None) -> Transition:
+        if self.state.step(step).status != "waiting":
+            return self.out  # abandoned (a joined parallel) or already told
         if status == RunStatus.COMPLETED.value:
-            self._record(EventType.CHILD_FINISHED, step, output=output, status=status)
-            self._after(step)
+            self._record(
+                EventType.CHILD_FINISHED, step, output=output, status=status, **self._hold()
+            )
+            self._go_on(lambda: self._after(step))
         else:
-            self._record(EventType.CHILD_FINISHED, step, output=None, status=status, error=error)
-            self._on_error(step, f"child run {status}: {error or ''}".strip())
+            reason = f"child run {status}: {error or ''}".strip()
+            self._record(
+                EventType.CHILD_FINISHED,
+                step,
+                output=None,
+                status=status,
+                error=error,
+                **self._hold(reason=reason),
+            )
+            self._go_on(lambda: self._on_error(step, reason))
         return self.out
 
     def cancel(self, reason: str) -> Transition:
+        self._close_children(f"parent run {self.state.run_id} was cancelled")
         self._record(EventType.RUN_CANCELLED, None, reason=reason)
         self.out.finished = True
         return self.out
@@ -196,8 +262,43 @@ class Interpreter:
         return self.out
 
     def resume(self) -> Transition:
+        """Resume, then continue what was recorded while the run was held, in order."""
+        held = list(self.state.held)
         self._record(EventType.RUN_RESUMED)
+        for event in held:
+            if self.state.status.finished:
+                break
+            self._continue_held(event)
         return self.out
+
+    # --- holding a suspended run ---
+
+    def _hold(self, **continuation: Any) -> dict[str, Any]:
+        """Extra data for an outcome recorded while suspended: it is kept, with what its
+        continuation needs, and continued on resume (nothing moves while suspended)."""
+        if self.state.status is RunStatus.SUSPENDED:
+            return {"held": True, **continuation}
+        return {}
+
+    def _go_on(self, continuation: Callable[[], None]) -> None:
+        if self.state.status is not RunStatus.SUSPENDED:
+            continuation()
+
+    def _continue_held(self, event: Any) -> None:
+        step, data = event.step, event.data
+        kind = event.type
+        if kind is EventType.COMPENSATION_COMPLETED:
+            self._compensate_next()
+        elif kind is EventType.ACTIVITY_FAILED:
+            self._after_failure(
+                step, data["error_type"], data["message"], bool(data.get("retryable"))
+            )
+        elif kind is EventType.WAIT_TIMED_OUT:
+            self._after_timeout(step)
+        elif kind is EventType.CHILD_FINISHED and data.get("status") != RunStatus.COMPLETED:
+            self._on_error(step, str(data.get("reason") or "child run failed"))
+        else:  # completed activity, fired timer, received signal, completed task or child
+            self._after(step)
 
     # --- moving through the graph ---
 
@@ -310,14 +411,29 @@ class Interpreter:
         self, step_id: str, spec: Any, context: dict[str, Any], depth: int
     ) -> None:
         value = spec.input.render(context) if spec.input is not None else None
-        reference = f"{spec.workflow}@{spec.version_range}" if spec.version_range else spec.workflow
-        self._record(EventType.CHILD_STARTED, step_id, workflow=reference, input=value)
-        self.out.children.append(NewChildRun(step_id, reference, value))
+        child = self.children.get(step_id)
+        if not isinstance(child, ChildRef):  # nothing matches (any more): the step fails
+            self._record(EventType.STEP_SCHEDULED, step_id, input=value)
+            reason = child or f"workflow {spec.workflow!r} could not be resolved"
+            self._record(EventType.ACTIVITY_FAILED, step_id, attempt=1,
+                         error_type="WorkflowNotFound", message=reason)  # fmt: skip
+            self._on_error(step_id, f"WorkflowNotFound: {reason}")
+            return
+        self._record(
+            EventType.CHILD_STARTED,
+            step_id,
+            workflow=child.workflow,
+            version=child.version,
+            run_id=child.run_id,
+            input=value,
+        )
+        self.out.children.append(
+            NewChildRun(step_id, child.workflow, value, child.version, child.run_id)
+        )
 
     def _enter_end(self, step_id: str, spec: Any, context: dict[str, Any], depth: int) -> None:
         output = spec.output.render(context) if spec.output is not None else None
-        self._record(EventType.STEP_SCHEDULED, step_id, input=None)
-        self._record(EventType.DECISION_TAKEN, step_id, output=output)
+        self._record(EventType.END_REACHED, step_id, output=output)
         self._complete(output)
 
     # --- parallel ---
@@ -335,6 +451,10 @@ class Interpreter:
         needed = spec.completion.needed(len(group.branches))
         if len(group.done) >= needed:
             group.joined = True
+            self._close_children(
+                f"parallel step {parent!r} of run {self.state.run_id} joined without it",
+                [m for b in group.branches for m in b],
+            )
             outputs = {
                 s: self.state.steps[s].output
                 for b in group.branches
@@ -374,6 +494,7 @@ class Interpreter:
             )
             self._compensate_next()
             return
+        self._close_children(f"parent run {self.state.run_id} failed")
         self._record(EventType.RUN_FAILED, None, error=message)
         self.out.finished = True
 
@@ -382,13 +503,25 @@ class Interpreter:
         if pending:
             self._task("compensate", pending[0], 1)
             return
+        self._close_children(f"parent run {self.state.run_id} failed")
         self._record(EventType.RUN_FAILED, None, error=self.state.failure, compensated=True)
         self.out.finished = True
 
     def _complete(self, output: Any) -> None:
         if not self.state.status.finished:
+            self._close_children(f"parent run {self.state.run_id} completed without it")
             self._record(EventType.RUN_COMPLETED, None, output=output)
             self.out.finished = True
+
+    def _close_children(self, reason: str, among: list[str] | None = None) -> None:
+        """Child runs still running when their parent closes (or a parallel joins without
+        them) are cancelled: Temporal's default parent-close policy, not orphans."""
+        for step in sorted(self.state.active if among is None else among):
+            s = self.state.steps.get(step)
+            if s is None or s.status != "waiting" or not s.child_run:
+                continue
+            self._record(EventType.CHILD_CANCEL_REQUESTED, step, run_id=s.child_run, reason=reason)
+            self.out.cancel_children.append(ChildCancel(step, s.child_run, reason))
 
 
 def _form_field(field_spec: Any) -> dict[str, Any]:

@@ -31,7 +31,9 @@ WAITING_STEP_TYPES = frozenset({"timer", "wait", "user_task"})
 # A branch is a straight line of steps; anything that picks a route or ends the run is out.
 BRANCH_STEP_TYPES = frozenset({"activity", "timer", "wait", "user_task", "subworkflow"})
 # A "secret" is a string kept only as its SHA-256 (an override key): never stored in clear.
-FORM_FIELD_TYPES = ("string", "number", "integer", "boolean", "date", "enum", "secret")
+FORM_FIELD_TYPES = (
+    "string", "number", "integer", "boolean", "date", "datetime", "enum", "secret",
+)  # fmt: skip
 HIT_POLICIES = ("first", "unique", "collect")
 
 

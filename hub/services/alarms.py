@@ -191,7 +191,11 @@ class AlarmService:
     async def _publish(self, alarm: Alarm, t: Transition) -> None:
         feed = self._telemetry.feeds.get(alarm.rule.device_id)
         slug, device = (feed.tenant_slug, feed.device.name) if feed else (None, None)
-        await self._bus.publish(alarm_topic(alarm), transition_event(alarm, t, slug, device))
+        await self._bus.publish(
+            alarm_topic(alarm),
+            transition_event(alarm, t, slug, device),
+            tenant=alarm.rule.tenant_id,
+        )
 
     async def _expire_shelves(self) -> None:
         now = self._clock.now()

@@ -1,5 +1,10 @@
 """The in-process event bus, with MQTT-style topic wildcards (`+` one level, `#` the rest).
 
+Every event belongs to a tenant, given by its publisher from the authenticated or owning
+context (a run's tenant, a device's tenant), never read from the payload. A subscription
+names the tenant whose events it takes; only the platform's own dispatchers (the wait
+dispatcher, which scopes by the tenant it is handed) subscribe to every tenant.
+
 It sits behind the EventBus port, so a broker (MQTT, NATS) can carry events across
 processes later without touching publishers or subscribers.
 """
@@ -9,10 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-Handler = Callable[[str, Any], Awaitable[None]]
-BatchHandler = Callable[[Iterable[tuple[str, Any]], Callable[[Any], Any]], Awaitable[None]]
+# (tenant id, topic, payload)
+Handler = Callable[[str, str, Any], Awaitable[None]]
+# (tenant id, [(topic, raw)], render)
+BatchHandler = Callable[[str, Iterable[tuple[str, Any]], Callable[[Any], Any]], Awaitable[None]]
+ALL_TENANTS = None  # a subscription to every tenant's events (platform dispatchers only)
 log = logging.getLogger(__name__)
 
 
@@ -26,83 +35,99 @@ def topic_matches(pattern: str, topic: str) -> bool:
     return len(want) == len(have)
 
 
+@dataclass(frozen=True, eq=False)
+class _Subscription:
+    tenant: str | None  # None: every tenant's events
+    pattern: str
+    handler: Handler
+    batch: BatchHandler | None
+
+    def takes(self, tenant: str, topic: str) -> bool:
+        return (self.tenant is None or self.tenant == tenant) and topic_matches(self.pattern, topic)
+
+
 class InProcessBus:
     def __init__(self) -> None:
-        self._subscriptions: list[tuple[str, Handler]] = []
-        # A handler that can take many events at once (see publish_many), by handler.
-        self._batch: dict[Handler, BatchHandler] = {}
-        self._routes: dict[str, list[Handler]] = {}  # topic -> handlers, for publish_many
+        self._subscriptions: list[_Subscription] = []
+        # (tenant, topic) -> subscriptions that take it
+        self._routes: dict[tuple[str, str], list[_Subscription]] = {}
 
     def subscribe(
-        self, pattern: str, handler: Handler, *, batch: BatchHandler | None = None
+        self,
+        pattern: str,
+        handler: Handler,
+        *,
+        tenant: str | None,
+        batch: BatchHandler | None = None,
     ) -> Callable[[], None]:
-        entry = (pattern, handler)
+        """Take `tenant`'s events on topics matching `pattern` (tenant=ALL_TENANTS: every
+        tenant's, for a dispatcher that scopes by the tenant it is handed). `batch`, when
+        given, takes a burst of events in one call (see publish_many)."""
+        entry = _Subscription(tenant, pattern, handler, batch)
         self._subscriptions.append(entry)
-        if batch is not None:
-            self._batch[handler] = batch
         self._routes.clear()
 
         def undo() -> None:
-            self._subscriptions.remove(entry)
-            self._batch.pop(handler, None)
+            if entry in self._subscriptions:
+                self._subscriptions.remove(entry)
             self._routes.clear()
 
         return undo
 
-    def _route(self, topic: str) -> list[Handler]:
-        handlers = self._routes.get(topic)
-        if handlers is None:
+    def _route(self, tenant: str, topic: str) -> list[_Subscription]:
+        key = (tenant, topic)
+        found = self._routes.get(key)
+        if found is None:
             if len(self._routes) > 100_000:
                 self._routes.clear()
-            handlers = self._routes[topic] = [
-                h for p, h in self._subscriptions if topic_matches(p, topic)
-            ]
-        return handlers
+            found = self._routes[key] = [s for s in self._subscriptions if s.takes(tenant, topic)]
+        return found
+
+    async def publish(self, topic: str, payload: Any, *, tenant: str) -> None:
+        """Deliver one event of `tenant` to the subscriptions that take it."""
+        if not tenant:
+            raise ValueError("an event needs its publisher's tenant")
+        await self._settle([s.handler(tenant, topic, payload) for s in self._route(tenant, topic)])
 
     async def publish_many(
         self,
+        tenant: str,
         events: Iterable[tuple[str, Any]],
         render: Callable[[Any], Any] = lambda raw: raw,
         topics: Iterable[str] | None = None,
     ) -> None:
-        """Publish a burst (telemetry samples): each handler sees each matching event, and
-        a handler subscribed with `batch=` gets them in one call. Events carry a raw form;
-        `render(raw)` makes the payload, only for a handler that takes the event (a batch
-        handler renders what it uses). Given the burst's `topics`, when only batch
-        handlers that match all of them listen, the burst is handed over unread, so a
-        burst nobody needs costs nothing per event."""
+        """Publish a burst of one tenant's events (telemetry samples): each subscription
+        sees each event it takes, and one subscribed with `batch=` gets them in one call.
+        Events carry a raw form; `render(raw)` makes the payload, only for a handler that
+        takes the event (a batch handler renders what it uses). Given the burst's
+        `topics`, when only batch handlers that take all of them listen, the burst is
+        handed over unread, so a burst nobody needs costs nothing per event."""
+        if not tenant:
+            raise ValueError("an event needs its publisher's tenant")
         if topics is not None:
-            routes = [self._route(t) for t in topics]
-            everyone = {h for r in routes for h in r}
-            if all(h in self._batch for h in everyone) and all(
+            routes = [self._route(tenant, t) for t in topics]
+            everyone = {s for r in routes for s in r}
+            if all(s.batch is not None for s in everyone) and all(
                 len(r) == len(everyone) for r in routes
             ):
-                await self._settle([self._batch[h](events, render) for h in everyone])
+                await self._settle([s.batch(tenant, events, render) for s in everyone])  # type: ignore[misc]
                 return
-        per_handler: dict[Handler, list[tuple[str, Any]]] = {}
+        per_subscription: dict[_Subscription, list[tuple[str, Any]]] = {}
         for event in events:
-            for handler in self._route(event[0]):
-                per_handler.setdefault(handler, []).append(event)
-        calls = []
-        for handler, items in per_handler.items():
-            batch = self._batch.get(handler)
-            if batch is not None:
-                calls.append(batch(items, render))
+            for sub in self._route(tenant, event[0]):
+                per_subscription.setdefault(sub, []).append(event)
+        calls: list[Awaitable[None]] = []
+        for sub, items in per_subscription.items():
+            if sub.batch is not None:
+                calls.append(sub.batch(tenant, items, render))
             else:
-                calls.extend(handler(topic, render(raw)) for topic, raw in items)
+                calls.extend(sub.handler(tenant, topic, render(raw)) for topic, raw in items)
         await self._settle(calls)
 
     @staticmethod
     async def _settle(calls: list[Awaitable[None]]) -> None:
+        if not calls:
+            return
         for result in await asyncio.gather(*calls, return_exceptions=True):
             if isinstance(result, BaseException):
                 log.error("event handler failed: %r", result)
-
-    async def publish(self, topic: str, payload: Any) -> None:
-        handlers = [h for p, h in self._subscriptions if topic_matches(p, topic)]
-        results = await asyncio.gather(
-            *(h(topic, payload) for h in handlers), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                log.error("event handler for %s failed: %r", topic, result)

@@ -229,9 +229,17 @@ class TelemetryService:
                 raise
             self.stored += sum(r[3] for r in rows)
         if bursts and self.settings.publish:
-            topics = {s.topic for _, _, slots, _ in bursts for s in slots if s is not None}
-            await self._bus.publish_many(SampleEvents(bursts), render_sample, topics)
+            await self._publish(bursts)
         return count
+
+    async def _publish(self, bursts: list[Any]) -> None:
+        """Each tenant's samples as its own burst: an event carries its device's tenant."""
+        by_tenant: dict[str, list[Any]] = {}
+        for burst in bursts:
+            by_tenant.setdefault(burst[0].device.tenant_id, []).append(burst)
+        for tenant_id, own in by_tenant.items():
+            topics = {s.topic for _, _, slots, _ in own for s in slots if s is not None}
+            await self._bus.publish_many(tenant_id, SampleEvents(own), render_sample, topics)
 
     @staticmethod
     def _group_rows(bursts: list[Any]) -> list[tuple[Any, ...]]:

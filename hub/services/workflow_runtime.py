@@ -17,16 +17,23 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from hub.domain.audit import SYSTEM, RequestContext
+from hub.domain.audit import SYSTEM, AuditEvent, Outcome, RequestContext
+from hub.domain.errors import NotFound
 from hub.domain.ids import new_id
-from hub.engine.activities import ActivityContext, ActivityError, ActivityRegistry
+from hub.engine.activities import (
+    ActivityContext,
+    ActivityError,
+    ActivityRegistry,
+    NonRetryableError,
+    Publish,
+)
 from hub.engine.history import RunState, RunStatus, fold
-from hub.engine.interpreter import Interpreter, Transition
+from hub.engine.interpreter import ChildRef, Interpreter, Transition
 from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.audit import AuditLog
 from hub.services.workflow_defs import DefinitionCache
@@ -71,7 +78,7 @@ class WorkflowRuntime:
         registry: ActivityRegistry,
         definitions: DefinitionCache,
         audit: AuditLog,
-        publish: Any,
+        publish: TenantPublish,
         settings: WorkerSettings | None = None,
     ) -> None:
         self._uow = uow_factory
@@ -209,10 +216,13 @@ class WorkflowRuntime:
         if state.status.finished:
             await self._drop(task)
             return []
+        if state.status is RunStatus.SUSPENDED and task.kind != "cancel":
+            await self._release(task)  # nothing moves while suspended: taken up on resume
+            return []
         outcome = await self._outcome(task, run, state, definition)
         for _ in range(10):
             before = state.next_seq
-            transition = outcome(Interpreter(definition, state, self._clock.now()))
+            transition = await self.interpret(definition, state, outcome)
             done = await self.commit(run, state, before, transition, task)
             if done is not None:
                 return done
@@ -224,6 +234,31 @@ class WorkflowRuntime:
             run, state, definition = loaded
         log.error("run %s: gave up committing %s after repeated conflicts", run["id"], task.kind)
         return []
+
+    async def interpret(
+        self, definition: Any, state: RunState, outcome: Callable[[Interpreter], Transition]
+    ) -> Transition:
+        """Apply `outcome` to the run in a worker thread: expressions are tenants' code,
+        bounded in cost and time, and even a bounded one must not hold the event loop
+        that PLC polling and alarms share. Subworkflows the run may enter are resolved
+        first (the interpreter is pure)."""
+        children = await self._children(state.tenant, definition)
+        interpreter = Interpreter(definition, state, self._clock.now(), children=children)
+        return await asyncio.to_thread(outcome, interpreter)
+
+    async def _children(self, tenant_id: str, definition: Any) -> dict[str, ChildRef | str]:
+        """Each subworkflow step's newest matching version and a new run id, or why none."""
+        found: dict[str, ChildRef | str] = {}
+        for step_id, spec in definition.steps.items():
+            if spec.type != "subworkflow":
+                continue
+            try:
+                name, version = await self._definitions.resolve(tenant_id, spec.workflow)
+            except NotFound as exc:
+                found[step_id] = exc.detail
+            else:
+                found[step_id] = ChildRef(name, version, new_id())
+        return found
 
     async def _outcome(
         self, task: Claimed, run: dict[str, Any], state: RunState, definition: Any
@@ -240,6 +275,8 @@ class WorkflowRuntime:
             return lambda i: i.start(run["input"])
         if task.kind == "child":
             return await self._child_done(task)
+        if task.kind == "cancel":
+            return await self._parent_closed(task, run)
         log.error("unknown task kind %s", task.kind)
         return lambda i: i.out
 
@@ -252,9 +289,15 @@ class WorkflowRuntime:
             name = spec.compensate.activity
             template = spec.compensate.input
             state.vars = dict(getattr(definition, "vars", {}))
-            value = template.render(state.context()) if template is not None else None
+            value = (
+                await asyncio.to_thread(template.render, state.context())
+                if template is not None
+                else None
+            )
+            execution = "compensate"
         else:
             name, value = spec.activity, state.step(step).input
+            execution = str(state.step(step).scheduled_seq)
         fn = self.registry.get(name)
         began = self._clock.now()
         if fn is None:
@@ -265,7 +308,8 @@ class WorkflowRuntime:
             run["id"],
             step,
             state.step(step).attempt,
-            self._publish,
+            self._publisher(run),
+            execution,
         )
         started = time.perf_counter()
         heartbeat = asyncio.create_task(self._heartbeat(task))
@@ -289,6 +333,29 @@ class WorkflowRuntime:
 
         return succeeded
 
+    def _publisher(self, run: dict[str, Any]) -> Publish:
+        """What `ctx.publish` does for this run: events go out in the run's own tenant.
+        A payload naming another tenant is refused and audited: an event's tenant is
+        its publisher's, so the name could only be an attempt to reach another tenant."""
+        tenant_id, run_id = run["tenant_id"], run["id"]
+
+        async def publish(topic: str, payload: Any) -> None:
+            named = payload.get("tenant_id") if isinstance(payload, dict) else None
+            if named is not None and named != tenant_id:
+                details = {"topic": str(topic)[:256], "named_tenant": str(named)[:64]}
+                await self._audit.record_now(
+                    [tenant_id],
+                    SYSTEM,
+                    AuditEvent("event.publish", "workflow_run", run_id, Outcome.DENIED, details),
+                )
+                raise NonRetryableError(
+                    "an event is published in its run's own tenant; its payload may not "
+                    "name another tenant"
+                )
+            await self._publish(topic, payload, tenant=tenant_id)
+
+        return publish
+
     async def _heartbeat(self, task: Claimed) -> None:
         """Keep the lease while a long activity runs."""
         every = self.settings.lease_seconds / 3
@@ -300,12 +367,27 @@ class WorkflowRuntime:
                 await uow.commit()
 
     async def _child_done(self, task: Claimed) -> Outcome_:
-        step, child_id = str(task.step).split("@", 1)
+        # The task names the child run (older ones "step@child").
+        child_id = str(task.step).rpartition("@")[2]
         async with self._uow() as uow:
             child = await uow.workflows.run(None, child_id)
         if child is None:
+            step = str(task.step).partition("@")[0]
             return lambda i: i.child_finished(step, "failed", None, "child run vanished")
+        step = child["parent_step"]
         return lambda i: i.child_finished(step, child["status"], child["output"], child["error"])
+
+    async def _parent_closed(self, task: Claimed, run: dict[str, Any]) -> Outcome_:
+        """The parent (named by the task) closed or no longer needs this run: cancel it."""
+        parent_id = str(task.step)
+        async with self._uow() as uow:
+            parent = await uow.workflows.run(run["tenant_id"], parent_id)
+        status = parent["status"] if parent is not None else "gone"
+        if status in ("completed", "failed", "cancelled"):
+            reason = f"parent run {parent_id} {status}"
+        else:
+            reason = f"parent run {parent_id} no longer waits for it"
+        return lambda i: i.cancel(reason)
 
     # --- loading and committing ---
 
@@ -322,6 +404,11 @@ class WorkflowRuntime:
         if run["status"] == RunStatus.SUSPENDED.value:
             state.status = RunStatus.SUSPENDED
         return run, state, definition
+
+    async def _release(self, task: Claimed) -> None:
+        async with self._uow(write=True) as uow:
+            await uow.workflows.release_task(task.id, self.owner)
+            await uow.commit()
 
     async def _drop(self, task: Claimed) -> None:
         async with self._uow(write=True) as uow:
@@ -380,8 +467,11 @@ class WorkflowRuntime:
                 await uow.workflows.add_user_task(user_task_row(run, user_task, now))
             for child in transition.children:
                 local += await self._start_child(uow, run, child, now, lease_until)
+            for closed in transition.cancel_children:
+                local += await self._cancel_child(uow, run, closed.run_id, now, lease_until)
             if transition.finished:
-                local = await self._finish(uow, run, now)
+                await self._finish(uow, run, now)  # drops this run's tasks
+                local = [t for t in local if t.run_id != run["id"]]
             for event in await audit_events(uow, run, transition):
                 await self._audit.record(uow, [run["tenant_id"]], ctx, event)
             await uow.commit()
@@ -389,28 +479,30 @@ class WorkflowRuntime:
             RUN_SECONDS.labels(run["tenant_id"], run["workflow"], status.value).observe(
                 (now - run["created_at"]).total_seconds()
             )
-        if (transition.finished and run.get("parent_run_id")) or (rows and not local):
+        if (
+            (transition.finished and run.get("parent_run_id"))
+            or (rows and not local)
+            or transition.cancel_children
+        ):
             self.wake()  # queued work nobody holds: the dispatcher should look now
         return local
 
-    async def _finish(self, uow: Any, run: dict[str, Any], now: datetime) -> list[Claimed]:
+    async def _finish(self, uow: Any, run: dict[str, Any], now: datetime) -> None:
         """A finished run holds no tasks; its parent, if any, is told (nothing to run here)."""
         await uow.workflows.drop_run_tasks(run["id"])
         await uow.workflows.cancel_user_tasks(run["id"])
         if run.get("parent_run_id"):
-            step = f"{run['parent_step']}@{run['id']}"
             parent_task = task_row(
-                run, kind="child", step=step, attempt=1, due=now, run_id=run["parent_run_id"]
+                run, kind="child", step=run["id"], attempt=1, due=now, run_id=run["parent_run_id"]
             )
             await uow.workflows.add_tasks([parent_task])
-        return []
 
     async def _start_child(
         self, uow: Any, run: dict[str, Any], child: Any, now: datetime, lease_until: datetime
     ) -> list[Claimed]:
-        name, version = await self._definitions.resolve(run["tenant_id"], child.workflow)
-        child_id = new_id()
-        await uow.workflows.add_run(child_run_row(run, child, name, version, child_id, now))
+        child_id = child.run_id
+        row = child_run_row(run, child, child.workflow, child.version, child_id, now)
+        await uow.workflows.add_run(row)
         start = task_row(
             run,
             kind="start",
@@ -424,8 +516,27 @@ class WorkflowRuntime:
         await uow.workflows.add_tasks([start])
         return [_claimed(start)]
 
+    async def _cancel_child(
+        self, uow: Any, run: dict[str, Any], child_id: str, now: datetime, lease_until: datetime
+    ) -> list[Claimed]:
+        """A durable order to cancel a child run (the task names its parent), taken up at
+        once here and by any worker after a crash, even while the child is suspended."""
+        order = task_row(
+            run,
+            kind="cancel",
+            step=run["id"],
+            attempt=1,
+            due=now,
+            owner=self.owner if self._running else None,
+            lease_until=lease_until,
+            run_id=child_id,
+        )
+        await uow.workflows.add_tasks([order])
+        return [_claimed(order)] if order["lease_owner"] else []
+
 
 Outcome_ = Callable[[Interpreter], Transition]
+TenantPublish = Callable[..., Awaitable[None]]  # bus.publish(topic, payload, *, tenant)
 
 
 def _claimed(row: dict[str, Any]) -> Claimed:

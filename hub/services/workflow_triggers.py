@@ -23,7 +23,7 @@ from hub.engine.expressions import Expression, ExpressionError
 from hub.engine.model import CronTrigger, EventTrigger
 from hub.engine.topics import match_topic, payload_matches
 from hub.ports import Clock, UnitOfWorkFactory
-from hub.services.events import InProcessBus
+from hub.services.events import ALL_TENANTS, InProcessBus
 from hub.services.workflows import StartRun, WorkflowService
 
 log = logging.getLogger("hub.triggers")
@@ -47,10 +47,14 @@ class TriggerService:
         self._unsubscribe: list[Any] = []
         self._crons: list[tuple[str, str, int, CronTrigger]] = []
         self._task: asyncio.Task[None] | None = None
+        self._unsubscribe_waits: Any = None
 
     async def start(self) -> None:
         await self.refresh()
-        self._bus.subscribe("#", self._deliver_to_waits, batch=self._deliver_many)
+        # Waits of every tenant: the dispatcher looks only at the event's own tenant's.
+        self._unsubscribe_waits = self._bus.subscribe(
+            "#", self._deliver_to_waits, tenant=ALL_TENANTS, batch=self._deliver_many
+        )
         self._task = asyncio.create_task(self._cron_loop(), name="workflow-cron")
 
     async def stop(self) -> None:
@@ -60,6 +64,9 @@ class TriggerService:
         for undo in self._unsubscribe:
             undo()
         self._unsubscribe.clear()
+        if self._unsubscribe_waits is not None:
+            self._unsubscribe_waits()
+            self._unsubscribe_waits = None
 
     async def refresh(self) -> None:
         """Re-read the newest version of every workflow and (re)subscribe its triggers."""
@@ -85,23 +92,19 @@ class TriggerService:
     def _subscribe(self, tenant_id: str, workflow: str, trigger: EventTrigger) -> None:
         pattern = _NAMED_LEVEL.sub("+", trigger.topic)
 
-        async def on_event(topic: str, payload: Any) -> None:
-            if not _for_tenant(payload, tenant_id):
-                return
+        async def on_event(_tenant: str, topic: str, payload: Any) -> None:
             params = match_topic(trigger.topic, topic) or {}
             context = {"trigger": {"topic": topic, "payload": payload, "params": params}}
-            if trigger.when is not None and not _holds(trigger.when, context, workflow):
-                return
-            run_input = (
-                trigger.input.render(context)
-                if trigger.input is not None
-                else payload
-                if isinstance(payload, dict)
-                else {"event": payload}
-            )
+            if trigger.when is None and trigger.input is None:
+                run_input = payload if isinstance(payload, dict) else {"event": payload}
+            else:  # tenants' expressions: evaluated off the loop PLCs and alarms share
+                run_input = await asyncio.to_thread(_triggered_input, trigger, context, workflow)
+                if run_input is _NO_RUN:
+                    return
             await self._start(tenant_id, workflow, run_input, None)
 
-        self._unsubscribe.append(self._bus.subscribe(pattern, on_event))
+        # Only this tenant's events: the bus filters on the publisher's tenant.
+        self._unsubscribe.append(self._bus.subscribe(pattern, on_event, tenant=tenant_id))
 
     async def _start(self, tenant_id: str, workflow: str, run_input: Any, key: str | None) -> None:
         tenant = await self._tenant(tenant_id)
@@ -118,14 +121,15 @@ class TriggerService:
         async with self._uow() as uow:
             return await uow.tenants.by_id(tenant_id)
 
-    async def _deliver_to_waits(self, topic: str, payload: Any) -> None:
-        await self._deliver_many([(topic, payload)], lambda raw: raw)
+    async def _deliver_to_waits(self, tenant_id: str, topic: str, payload: Any) -> None:
+        await self._deliver_many(tenant_id, [(topic, payload)], lambda raw: raw)
 
-    async def _deliver_many(self, events: Any, render: Any) -> None:
-        """An event wakes every run waiting at a `wait: {event: ...}` step for its topic.
-        A burst (telemetry) reads the waits once, and renders only the events it delivers."""
+    async def _deliver_many(self, tenant_id: str, events: Any, render: Any) -> None:
+        """An event wakes the runs of its own tenant waiting at a `wait: {event: ...}` step
+        for its topic. A burst (telemetry) reads the waits once, and renders only the
+        events it delivers."""
         async with self._uow() as uow:
-            waits = await uow.workflows.event_waits()
+            waits = await uow.workflows.event_waits(tenant_id)
         if waits:
             for topic, raw in events:
                 if any(match_topic(w.topic, topic) is not None for w in waits):
@@ -133,7 +137,7 @@ class TriggerService:
 
     async def _wake(self, waits: list[Any], topic: str, payload: Any) -> None:
         for wait in waits:
-            if match_topic(wait.topic, topic) is None or not _for_tenant(payload, wait.tenant_id):
+            if match_topic(wait.topic, topic) is None:
                 continue
             if wait.match is not None and not payload_matches(payload, json.loads(wait.match)):
                 continue
@@ -167,7 +171,11 @@ class TriggerService:
             slot = croniter(trigger.cron, now).get_prev(datetime)
             if await self._claim_slot(tenant_id, workflow, index, slot):
                 context = {"trigger": {"fired_at": slot.isoformat()}}
-                run_input = trigger.input.render(context) if trigger.input is not None else {}
+                run_input = (
+                    await asyncio.to_thread(trigger.input.render, context)
+                    if trigger.input is not None
+                    else {}
+                )
                 key = f"cron:{workflow}:{index}:{slot.isoformat()}"
                 await self._start(tenant_id, workflow, run_input, key)
                 fired += 1
@@ -184,6 +192,19 @@ class TriggerService:
         return last is not None
 
 
+_NO_RUN = object()
+
+
+def _triggered_input(trigger: EventTrigger, context: dict[str, Any], workflow: str) -> Any:
+    """The run input for this event, or _NO_RUN when the trigger's `when` is not true."""
+    if trigger.when is not None and not _holds(trigger.when, context, workflow):
+        return _NO_RUN
+    if trigger.input is not None:
+        return trigger.input.render(context)
+    payload = context["trigger"]["payload"]
+    return payload if isinstance(payload, dict) else {"event": payload}
+
+
 def _holds(condition: Expression, context: dict[str, Any], workflow: str) -> bool:
     """A trigger's `when`; one that cannot be evaluated on this event starts nothing."""
     try:
@@ -194,9 +215,3 @@ def _holds(condition: Expression, context: dict[str, Any], workflow: str) -> boo
     if not isinstance(result, bool):
         log.warning("trigger condition of %s gave %r, not true or false", workflow, result)
     return result is True
-
-
-def _for_tenant(payload: Any, tenant_id: str) -> bool:
-    """Events that name their tenant (PLC samples and alarms do) reach only its runs."""
-    owner = payload.get("tenant_id") if isinstance(payload, dict) else None
-    return owner is None or owner == tenant_id

@@ -17,21 +17,13 @@ from hub.engine.definition import (
     validate_input,
     version_greater,
 )
-from hub.engine.forms import SecretDigest
+from hub.engine.forms import SecretDigest, value_problem
 from hub.engine.history import RunStatus, fold
 from hub.engine.interpreter import Interpreter, Transition
 from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.audit import AuditLog
 from hub.services.workflow_defs import DefinitionCache
 from hub.services.workflow_runtime import WorkflowRuntime
-
-FORM_TYPES = {
-    "string": str,
-    "secret": str,
-    "number": (int, float),
-    "integer": int,
-    "boolean": bool,
-}
 
 
 @dataclass(frozen=True)
@@ -72,10 +64,18 @@ class WorkflowService:
 
     # --- definitions ---
 
-    def check_definition(self, body: dict[str, Any]) -> Any:
-        """The parsed definition, or ValidationFailed naming every problem."""
+    async def check_definition(self, uow: Any, tenant: Tenant, body: dict[str, Any]) -> Any:
+        """The parsed definition, or ValidationFailed naming every problem: unknown
+        activities, and subworkflows naming a workflow (or a version range) the tenant has
+        not published, so a run never waits for a child that cannot start."""
+        known = await uow.workflows.published_versions(tenant.id)
+        name, version = body.get("name"), body.get("version")
+        if isinstance(name, str) and isinstance(version, str):
+            known.setdefault(name, []).append(version)  # it may start itself
         try:
-            return parse_definition(body, known_activities=self.runtime.registry.names())
+            return parse_definition(
+                body, known_activities=self.runtime.registry.names(), known_workflows=known
+            )
         except DefinitionInvalid as exc:
             raise _invalid(exc) from None
 
@@ -84,7 +84,7 @@ class WorkflowService:
     ) -> Any:
         """Publish inside the caller's transaction (an industry pack's install): no commit,
         and the caller calls `on_published` once it has committed."""
-        definition = self.check_definition(body)
+        definition = await self.check_definition(uow, tenant, body)
         name, version = definition.name, definition.version
         versions = await uow.workflows.definition_versions(tenant.id, name)
         if versions and not version_greater(version, versions[-1]):
@@ -110,7 +110,8 @@ class WorkflowService:
     async def publish(
         self, tenant: Tenant, body: dict[str, Any], ctx: RequestContext
     ) -> dict[str, Any]:
-        self.check_definition(body)  # 422 before taking the write lock
+        async with self._uow() as uow:
+            await self.check_definition(uow, tenant, body)  # 422 before taking the write lock
         async with self._uow(write=True) as uow:
             definition = await self.publish_in(uow, tenant, body, ctx)
             await uow.commit()
@@ -180,7 +181,7 @@ class WorkflowService:
             "updated_at": now,
         }
         state = fold(run["id"], tenant.id, name, version, [])
-        transition = Interpreter(definition, state, now).start(start.input)
+        transition = await self.runtime.interpret(definition, state, lambda i: i.start(start.input))
         try:
             local = await self.runtime.commit(run, state, 1, transition, None, ctx, new_run=run)
             for task in local or []:
@@ -245,7 +246,9 @@ class WorkflowService:
                 raise Conflict("run is not suspended")
             return interp.resume()
 
-        return await self._control(tenant, run_id, ctx, resume)
+        resumed = await self._control(tenant, run_id, ctx, resume)
+        self.runtime.wake()  # the tasks it held are due again
+        return resumed
 
     async def _control(
         self,
@@ -260,7 +263,7 @@ class WorkflowService:
             if state.status.finished:
                 raise Conflict(f"run {run_id} is {state.status.value}")
             before = state.next_seq
-            transition = act(Interpreter(definition, state, self._clock.now()))
+            transition = await self.runtime.interpret(definition, state, act)
             local = await self.runtime.commit(run, state, before, transition, None, ctx)
             if local is not None:
                 if audit_event is not None:
@@ -373,12 +376,9 @@ def _validate_form(
                 problems.append(FieldProblem(fid, "required"))
             continue
         value = values[fid]
-        expected = FORM_TYPES.get(kind)
-        bad_bool = kind in ("number", "integer") and isinstance(value, bool)
-        if expected and (not isinstance(value, expected) or bad_bool):
-            problems.append(FieldProblem(fid, f"must be a {kind}"))
-        elif kind == "enum" and value not in field.get("options", []):
-            problems.append(FieldProblem(fid, f"must be one of {field.get('options')}"))
+        # the same rules that checked the field's default when the workflow was published
+        if problem := value_problem(kind, field.get("options") or (), value):
+            problems.append(FieldProblem(fid, problem))
         elif kind == "secret":
             result[fid] = digest(value)  # the clear value goes no further
         else:

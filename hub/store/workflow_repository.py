@@ -65,6 +65,19 @@ class SqlWorkflows:
         )
         return list((await self._conn.execute(query)).scalars())
 
+    async def published_versions(self, tenant_id: str) -> dict[str, list[str]]:
+        """Every workflow of the tenant and its published versions, oldest first."""
+        d = workflow_definitions.c
+        query = (
+            select(d.name, d.version)
+            .where(d.tenant_id == tenant_id)
+            .order_by(d.name, d.major, d.minor, d.patch)
+        )
+        found: dict[str, list[str]] = {}
+        for row in await self._conn.execute(query):
+            found.setdefault(row.name, []).append(row.version)
+        return found
+
     async def definition(self, tenant_id: str, name: str, version: str) -> dict[str, Any] | None:
         d = workflow_definitions.c
         query = select(d.body).where(d.tenant_id == tenant_id, d.name == name, d.version == version)
@@ -204,7 +217,8 @@ class SqlWorkflows:
             .where(
                 t.due_at <= now,
                 or_(t.lease_until.is_(None), t.lease_until < now),
-                r.status != "suspended",
+                # a suspended run holds its work, but an order to cancel it goes through
+                or_(r.status != "suspended", t.kind == "cancel"),
             )
             .order_by(t.priority.desc(), t.due_at)
             .limit(limit)
@@ -241,10 +255,24 @@ class SqlWorkflows:
             .values(lease_owner=None, lease_until=None)
         )
 
-    async def next_due(self) -> datetime | None:
-        """When the next unleased task falls due (expired leases are found by polling)."""
+    async def release_task(self, task_id: str, owner: str) -> None:
+        """Give back a task this worker holds, untouched, for any worker to take later."""
         t = workflow_tasks.c
-        query = select(func.min(t.due_at)).where(t.lease_owner.is_(None))
+        await self._conn.execute(
+            update(workflow_tasks)
+            .where(t.id == task_id, t.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+        )
+
+    async def next_due(self) -> datetime | None:
+        """When the next unleased task that may run falls due (expired leases are found by
+        polling; a suspended run's tasks wait for its resume, which wakes the worker)."""
+        t, r = workflow_tasks.c, workflow_runs.c
+        query = (
+            select(func.min(t.due_at))
+            .join_from(workflow_tasks, workflow_runs, t.run_id == r.id)
+            .where(t.lease_owner.is_(None), or_(r.status != "suspended", t.kind == "cancel"))
+        )
         return (await self._conn.execute(query)).scalar()
 
     # --- event waits ---
@@ -269,8 +297,11 @@ class SqlWorkflows:
                 ],
             )
 
-    async def event_waits(self) -> list[Any]:
-        return list(await self._conn.execute(select(workflow_waits)))
+    async def event_waits(self, tenant_id: str) -> list[Any]:
+        w = workflow_waits.c
+        return list(
+            await self._conn.execute(select(workflow_waits).where(w.tenant_id == tenant_id))
+        )
 
     # --- cron marks ---
 
