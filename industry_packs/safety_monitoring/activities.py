@@ -46,6 +46,14 @@ class InterlockNotWritable(NonRetryableError):
         return "NotWritable"
 
 
+class NotificationRefused(NonRetryableError):
+    """The egress policy refuses a channel's destination: no retry can reach it."""
+
+    @property
+    def error_type(self) -> str:
+        return "EgressRefused"
+
+
 class OverrideRefused(NonRetryableError):
     """The override key does not match the installed one."""
 
@@ -214,7 +222,7 @@ class Activities:
         if failed:
             raise ActivityError("; ".join(failed + refused))
         if refused:
-            raise NonRetryableError("; ".join(refused))
+            raise NotificationRefused("; ".join(refused))
         return sent
 
     # --- the acknowledgement ---
