@@ -219,7 +219,8 @@ def test_allow_list_entries_in_canonical_form() -> None:
 @pytest.mark.parametrize(
     "entry",
     ["2130706433", "0x7f.1", "127.1", "10.1.2.3/8", "127.0.0.1:0", "127.0.0.1:70000",
-     "[::1", "[::1]8080", "a b", "*", "host:port", "::1%eth0", "300.1.1.1", "http://x"],
+     "[::1", "[::1]8080", "a b", "*", "host:port", "::1%eth0", "300.1.1.1", "http://x",
+     "10.0.0.1:\u00b2", "\u0661.\u0662.\u0663.\u0664", "h\u00e9.local", "[" + "f" * 300 + "]"],
 )  # fmt: skip
 def test_bad_entries_are_refused(entry: str) -> None:
     with pytest.raises(EgressRuleError):

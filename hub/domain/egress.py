@@ -174,14 +174,14 @@ def network_category(network: IPNetwork) -> Category | None:
     """The kind of every address of `network`, or None when it mixes kinds."""
     if network.num_addresses == 1:
         return classify(network.network_address)
+    if any(n.version == network.version and n.supernet_of(network) for n in _EMBEDDING):
+        first, last = classify(network[0]), classify(network[-1])
+        return first if first == last else None
     holders = [
         (n, c) for n, c in _RANGES if n.version == network.version and n.supernet_of(network)
     ]
     if holders:
         return holders[0][1]
-    if any(n.version == network.version and n.supernet_of(network) for n in _EMBEDDING):
-        first, last = classify(network[0]), classify(network[-1])
-        return first if first == last else None
     overlaps = [n for n, _ in _RANGES if n.version == network.version and n.overlaps(network)]
     overlaps += [n for n in _EMBEDDING if n.version == network.version and n.overlaps(network)]
     if overlaps or any(a in network for a in METADATA_ADDRESSES):
@@ -246,7 +246,7 @@ def normal_host(host: str) -> str:
 
 
 def _port(text: str, raw: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not re.fullmatch(r"[0-9]{1,5}", text) or not 1 <= int(text) <= 65535:
         raise EgressRuleError(f"{raw!r}: the port must be a number from 1 to 65535")
     return int(text)
 

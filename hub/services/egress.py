@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from hub.domain.audit import AuditEvent, RequestContext
 from hub.domain.egress import (
@@ -25,7 +26,9 @@ from hub.domain.egress import (
 )
 from hub.domain.tenancy import Tenant
 from hub.ports import Clock, Resolver, UnitOfWorkFactory
-from hub.services.audit import AuditLog
+
+if TYPE_CHECKING:  # the audit service pulls in the store's error types
+    from hub.services.audit import AuditLog
 
 INSTALL_LOOKUP_SECONDS = 5.0
 
