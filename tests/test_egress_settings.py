@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.cli.demo import demo_settings
+from hub.domain.egress import EgressPolicy, EgressRefused, parse_allow_list
 from hub.settings import SettingsError, load_settings
 
 
@@ -53,3 +55,14 @@ def test_bad_egress_allow_stops_the_hub_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert "HUB_EGRESS_ALLOW" in line and "10.1.2.3/8" in line
+
+
+def test_demo_allows_loopback_explicitly(tmp_path: Path) -> None:
+    settings = load_settings({"HUB_DATA_DIR": str(tmp_path), "HUB_EGRESS_ALLOW": "10.0.0.0/8"})
+    demo = demo_settings(settings)
+    assert demo.egress_allow == ("10.0.0.0/8", "127.0.0.0/8", "::1", "localhost")
+    policy = EgressPolicy(parse_allow_list(",".join(demo.egress_allow)))
+    assert policy.choose("localhost", 8080, ["127.0.0.1"]) == "127.0.0.1"
+    plain = EgressPolicy(parse_allow_list(",".join(settings.egress_allow)))
+    with pytest.raises(EgressRefused):
+        plain.choose("localhost", 8080, ["127.0.0.1"])
