@@ -8,6 +8,10 @@ Webhooks POST the JSON body with
 
 so a receiver checks the signature over exactly the bytes it got and rejects old
 timestamps (replays). Email goes through smtplib in a worker thread, off the event loop.
+
+Both go only where the sending tenant's egress policy allows (issue 12, item 3): the
+destination is resolved and checked once and the connection pinned to the address
+checked (connectors/egress.py); a refusal raises EgressRefused.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from typing import Any
 
 import httpx
 
+from connectors.egress import Destination, PinnedSMTP, pinned_client, safe_url, tenant_pin
+from hub.domain.egress import channel_target
 from hub.domain.packs import NotificationFailed
 from hub.ports import Notification
 
@@ -46,29 +52,36 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, max_age: fl
 
 
 class ChannelNotifier:
-    def __init__(self, timeout: float = 10.0) -> None:
+    def __init__(self, egress: Destination, timeout: float = 10.0) -> None:
+        self._egress = egress
         self._timeout = timeout
-        self._client: httpx.AsyncClient | None = None
 
     async def send(
-        self, channel: Mapping[str, Any], message: Notification, recipients: Sequence[str] = ()
+        self,
+        channel: Mapping[str, Any],
+        message: Notification,
+        recipients: Sequence[str] = (),
+        *,
+        tenant: str | None = None,
     ) -> None:
         kind = channel.get("type")
         if kind == "webhook":
-            await self._webhook(channel, message)
+            await self._webhook(channel, message, tenant)
         elif kind == "email":
-            await asyncio.to_thread(self._email, channel, message, recipients)
+            to = list(dict.fromkeys([*channel.get("recipients", []), *recipients]))
+            if to:
+                address = await self._mail_server(channel, tenant)
+                await asyncio.to_thread(self._email, channel, message, to, address)
         else:
             raise NotificationFailed(f"unknown channel type {kind!r}")
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Nothing is kept open: each webhook has a client of its own (see below)."""
 
-    async def _webhook(self, channel: Mapping[str, Any], message: Notification) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout)
+    async def _webhook(
+        self, channel: Mapping[str, Any], message: Notification, tenant: str | None
+    ) -> None:
+        url = str(channel["url"])
         body = json.dumps(
             {"subject": message.subject, **message.body}, default=str, sort_keys=True
         ).encode()
@@ -79,19 +92,33 @@ class ChannelNotifier:
             SIGNATURE_HEADER: sign(str(channel["secret"]), stamp, body),
             "Idempotency-Key": message.idempotency_key,
         }
+        # A client per delivery: a pooled connection must not carry one tenant's egress
+        # check over to another tenant's webhook on the same host.
+        client = pinned_client(tenant_pin(self._egress, tenant), timeout=self._timeout)
         try:
-            response = await self._client.post(str(channel["url"]), content=body, headers=headers)
+            async with client:
+                response = await client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise NotificationFailed(f"webhook {channel['url']}: {exc!r}") from None
+            raise NotificationFailed(f"webhook {safe_url(url)}: {exc!r}") from None
         if not response.is_success:
-            raise NotificationFailed(f"webhook {channel['url']} answered {response.status_code}")
+            raise NotificationFailed(f"webhook {safe_url(url)} answered {response.status_code}")
+
+    async def _mail_server(self, channel: Mapping[str, Any], tenant: str | None) -> str:
+        target = channel_target(channel)
+        if target is None:
+            raise NotificationFailed("email channel without a host")
+        try:
+            return await self._egress(tenant, target.host, target.port)
+        except OSError as exc:
+            raise NotificationFailed(f"email via {target.host}: {exc!r}") from None
 
     def _email(
-        self, channel: Mapping[str, Any], message: Notification, recipients: Sequence[str]
+        self,
+        channel: Mapping[str, Any],
+        message: Notification,
+        to: list[str],
+        address: str,
     ) -> None:
-        to = list(dict.fromkeys([*channel.get("recipients", []), *recipients]))
-        if not to:
-            return
         mail = EmailMessage()
         mail["Subject"] = message.subject
         mail["From"] = str(channel["sender"])
@@ -99,9 +126,8 @@ class ChannelNotifier:
         mail["Message-ID"] = f"<{message.idempotency_key.replace(':', '.')}@industrial-hub>"
         mail.set_content(json.dumps(message.body, indent=2, default=str, sort_keys=True))
         try:
-            with smtplib.SMTP(
-                str(channel["host"]), int(channel.get("port", 25)), timeout=self._timeout
-            ) as smtp:
+            with PinnedSMTP(address, self._timeout) as smtp:
+                smtp.connect(str(channel["host"]), int(channel.get("port", 25)))
                 if channel.get("starttls"):
                     smtp.starttls()
                 if channel.get("username"):

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.signing import load_or_create_private_key
-from connectors.http_activity import http_request
+from connectors.egress import SystemResolver
+from connectors.http_activity import HttpRequest
 from connectors.ledger import ledger_for
 from connectors.notify import ChannelNotifier
 from connectors.plc import ProtocolPort
 from hub.clock import SystemClock
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent
+from hub.domain.egress import EgressRuleError, parse_allow_list
 from hub.domain.errors import Conflict
 from hub.domain.ids import new_id
 from hub.domain.packs import Pack
@@ -34,6 +36,7 @@ from hub.security.tokens import AccessTokens
 from hub.services.anchoring import AnchorService, AnchorSettings
 from hub.services.audit import AuditLog
 from hub.services.auth import AuthService
+from hub.services.egress import EgressService
 from hub.services.events import InProcessBus
 from hub.services.incidents import IncidentService
 from hub.services.pack_catalog import PackInvalid, load_catalog
@@ -80,6 +83,7 @@ class Hub:
     packs: PackService
     incidents: IncidentService
     notifier: Notifier
+    egress: EgressService  # issue 12, item 3
 
     async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
         if migrate_schema:
@@ -115,7 +119,8 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
     audit_log = AuditLog(uow, clock, load_or_create_private_key(settings.data_dir / AUDIT_KEY))
     bus = InProcessBus()
     activities = builtin_registry()
-    activities.register("http_request", http_request)
+    egress = build_egress(settings, uow, clock, audit_log)
+    activities.register("http_request", HttpRequest(egress.destination))
     load_activity_modules(activities, settings.activity_modules)
     definitions = DefinitionCache(uow, activities)
     runtime = WorkflowRuntime(
@@ -132,7 +137,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
     anchor_settings = AnchorSettings(settings.anchor_interval, settings.anchor_retry_max)
     plc = build_plc(settings, uow, clock, audit_log, bus, ProtocolPort())
     incidents = IncidentService(uow, clock, audit_log, plc.devices)
-    notifier = ChannelNotifier()
+    notifier = ChannelNotifier(egress.destination)
     packs = PackService(
         uow,
         clock,
@@ -142,6 +147,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         plc.alarms,
         authorizer.invalidate,
         digest,
+        egress=egress,
     )
     runtime_services = PackRuntime(
         uow, clock, audit_log, plc.devices, plc.alarms, notifier, incidents, packs
@@ -176,7 +182,22 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         packs=packs,
         incidents=incidents,
         notifier=notifier,
+        egress=egress,
     )
+
+
+# --- egress policy (issue 12, item 3) ---
+
+
+def build_egress(
+    settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, audit_log: AuditLog
+) -> EgressService:
+    """The platform's allow list (HUB_EGRESS_ALLOW) and each tenant's rules."""
+    try:
+        platform = parse_allow_list(",".join(settings.egress_allow))
+    except EgressRuleError as exc:
+        raise SettingsError(f"HUB_EGRESS_ALLOW: {exc}") from None
+    return EgressService(uow, clock, audit_log, platform, SystemResolver())
 
 
 # --- industry packs (issue 7) ---

@@ -275,8 +275,24 @@ class Notification:
 
 class Notifier(Protocol):
     """Sends one notification on one channel (`{"type": "webhook" | "email", ...}`, as the
-    pack parameters give it); raises hub.domain.packs.NotificationFailed when it cannot."""
+    pack parameters give it); raises hub.domain.packs.NotificationFailed when it cannot,
+    and hub.domain.egress.EgressRefused when `tenant`'s egress policy refuses the channel's
+    destination (issue 12, item 3)."""
 
     async def send(
-        self, channel: Mapping[str, Any], message: Notification, recipients: Sequence[str] = ()
+        self,
+        channel: Mapping[str, Any],
+        message: Notification,
+        recipients: Sequence[str] = (),
+        *,
+        tenant: str | None = None,
     ) -> None: ...
+
+
+# --- egress (issue 12, item 3; connectors/egress.py) ---
+
+
+class Resolver(Protocol):
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses `host` resolves to, in the order to try; OSError when none."""
+        ...

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hub.domain.egress import EgressRuleError, parse_allow_list
+
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
 
 
@@ -55,6 +57,9 @@ class Settings:
     telemetry_flush_ms: int = 500
     # Industry packs (issue 7): where the catalog is read from; None: industry_packs/
     packs_dir: Path | None = None
+    # Egress policy (issue 12, item 3): HUB_EGRESS_ALLOW, what tenants' outbound calls
+    # may reach besides public addresses (hosts or CIDRs with optional ports)
+    egress_allow: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -234,6 +239,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         telemetry_retention_days=_int(env, "HUB_TELEMETRY_RETENTION_DAYS", 30),
         telemetry_flush_ms=_int(env, "HUB_TELEMETRY_FLUSH_MS", 500),
         packs_dir=_packs_dir(env),
+        egress_allow=_egress_allow(env),
     )
 
 
@@ -245,3 +251,11 @@ def _packs_dir(env: Mapping[str, str]) -> Path | None:
     if not path.is_dir():
         raise SettingsError(f"HUB_PACKS_DIR={raw!r} is not a directory")
     return path
+
+
+def _egress_allow(env: Mapping[str, str]) -> tuple[str, ...]:
+    """HUB_EGRESS_ALLOW (issue 12, item 3), kept in its canonical form."""
+    try:
+        return tuple(str(e) for e in parse_allow_list(env.get("HUB_EGRESS_ALLOW", "")))
+    except EgressRuleError as exc:
+        raise SettingsError(f"HUB_EGRESS_ALLOW: {exc}") from None

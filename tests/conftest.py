@@ -30,6 +30,7 @@ from tests import services
 PASSWORD = "a-long-test-password"
 ADMIN = "root"
 FAST_HASHER = Argon2Hasher(fast=True)
+LOOPBACK = "127.0.0.0/8,[::1],localhost"
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +87,9 @@ def settings(migrated: str, tmp_path: Path) -> Settings:
             "HUB_DATA_DIR": str(tmp_path / "data"),
             "HUB_DATABASE_URL": migrated,
             "HUB_AUTHZ_REFRESH_INTERVAL": "0",
+            # The tests' peers (webhook receivers, SMTP, HTTP servers) listen on loopback,
+            # which the hub refuses unless allowed (issue 12, item 3).
+            "HUB_EGRESS_ALLOW": LOOPBACK,
         }
     )
 

@@ -199,3 +199,12 @@ ROUTES += [
     Route("POST", _INCIDENT + "/review", REVIEWERS, lambda: {"outcome": "confirmed"}),
 ]
 PAST_GUARD_ONLY += ("/packs/{name}", "{incident_id}")
+
+# Egress rules (issue 12, item 3): tenant admins and the platform admin.
+EGRESS_ADMINS = frozenset({"platform_admin", "tenant_admin"})
+ROUTES += [
+    Route("GET", "/api/v1/tenants/{tenant}/egress", EGRESS_ADMINS),
+    Route(
+        "PUT", "/api/v1/tenants/{tenant}/egress", EGRESS_ADMINS, lambda: {"deny": ["10.9.0.0/16"]}
+    ),
+]

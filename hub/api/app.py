@@ -19,6 +19,7 @@ from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
 from hub.api.deps import hub_dependency
 from hub.api.devices import DeviceController
+from hub.api.egress import EgressController
 from hub.api.guards import authorize_request
 from hub.api.health import MetricsController, live, ready
 from hub.api.observe import observe_middleware
@@ -65,6 +66,7 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             AlarmController,
             PackController,  # issue 7: industry packs and incidents
             IncidentController,
+            EgressController,  # issue 12, item 3: egress rules
             public_key,
             live,
             ready,

@@ -19,7 +19,14 @@ DEMO_PASSWORD = "demo-password-2026"
 DEMO_ANCHOR_INTERVAL = 10.0  # the demo anchors soon after it starts, unless told otherwise
 
 
+DEMO_EGRESS = ("127.0.0.0/8", "::1", "localhost")  # the demo's peers (issue 12, item 3)
+
+
 def demo_settings(settings: Settings) -> Settings:
+    """The demo anchors soon, and its workflows may call servers on this machine: the
+    demo allows loopback, which a hub refuses by default."""
+    egress = tuple(dict.fromkeys((*settings.egress_allow, *DEMO_EGRESS)))
+    settings = dataclasses.replace(settings, egress_allow=egress)
     if os.environ.get("HUB_ANCHOR_INTERVAL"):
         return settings
     return dataclasses.replace(settings, anchor_interval=DEMO_ANCHOR_INTERVAL)

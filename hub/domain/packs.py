@@ -70,6 +70,9 @@ class Pack:
     alarm_rules: tuple[RuleTemplate, ...] = ()
     policies: tuple[PolicyLine, ...] = ()
     device_tags: tuple[DeviceTagRef, ...] = ()
+    # list parameters of notification channels: their destinations are checked against
+    # the tenant's egress policy at install and upgrade (issue 12, item 3)
+    channels: tuple[str, ...] = ()
 
     @property
     def secret_parameters(self) -> frozenset[str]:

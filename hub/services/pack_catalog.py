@@ -23,7 +23,7 @@ DEFAULT_ROOT = Path(importlib.import_module("industry_packs").__file__ or ".").p
 ROLES = ("tenant_admin", "engineer", "operator", "auditor", "viewer")
 _KEYS = {
     "name", "version", "description", "parameters", "workflows", "activities",
-    "alarm_rules", "policies", "device_tags",
+    "alarm_rules", "policies", "device_tags", "channels",
 }  # fmt: skip
 
 
@@ -75,7 +75,15 @@ def load_pack(folder: Path) -> Pack:
         alarm_rules=tuple(_rule(where, r) for r in raw.get("alarm_rules") or []),
         policies=tuple(_policy(where, p) for p in raw.get("policies") or []),
         device_tags=tuple(_device_ref(where, d) for d in raw.get("device_tags") or []),
+        channels=_channels(where, raw.get("channels") or []),
     )
+
+
+def _channels(where: Path, raw: Any) -> tuple[str, ...]:
+    """List parameters of notification channels, checked against the egress policy."""
+    if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
+        raise PackInvalid(f"{where}: channels must be a list of parameter names")
+    return tuple(raw)
 
 
 def _yaml(path: Path) -> Any:

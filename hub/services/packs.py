@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.domain.alarms import Alarm
 from hub.domain.audit import AuditEvent, RequestContext
+from hub.domain.egress import channel_target
 from hub.domain.errors import Conflict, FieldProblem, HubError, NotFound, ValidationFailed
 from hub.domain.packs import (
     Installation,
@@ -32,6 +33,7 @@ from hub.engine.versions import parse_version, version_greater
 from hub.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from hub.services.alarms import AlarmService
 from hub.services.audit import AuditLog
+from hub.services.egress import EgressService
 from hub.services.workflows import WorkflowService
 
 
@@ -52,8 +54,10 @@ class PackService:
         alarms: AlarmService,
         on_authz_change: Callable[[], None],
         secret_digest: SecretDigest,
+        egress: EgressService | None = None,
     ) -> None:
         self._uow = uow_factory
+        self._egress = egress
         self._digest = secret_digest
         self._clock = clock
         self._audit = audit
@@ -117,6 +121,7 @@ class PackService:
         self, tenant: Tenant, name: str, params: Any, ctx: RequestContext
     ) -> dict[str, Any]:
         pack = self.pack(name)
+        await self._check_egress(tenant, pack, pack.defaults(), params)
         async with self._uow(write=True) as uow:
             found = await uow.packs.installation(tenant.id, name)
             if found is not None and found.status == "installed":
@@ -132,6 +137,9 @@ class PackService:
         self, tenant: Tenant, name: str, params: Any, ctx: RequestContext
     ) -> dict[str, Any]:
         pack = self.pack(name)
+        previous = await self.installation(tenant.id, name)
+        if previous is not None:
+            await self._check_egress(tenant, pack, previous.parameters, params)
         async with self._uow(write=True) as uow:
             found = await uow.packs.installation(tenant.id, name)
             if found is None or found.status != "installed":
@@ -174,6 +182,28 @@ class PackService:
         return await self.get(tenant, name)
 
     # --- the parts of an install ---
+
+    async def _check_egress(
+        self, tenant: Tenant, pack: Pack, base: dict[str, Any], params: Any
+    ) -> None:
+        """422 naming each channel whose destination the egress policy refuses. Checked
+        before the install's transaction: it may wait on DNS."""
+        if self._egress is None or not isinstance(params, dict | None):
+            return
+        merged = {**base, **(params or {})}
+        problems: list[FieldProblem] = []
+        for name in pack.channels:
+            channels = merged.get(name)
+            for index, channel in enumerate(channels if isinstance(channels, list) else []):
+                target = channel_target(channel) if isinstance(channel, dict) else None
+                if target is None:
+                    continue  # not a channel: the schema check names it
+                reason = await self._egress.refusal(tenant.id, target.host, target.port)
+                if reason is not None:
+                    where = f"parameters.{name}[{index}].{target.field}"
+                    problems.append(FieldProblem(where, reason))
+        if problems:
+            raise ValidationFailed(problems)
 
     async def _plan(
         self,

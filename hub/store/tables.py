@@ -396,4 +396,5 @@ alarm_journal = Table(
 
 # Pack tables live in their own module (this one is near its size limit); importing it
 # here puts them in `metadata` wherever the metadata is used.
+from hub.store import egress_tables as _egress_tables  # noqa: E402, F401  (issue 12, item 3)
 from hub.store import pack_tables as _pack_tables  # noqa: E402, F401

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from hub.store.anchor_repository import SqlAnchors
 from hub.store.audit_repository import SqlAudit
+from hub.store.egress_repository import SqlEgress
 from hub.store.inline import InlineConnection, inline_read_engine, inline_write_engine
 from hub.store.pack_repository import SqlPacks
 from hub.store.plc_repository import SqlPlc
@@ -106,6 +107,7 @@ class SqlUnitOfWork:
         self.anchors = SqlAnchors(conn)
         self.plc = SqlPlc(conn)
         self.packs = SqlPacks(conn)
+        self.egress = SqlEgress(conn)  # issue 12, item 3
 
     async def __aexit__(
         self,

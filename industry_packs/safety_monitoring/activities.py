@@ -14,6 +14,7 @@ import hmac
 from datetime import UTC, datetime
 from typing import Any
 
+from hub.domain.egress import EgressRefused
 from hub.domain.errors import HubError, NotFound
 from hub.domain.packs import NotificationFailed
 from hub.domain.plc import NotWritable, PlcError, Quality
@@ -43,6 +44,14 @@ class InterlockNotWritable(NonRetryableError):
     @property
     def error_type(self) -> str:
         return "NotWritable"
+
+
+class NotificationRefused(NonRetryableError):
+    """The egress policy refuses a channel's destination: no retry can reach it."""
+
+    @property
+    def error_type(self) -> str:
+        return "EgressRefused"
 
 
 class OverrideRefused(NonRetryableError):
@@ -199,16 +208,21 @@ class Activities:
             "event": event,
             **extra,
         }
-        sent, failed = 0, []
+        sent, failed, refused = 0, [], []
         for index, channel in enumerate(channels):
             key = f"{ctx.idempotency_key}:{index}"
+            message = Notification(subject, body, key)
             try:
-                await self.s.notifier.send(channel, Notification(subject, body, key), recipients)
+                await self.s.notifier.send(channel, message, recipients, tenant=ctx.tenant)
                 sent += 1
             except NotificationFailed as exc:
                 failed.append(str(exc))
+            except EgressRefused as exc:  # no retry reaches a refused destination
+                refused.append(f"channel {index}: {exc}")
         if failed:
-            raise ActivityError("; ".join(failed))
+            raise ActivityError("; ".join(failed + refused))
+        if refused:
+            raise NotificationRefused("; ".join(refused))
         return sent
 
     # --- the acknowledgement ---

@@ -8,9 +8,13 @@ import time
 
 import pytest
 
+from connectors.egress import SystemResolver
 from connectors.notify import ChannelNotifier, sign, verify
+from hub.domain.egress import EgressPolicy, parse_allow_list
 from hub.domain.packs import NotificationFailed
 from hub.ports import Notification
+from hub.services.egress import StaticEgress
+from tests.conftest import LOOPBACK
 from tests.packs.receivers import WEBHOOK_SECRET, SmtpSink, WebhookSink
 
 MESSAGE = Notification("[high] emergency in area a1", {"kind": "emergency"}, "run:step:0")
@@ -18,7 +22,9 @@ MESSAGE = Notification("[high] emergency in area a1", {"kind": "emergency"}, "ru
 
 def _send(channel: dict[str, object], recipients: tuple[str, ...] = ()) -> None:
     async def go() -> None:
-        notifier = ChannelNotifier(timeout=2)
+        # the receivers listen on loopback, which the egress policy refuses unless allowed
+        egress = StaticEgress(EgressPolicy(parse_allow_list(LOOPBACK)), SystemResolver())
+        notifier = ChannelNotifier(egress.destination, timeout=2)
         try:
             await notifier.send(channel, MESSAGE, recipients)
         finally:
