@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hub.security.private_files import private_dir, read_or_create
+
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
 
 
@@ -136,18 +138,19 @@ def _kept_secret(env: Mapping[str, str], data_dir: Path, name: str, file: str) -
             raise SettingsError(f"{name} must be at least 32 characters")
         return secret
     path = data_dir / file
-    if path.exists():
-        return path.read_text().strip()
-    secret = secrets.token_urlsafe(48)
-    path.write_text(secret)
-    path.chmod(0o600)
-    return secret
+    try:
+        kept = read_or_create(path, lambda: secrets.token_urlsafe(48).encode()).decode().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path} cannot be read or created: {exc}") from None
+    if len(kept) < 32:
+        raise SettingsError(f"{path} must hold at least 32 characters (or set {name})")
+    return kept
 
 
 def _data_dir(env: Mapping[str, str]) -> Path:
     data_dir = Path(env.get("HUB_DATA_DIR") or ".hub").expanduser().resolve()
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)  # 0700 from the start (issue 12, item 12)
     except OSError as exc:
         raise SettingsError(
             f"HUB_DATA_DIR={str(data_dir)!r} cannot be created: {exc.strerror}"
