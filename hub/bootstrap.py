@@ -32,6 +32,7 @@ from hub.ports import Clock, LedgerPort, Notifier, PasswordHasher
 from hub.security.passwords import Argon2Hasher
 from hub.security.private_files import read_or_create
 from hub.security.rbac import CasbinAuthorizer
+from hub.security.sealing import AeadSealer
 from hub.security.tokens import AccessTokens
 from hub.services.anchoring import AnchorService, AnchorSettings
 from hub.services.audit import AuditLog
@@ -87,6 +88,7 @@ class Hub:
         if migrate_schema:
             await migrate.upgrade(self.engine)
         await self.authorizer.load()
+        await self.packs.seal_legacy()  # clear secrets of older installs (issue 12)
         if run_workers:
             await self.runtime.start(release_all=self.settings.is_sqlite)
             await self.triggers.start()
@@ -144,6 +146,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         plc.alarms,
         authorizer.invalidate,
         digest,
+        AeadSealer(settings.secret_key.encode()),  # write-only parameters (issue 12)
     )
     runtime_services = PackRuntime(
         uow, clock, audit_log, plc.devices, plc.alarms, notifier, incidents, packs

@@ -280,3 +280,16 @@ class Notifier(Protocol):
     async def send(
         self, channel: Mapping[str, Any], message: Notification, recipients: Sequence[str] = ()
     ) -> None: ...
+
+
+# --- write-only pack parameters at rest (issue 12, item 12; hub/security/sealing.py) ---
+
+
+class Sealer(Protocol):
+    """Encrypts a JSON value bound to where it is kept (`context`), and back."""
+
+    def seal(self, value: Any, context: str) -> dict[str, str]: ...
+
+    def unseal(self, sealed: Any, context: str) -> Any:
+        """The value; hub.domain.packs.SealBroken when it cannot be decrypted here."""
+        ...
