@@ -58,6 +58,9 @@ class Settings:
     # Industry packs (issue 7): where the catalog is read from; None: industry_packs/
     packs_dir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Hardening (issue 12, item 11): the bearer token Prometheus scrapes /metrics with;
+    # empty: only a platform admin's access token reads them
+    metrics_token: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -237,7 +240,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         telemetry_retention_days=_int(env, "HUB_TELEMETRY_RETENTION_DAYS", 30),
         telemetry_flush_ms=_int(env, "HUB_TELEMETRY_FLUSH_MS", 500),
         packs_dir=_packs_dir(env),
+        metrics_token=_metrics_token(env),
     )
+
+
+def _metrics_token(env: Mapping[str, str]) -> str:
+    """HUB_METRICS_TOKEN (issue 12, item 11): a long random string, or nothing."""
+    token = env.get("HUB_METRICS_TOKEN", "").strip()
+    if token and len(token) < 32:
+        raise SettingsError("HUB_METRICS_TOKEN must be at least 32 characters")
+    return token
 
 
 def _packs_dir(env: Mapping[str, str]) -> Path | None:
