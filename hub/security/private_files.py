@@ -14,6 +14,7 @@ HUB_DATA_DIR may name a directory the hub does not own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -56,14 +57,16 @@ def ensure_private_file(path: Path) -> None:
 
 
 def tighten(path: Path) -> None:
-    """Drop group and other permissions of a file this user owns."""
+    """Drop group and other permissions of a file this user owns, where it can."""
     try:
         found = path.stat()
     except FileNotFoundError:
         return
     owner = found.st_uid == os.getuid() if hasattr(os, "getuid") else True
     if owner and stat.S_ISREG(found.st_mode) and found.st_mode & 0o077:
-        path.chmod(stat.S_IMODE(found.st_mode) & OWNER_ONLY)
+        # On a read-only mount the file stays as its owner made it.
+        with contextlib.suppress(OSError):
+            path.chmod(stat.S_IMODE(found.st_mode) & OWNER_ONLY)
 
 
 def _link_new(path: Path, data: bytes) -> bool:
