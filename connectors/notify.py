@@ -82,9 +82,10 @@ class ChannelNotifier:
         try:
             response = await self._client.post(str(channel["url"]), content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise NotificationFailed(f"webhook {channel['url']}: {exc!r}") from None
+            raise NotificationFailed(f"webhook {_origin(channel['url'])}: {exc!r}") from None
         if not response.is_success:
-            raise NotificationFailed(f"webhook {channel['url']} answered {response.status_code}")
+            where = _origin(channel["url"])
+            raise NotificationFailed(f"webhook {where} answered {response.status_code}")
 
     def _email(
         self, channel: Mapping[str, Any], message: Notification, recipients: Sequence[str]
@@ -109,3 +110,14 @@ class ChannelNotifier:
                 smtp.send_message(mail, to_addrs=to)
         except (OSError, smtplib.SMTPException) as exc:
             raise NotificationFailed(f"email via {channel['host']}: {exc!r}") from None
+
+
+def _origin(url: object) -> str:
+    """Scheme, host and port only: a webhook's path often holds its own secret (issue 12),
+    and failures end up in the run history."""
+    try:
+        parsed = httpx.URL(str(url))
+    except httpx.InvalidURL:
+        return "(an invalid URL)"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}"
