@@ -74,7 +74,8 @@ async def _slugs(hub: Hub, known: dict[str, str], ids: set[str]) -> dict[str, st
     """Slugs by tenant id, cached in the app (slugs never change)."""
     unknown = ids - known.keys()
     if unknown:
-        known.update(await hub.tenants.slugs(sorted(unknown)))
+        found = await hub.tenants.slugs(sorted(unknown))
+        known.update({i: found.get(i, i) for i in unknown})  # a miss stays an id, once
     return known
 
 
