@@ -29,7 +29,9 @@ __all__ = [
     "generate_private_key",
     "key_id",
     "load_or_create_private_key",
+    "load_private_key_pem",
     "load_public_key_document",
+    "private_key_pem",
     "public_key_document",
     "public_key_raw",
     "sign_tree_head",
@@ -48,7 +50,8 @@ def generate_private_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
-def _private_pem(key: Ed25519PrivateKey) -> bytes:
+def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    """The key as unencrypted PEM (PKCS8)."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -56,11 +59,15 @@ def _private_pem(key: Ed25519PrivateKey) -> bytes:
     )
 
 
-def _load_private_pem(path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+def load_private_key_pem(pem: bytes, where: str = "the PEM") -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} holds a {type(key).__name__}, not an Ed25519 private key")
+        raise ValueError(f"{where} holds a {type(key).__name__}, not an Ed25519 private key")
     return key
+
+
+def _load_private_pem(path: Path) -> Ed25519PrivateKey:
+    return load_private_key_pem(path.read_bytes(), str(path))
 
 
 def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
@@ -79,7 +86,7 @@ def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-audit-key-")
     try:
         with os.fdopen(fd, "wb") as tmp:
-            tmp.write(_private_pem(key))
+            tmp.write(private_key_pem(key))
             tmp.flush()
             os.fsync(tmp.fileno())
         try:

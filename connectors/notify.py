@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from connectors.egress import Destination, PinnedSMTP, pinned_client, safe_url, tenant_pin
+from connectors.egress import Destination, PinnedSMTP, pinned_client, tenant_pin
 from hub.domain.egress import channel_target
 from hub.domain.packs import NotificationFailed
 from hub.ports import Notification
@@ -99,9 +99,9 @@ class ChannelNotifier:
             async with client:
                 response = await client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise NotificationFailed(f"webhook {safe_url(url)}: {exc!r}") from None
+            raise NotificationFailed(f"webhook {_origin(url)}: {exc!r}") from None
         if not response.is_success:
-            raise NotificationFailed(f"webhook {safe_url(url)} answered {response.status_code}")
+            raise NotificationFailed(f"webhook {_origin(url)} answered {response.status_code}")
 
     async def _mail_server(self, channel: Mapping[str, Any], tenant: str | None) -> str:
         target = channel_target(channel)
@@ -135,3 +135,14 @@ class ChannelNotifier:
                 smtp.send_message(mail, to_addrs=to)
         except (OSError, smtplib.SMTPException) as exc:
             raise NotificationFailed(f"email via {channel['host']}: {exc!r}") from None
+
+
+def _origin(url: object) -> str:
+    """Scheme, host and port only: a webhook's path often holds its own secret (issue 12),
+    and failures end up in the run history."""
+    try:
+        parsed = httpx.URL(str(url))
+    except httpx.InvalidURL:
+        return "(an invalid URL)"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}"

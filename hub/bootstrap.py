@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from audit.signing import load_or_create_private_key
+from audit.signing import generate_private_key, load_private_key_pem, private_key_pem
 from connectors.egress import SystemResolver
 from connectors.http_activity import HttpRequest
 from connectors.ledger import ledger_for
@@ -31,7 +32,9 @@ from hub.engine.activities import ActivityRegistry, builtin_registry
 from hub.engine.forms import secret_digester
 from hub.ports import Clock, LedgerPort, Notifier, PasswordHasher
 from hub.security.passwords import Argon2Hasher
+from hub.security.private_files import read_or_create
 from hub.security.rbac import CasbinAuthorizer
+from hub.security.sealing import AeadSealer
 from hub.security.tokens import AccessTokens
 from hub.services.anchoring import AnchorService, AnchorSettings
 from hub.services.audit import AuditLog
@@ -89,6 +92,7 @@ class Hub:
         if migrate_schema:
             await migrate.upgrade(self.engine)
         await self.authorizer.load()
+        await self.packs.seal_legacy()  # clear secrets of older installs (issue 12)
         if run_workers:
             await self.runtime.start(release_all=self.settings.is_sqlite)
             await self.triggers.start()
@@ -116,7 +120,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
     hasher = hasher or Argon2Hasher()
     tokens = AccessTokens(settings)
     authorizer = CasbinAuthorizer(uow, refresh_interval=settings.authz_refresh_interval)
-    audit_log = AuditLog(uow, clock, load_or_create_private_key(settings.data_dir / AUDIT_KEY))
+    audit_log = AuditLog(uow, clock, _audit_key(settings))
     bus = InProcessBus()
     activities = builtin_registry()
     egress = build_egress(settings, uow, clock, audit_log)
@@ -147,6 +151,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         plc.alarms,
         authorizer.invalidate,
         digest,
+        AeadSealer(settings.secret_key.encode()),  # write-only parameters (issue 12)
         egress=egress,
     )
     runtime_services = PackRuntime(
@@ -198,6 +203,16 @@ def build_egress(
     except EgressRuleError as exc:
         raise SettingsError(f"HUB_EGRESS_ALLOW: {exc}") from None
     return EgressService(uow, clock, audit_log, platform, SystemResolver())
+
+
+def _audit_key(settings: Settings) -> Ed25519PrivateKey:
+    """The audit signing key, created 0600 in the data dir on first start."""
+    path = settings.data_dir / AUDIT_KEY
+    try:
+        pem = read_or_create(path, lambda: private_key_pem(generate_private_key()))
+        return load_private_key_pem(pem, str(path))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"audit signing key {path}: {exc}") from None
 
 
 # --- industry packs (issue 7) ---

@@ -295,4 +295,16 @@ class Notifier(Protocol):
 class Resolver(Protocol):
     async def resolve(self, host: str, port: int) -> list[str]:
         """The addresses `host` resolves to, in the order to try; OSError when none."""
+
+
+# --- write-only pack parameters at rest (issue 12, item 12; hub/security/sealing.py) ---
+
+
+class Sealer(Protocol):
+    """Encrypts a JSON value bound to where it is kept (`context`), and back."""
+
+    def seal(self, value: Any, context: str) -> dict[str, str]: ...
+
+    def unseal(self, sealed: Any, context: str) -> Any:
+        """The value; hub.domain.packs.SealBroken when it cannot be decrypted here."""
         ...

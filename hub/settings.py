@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.domain.egress import EgressRuleError, parse_allow_list
+from hub.security.private_files import private_dir, read_or_create
 
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
 
@@ -61,6 +62,9 @@ class Settings:
     # may reach besides public addresses (hosts or CIDRs with optional ports)
     egress_allow: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+    # Hardening (issue 12, item 11): the bearer token Prometheus scrapes /metrics with;
+    # empty: only a platform admin's access token reads them
+    metrics_token: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -141,18 +145,19 @@ def _kept_secret(env: Mapping[str, str], data_dir: Path, name: str, file: str) -
             raise SettingsError(f"{name} must be at least 32 characters")
         return secret
     path = data_dir / file
-    if path.exists():
-        return path.read_text().strip()
-    secret = secrets.token_urlsafe(48)
-    path.write_text(secret)
-    path.chmod(0o600)
-    return secret
+    try:
+        kept = read_or_create(path, lambda: secrets.token_urlsafe(48).encode()).decode().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path} cannot be read or created: {exc}") from None
+    if len(kept) < 32:
+        raise SettingsError(f"{path} must hold at least 32 characters (or set {name})")
+    return kept
 
 
 def _data_dir(env: Mapping[str, str]) -> Path:
     data_dir = Path(env.get("HUB_DATA_DIR") or ".hub").expanduser().resolve()
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)  # 0700 from the start (issue 12, item 12)
     except OSError as exc:
         raise SettingsError(
             f"HUB_DATA_DIR={str(data_dir)!r} cannot be created: {exc.strerror}"
@@ -240,7 +245,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         telemetry_flush_ms=_int(env, "HUB_TELEMETRY_FLUSH_MS", 500),
         packs_dir=_packs_dir(env),
         egress_allow=_egress_allow(env),
+        metrics_token=_metrics_token(env),
     )
+
+
+def _metrics_token(env: Mapping[str, str]) -> str:
+    """HUB_METRICS_TOKEN (issue 12, item 11): a long random string, or nothing."""
+    token = env.get("HUB_METRICS_TOKEN", "").strip()
+    if token and len(token) < 32:
+        raise SettingsError("HUB_METRICS_TOKEN must be at least 32 characters")
+    return token
 
 
 def _packs_dir(env: Mapping[str, str]) -> Path | None:

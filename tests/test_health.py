@@ -1,10 +1,13 @@
-"""Health, metrics and the OpenAPI document are public; everything else is not."""
+"""Health and the OpenAPI document are public; metrics need a token (see
+test_metrics_auth.py); everything else needs a user."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from litestar.testing import TestClient
+
+from tests.conftest import World
 
 
 def test_live_and_ready(client: TestClient[Any]) -> None:
@@ -14,10 +17,11 @@ def test_live_and_ready(client: TestClient[Any]) -> None:
     assert ready.json()["checks"]["database"] == "ok"
 
 
-def test_metrics_count_requests_under_their_route_and_status(client: TestClient[Any]) -> None:
+def test_metrics_count_requests_under_their_route_and_status(world: World) -> None:
+    client = world.client
     client.get("/api/v1/me")  # a 401, still counted
     client.get("/api/v1/tenants/acme/users")  # counted under its template, not its path
-    body = client.get("/metrics").text
+    body = client.get("/metrics", headers=world.as_("platform_admin")).text
     assert "# TYPE hub_requests_total counter" in body
     assert (
         'hub_requests_total{app_name="hub",method="GET",path="/api/v1/me",status_code="401"}'

@@ -82,7 +82,7 @@ steps:
     for needle in ("no_such_activity", "nowhere", "teleport", "steps.a.timeout", "steps.c"):
         assert needle in text, needle
     bad_yaml = publish(world.client, world.as_(ENGINEER), "name: [unclosed")
-    assert bad_yaml.status_code == 422
+    assert bad_yaml.status_code == 400  # not YAML at all: malformed, not invalid
 
 
 USER_TASK = """

@@ -102,7 +102,7 @@ steps:
     )
     run = start(client, eng, "measured")
     wait_for(client, eng, run["id"])
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers=world.as_("platform_admin")).text
     lines = [line for line in metrics.splitlines() if 'workflow="measured"' in line]
     assert any(line.startswith("hub_workflow_duration_seconds") for line in lines)
     assert any(line.startswith("hub_activity_duration_seconds") for line in lines)

@@ -21,7 +21,8 @@ from hub.api.deps import hub_dependency
 from hub.api.devices import DeviceController
 from hub.api.egress import EgressController
 from hub.api.guards import authorize_request
-from hub.api.health import MetricsController, live, ready
+from hub.api.health import live, ready
+from hub.api.metrics import metrics
 from hub.api.observe import observe_middleware
 from hub.api.packs import IncidentController, PackController
 from hub.api.problems import EXCEPTION_HANDLERS
@@ -70,7 +71,7 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             public_key,
             live,
             ready,
-            MetricsController,
+            metrics,  # issue 12: token or platform admin only
         ],
         dependencies={"hub": hub_dependency(the_hub)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

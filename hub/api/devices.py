@@ -10,6 +10,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
+from hub.api.bodies import json_object
 from hub.api.context import request_context
 from hub.api.deps import HubDep
 from hub.domain.errors import FieldProblem, ValidationFailed
@@ -30,14 +31,8 @@ class WriteIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _body(raw: bytes) -> dict[str, Any]:
-    """A JSON object body; the domain checks its fields and names each problem."""
-    try:
-        data = msgspec.json.decode(raw) if raw else None
-    except msgspec.DecodeError:
-        raise ValidationFailed([FieldProblem("body", "not valid JSON")]) from None
-    if not isinstance(data, dict):
-        raise ValidationFailed([FieldProblem("body", "must be a JSON object")])
-    return data
+    """A JSON object body (400 when not JSON, 422 when not an object)."""
+    return json_object(raw)
 
 
 async def _tenant(hub: Any, slug: str) -> Tenant:

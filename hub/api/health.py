@@ -1,9 +1,8 @@
-"""Liveness, readiness (the database answers) and Prometheus metrics."""
+"""Liveness and readiness (the database answers); metrics are in hub/api/metrics.py."""
 
 from __future__ import annotations
 
 from litestar import Response, get
-from litestar.plugins.prometheus import PrometheusController
 from sqlalchemy import text
 
 from hub.api.deps import HubDep
@@ -29,9 +28,3 @@ async def ready(hub: HubDep) -> Response[HealthOut]:
         body = HealthOut("unavailable", {"database": f"{type(exc).__name__}: {exc}"})
         return Response(body, status_code=503)
     return Response(HealthOut("ok", {"database": "ok"}))
-
-
-class MetricsController(PrometheusController):
-    path = "/metrics"
-    opt = {"public": True}
-    include_in_schema = False

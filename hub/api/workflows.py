@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from hub.api.bodies import definition_problem, json_value
 from hub.api.context import request_context
 from hub.api.deps import HubDep
 from hub.api.guards import principal_of
@@ -71,7 +72,7 @@ class WorkflowController(Controller):
                 (await request.body()).decode("utf-8", "replace"), content_type
             )
         except DefinitionSyntaxError as exc:
-            raise ValidationFailed([FieldProblem("body", str(exc))]) from None
+            raise definition_problem(exc) from None
         return await hub.workflows.publish(
             await _tenant(hub, tenant), body, request_context(request)
         )
@@ -155,11 +156,7 @@ class RunController(Controller):
     async def signal(
         self, tenant: TenantSlug, run_id: RunId, name: SignalName, hub: HubDep, request: AnyRequest
     ) -> dict[str, Any]:
-        raw = await request.body()
-        try:
-            payload = msgspec.json.decode(raw) if raw else None
-        except msgspec.DecodeError:
-            raise ValidationFailed([FieldProblem("body", "not JSON")]) from None
+        payload = json_value(await request.body())  # not JSON: 400
         return await hub.workflows.signal(
             await _tenant(hub, tenant), run_id, name, payload, request_context(request)
         )

@@ -32,6 +32,25 @@ class NotificationFailed(Exception):
     """A notification channel did not take the message (unreachable, refused, non-2xx)."""
 
 
+class SealBroken(ValueError):
+    """A sealed (encrypted) parameter cannot be opened: another HUB_SECRET_KEY, or tampered."""
+
+
+# How a write-only parameter is kept: {"$sealed": "..."} (hub/security/sealing.py), and
+# what an answer shows instead of it.
+SEALED = "$sealed"
+REDACTED = "***"
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {SEALED}
+
+
+def sealing_context(tenant_id: str, pack: str, parameter: str) -> str:
+    """What a sealed value is bound to: the same value elsewhere does not open."""
+    return f"{tenant_id}/{pack}/{parameter}"
+
+
 class SubstitutionError(ValueError):
     """A template names a parameter that is missing or unfit for its place."""
 
@@ -80,6 +99,11 @@ class Pack:
         return frozenset(
             k for k, v in self._properties().items() if isinstance(v, dict) and v.get("writeOnly")
         )
+
+    @property
+    def sealed_parameters(self) -> frozenset[str]:
+        """Write-only parameters kept encrypted (the hashed ones are kept as a digest)."""
+        return self.secret_parameters - self.hashed_parameters
 
     @property
     def hashed_parameters(self) -> frozenset[str]:
@@ -202,4 +226,4 @@ def schema_path_problems(errors: list[tuple[str, str]]) -> list[FieldProblem]:
 
 
 def redact(params: Mapping[str, Any], secret: frozenset[str]) -> dict[str, Any]:
-    return {k: ("***" if k in secret and v is not None else v) for k, v in params.items()}
+    return {k: (REDACTED if k in secret and v is not None else v) for k, v in params.items()}

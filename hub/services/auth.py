@@ -73,10 +73,11 @@ class AuthService:
         # argon2 is deliberately slow: keep it off the event loop and outside transactions.
         ok = await asyncio.to_thread(self._hasher.verify, password, password_hash)
         async with self._uow(write=True) as uow:
-            if not ok or user is None or user.status is not UserStatus.ACTIVE:
+            refusal = await _refusal(uow, user) if ok and user is not None else "bad credentials"
+            if refusal is not None:
+                # The same answer whatever the reason: no oracle for an account's state.
                 await uow.login_failures.add(username, now)
-                reason = "inactive user" if ok else "bad credentials"
-                await self._audit.record(uow, logs, ctx, _login(Outcome.FAILURE, reason))
+                await self._audit.record(uow, logs, ctx, _login(Outcome.FAILURE, refusal))
                 await uow.commit()
                 raise Unauthorized(BAD_CREDENTIALS)
             await uow.login_failures.clear(username)
@@ -112,10 +113,19 @@ class AuthService:
                 await self._audit.record(uow, logs, ctx, event)
                 await uow.commit()
                 raise Unauthorized("refresh token was already used; its sessions are revoked")
-            if user.status is not UserStatus.ACTIVE:
+            refusal = await _refusal(uow, user)
+            if refusal is not None:
                 await uow.refresh_tokens.revoke_family(stored.family_id, now)
+                event = AuditEvent(
+                    "auth.refresh",
+                    "session",
+                    stored.family_id,
+                    Outcome.DENIED,
+                    {"reason": refusal, "revoked": "token family"},
+                )
+                await self._audit.record(uow, logs, ctx, event)
                 await uow.commit()
-                raise Unauthorized("user is not active")
+                raise Unauthorized(f"{refusal}; the session is revoked")
             pair = await self._issue(uow, user.id, stored.family_id)
             event = AuditEvent("auth.refresh", "session", stored.family_id)
             await self._audit.record(uow, logs, ctx, event)
@@ -151,6 +161,17 @@ class AuthService:
             new_id(), token_hash, family_id, user_id, now, now + self._refresh_ttl
         )
         return TokenPair(self._tokens.issue(user_id, now), token, self._tokens.ttl)
+
+
+async def _refusal(uow: UnitOfWork, user: User) -> str | None:
+    """Why this user may not sign in (or stay signed in), or None. A user whose every
+    membership is deactivated (or whose tenants are all suspended) has nothing to sign in
+    to, unless a platform admin (issue 12, item 13c)."""
+    if user.status is not UserStatus.ACTIVE:
+        return "inactive user"
+    if not user.is_platform_admin and not await uow.memberships.for_user(user.id):
+        return "no active membership"
+    return None
 
 
 def _login(outcome: Outcome, reason: str | None, session: str = "") -> AuditEvent:

@@ -59,7 +59,7 @@ def load_pack(folder: Path) -> Pack:
     except ValueError as exc:
         raise PackInvalid(f"{where}: version: {exc}") from None
     schema = raw.get("parameters") or {"type": "object"}
-    if problem := schema_problem(schema):
+    if problem := schema_problem(schema) or _nested_write_only(schema):
         raise PackInvalid(f"{where}: parameters: {problem}")
     files = raw.get("workflows") or []
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
@@ -84,6 +84,24 @@ def _channels(where: Path, raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
         raise PackInvalid(f"{where}: channels must be a list of parameter names")
     return tuple(raw)
+
+
+def _nested_write_only(schema: dict[str, Any]) -> str | None:
+    """A parameter is encrypted whole when it is `writeOnly`; a `writeOnly` deeper inside
+    a parameter that is not would promise a protection the hub does not give."""
+    properties = schema.get("properties")
+    for name, sub in (properties if isinstance(properties, dict) else {}).items():
+        if isinstance(sub, dict) and not sub.get("writeOnly") and _mentions_write_only(sub):
+            return f"{name!r} has a writeOnly part: mark the parameter itself writeOnly"
+    return None
+
+
+def _mentions_write_only(node: Any) -> bool:
+    if isinstance(node, dict):
+        return node.get("writeOnly") is True or any(_mentions_write_only(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions_write_only(v) for v in node)
+    return False
 
 
 def _yaml(path: Path) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 
 from hub.domain.audit import ActorType, AuditEvent, RequestContext
 from hub.domain.errors import NotFound
+from hub.domain.packs import is_sealed, redact
 from hub.domain.tenancy import Tenant
 from hub.engine.activities import ActivityContext
 from hub.engine.history import RunStatus
@@ -42,9 +43,20 @@ class PackRuntime:
         return tenant
 
     async def parameters(self, tenant_id: str, pack: str) -> dict[str, Any]:
-        """The installed parameters (secrets included, hashed ones as digests)."""
+        """The installed parameters: write-only ones as "***" (`secret` reads one), hashed
+        ones as their digests."""
         found = await self.packs.installation(tenant_id, pack)
-        return dict(found.parameters) if found is not None else {}
+        if found is None:
+            return {}
+        known = self.packs.catalog.get(pack)
+        sealed = known.sealed_parameters if known is not None else frozenset()
+        hidden = sealed | {k for k, v in found.parameters.items() if is_sealed(v)}
+        return redact(found.parameters, frozenset(hidden))
+
+    async def secret(self, tenant_id: str, pack: str, parameter: str) -> Any:
+        """One write-only parameter in clear, for the call that needs it (a notifier's
+        webhook secret or SMTP password): keep it out of outputs, logs and errors."""
+        return await self.packs.reveal(tenant_id, pack, parameter)
 
     @staticmethod
     def actor(ctx: ActivityContext) -> RequestContext:

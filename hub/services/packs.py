@@ -15,22 +15,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.domain.alarms import Alarm
-from hub.domain.audit import AuditEvent, RequestContext
+from hub.domain.audit import SYSTEM, AuditEvent, RequestContext
 from hub.domain.egress import channel_target
 from hub.domain.errors import Conflict, FieldProblem, HubError, NotFound, ValidationFailed
+from hub.domain.pack_params import parameter_problems
 from hub.domain.packs import (
+    REDACTED,
     Installation,
     Pack,
+    SealBroken,
     Substitution,
     SubstitutionError,
     expand_rules,
+    is_sealed,
     redact,
+    sealing_context,
 )
 from hub.domain.tenancy import Tenant
 from hub.engine.forms import SecretDigest
-from hub.engine.schemas import schema_errors
 from hub.engine.versions import parse_version, version_greater
-from hub.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from hub.ports import Clock, Sealer, UnitOfWork, UnitOfWorkFactory
 from hub.services.alarms import AlarmService
 from hub.services.audit import AuditLog
 from hub.services.egress import EgressService
@@ -39,7 +43,7 @@ from hub.services.workflows import WorkflowService
 
 @dataclass
 class _Plan:
-    params: dict[str, Any]  # as stored: hashed ones as their digest
+    params: dict[str, Any]  # as stored: hashed ones as their digest, write-only ones sealed
     alarms: list[Alarm]
 
 
@@ -54,11 +58,13 @@ class PackService:
         alarms: AlarmService,
         on_authz_change: Callable[[], None],
         secret_digest: SecretDigest,
+        sealer: Sealer,
         egress: EgressService | None = None,
     ) -> None:
         self._uow = uow_factory
         self._egress = egress
         self._digest = secret_digest
+        self._sealer = sealer
         self._clock = clock
         self._audit = audit
         self.catalog = catalog
@@ -94,6 +100,16 @@ class PackService:
     async def installation(self, tenant_id: str, name: str) -> Installation | None:
         async with self._uow() as uow:
             return await uow.packs.installation(tenant_id, name)
+
+    async def reveal(self, tenant_id: str, name: str, parameter: str) -> Any:
+        """The clear value of a write-only parameter, for the activity that must use it
+        (a notifier's webhook secrets and SMTP passwords); None when it is not set.
+        Raises SealBroken when it cannot be decrypted with this hub's secret key."""
+        found = await self.installation(tenant_id, name)
+        value = found.parameters.get(parameter) if found is not None else None
+        if is_sealed(value):
+            return self._sealer.unseal(value, sealing_context(tenant_id, name, parameter))
+        return value  # None, or a value kept in clear before sealing (read as it is)
 
     def _view(self, pack: Pack | None, found: Installation | None, name: str) -> dict[str, Any]:
         installed = found is not None and found.status == "installed"
@@ -138,8 +154,11 @@ class PackService:
     ) -> dict[str, Any]:
         pack = self.pack(name)
         previous = await self.installation(tenant.id, name)
-        if previous is not None:
-            await self._check_egress(tenant, pack, previous.parameters, params)
+        if previous is not None:  # the stored channels, opened, unless given anew
+            given = params if isinstance(params, dict) else {}
+            kept = {k: v for k, v in given.items() if v != REDACTED}
+            opened, _ = self._opened(tenant, pack, previous.parameters, kept)
+            await self._check_egress(tenant, pack, opened, kept)
         async with self._uow(write=True) as uow:
             found = await uow.packs.installation(tenant.id, name)
             if found is None or found.status != "installed":
@@ -181,6 +200,46 @@ class PackService:
             await self.on_triggers_changed()
         return await self.get(tenant, name)
 
+    async def seal_legacy(self) -> int:
+        """Encrypt write-only parameters that installs made before sealing kept in clear
+        (run at start; a no-op once done). Returns how many installations changed."""
+        async with self._uow() as uow:
+            found = [i for i in await uow.packs.installations() if self._clear_secrets(i)]
+        if not found:
+            return 0
+        changed = 0
+        async with self._uow(write=True) as uow:
+            for item in await uow.packs.installations():
+                clear = self._clear_secrets(item)
+                if not clear:
+                    continue  # another process sealed it meanwhile
+                pack = self.catalog[item.pack]
+                tenant_id = item.tenant_id
+                item.parameters = {
+                    k: self._sealer.seal(v, sealing_context(tenant_id, pack.name, k))
+                    if k in clear
+                    else v
+                    for k, v in item.parameters.items()
+                }
+                await uow.packs.save_installation(item, new=False)
+                event = AuditEvent(
+                    "pack.parameters_sealed", "pack", item.pack, details={"parameters": clear}
+                )
+                await self._audit.record(uow, [tenant_id], SYSTEM, event)
+                changed += 1
+            await uow.commit()
+        return changed
+
+    def _clear_secrets(self, item: Installation) -> list[str]:
+        pack = self.catalog.get(item.pack)
+        if pack is None:
+            return []
+        return sorted(
+            k
+            for k in pack.sealed_parameters
+            if item.parameters.get(k) is not None and not is_sealed(item.parameters[k])
+        )
+
     # --- the parts of an install ---
 
     async def _check_egress(
@@ -217,19 +276,55 @@ class PackService:
             params = {}
         if not isinstance(params, dict):
             raise ValidationFailed([FieldProblem("parameters", "must be an object")])
-        base = previous.parameters if previous is not None else pack.defaults()
+        if previous is not None:  # "***" (what an answer shows) means: keep the stored one
+            params = {
+                k: v
+                for k, v in params.items()
+                if not (k in pack.secret_parameters and v == REDACTED)
+            }
+        base, problems = (
+            self._opened(tenant, pack, previous.parameters, params)
+            if previous is not None
+            else (pack.defaults(), [])
+        )
         merged = {**copy.deepcopy(base), **params}
-        problems = [_schema_problem(text) for text in schema_errors(pack.parameters, merged)]
+        problems += parameter_problems(pack.parameters, merged, pack.secret_parameters)
         if not problems:
             problems = await self._device_problems(uow, tenant, pack, merged)
         alarms: list[Alarm] = []
         if not problems:
-            alarms, problems = await self._rules(uow, tenant, pack, merged)
+            alarms, problems = await self._rules(uow, tenant, pack, _public(pack, merged))
         if problems:
             raise ValidationFailed(problems)
         for key in pack.hashed_parameters & set(params):
             merged[key] = self._digest(str(params[key]))
-        return _Plan(merged, alarms)
+        return _Plan(self._sealed(tenant, pack, merged), alarms)
+
+    def _opened(
+        self, tenant: Tenant, pack: Pack, stored: dict[str, Any], given: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[FieldProblem]]:
+        """The stored parameters with the sealed ones decrypted (to check and seal again)."""
+        opened, problems = dict(stored), []
+        for key, value in stored.items():
+            if not is_sealed(value) or key in given:
+                continue
+            try:
+                opened[key] = self._sealer.unseal(value, sealing_context(tenant.id, pack.name, key))
+            except SealBroken as exc:
+                del opened[key]
+                problems.append(FieldProblem(f"parameters.{key}", f"{exc}; give it again"))
+        return opened, problems
+
+    def _sealed(self, tenant: Tenant, pack: Pack, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters as stored: each write-only one (unless hashed) encrypted."""
+        return {
+            k: (
+                self._sealer.seal(v, sealing_context(tenant.id, pack.name, k))
+                if k in pack.sealed_parameters and v is not None
+                else v
+            )
+            for k, v in params.items()
+        }
 
     async def _device_problems(
         self, uow: UnitOfWork, tenant: Tenant, pack: Pack, params: dict[str, Any]
@@ -303,10 +398,11 @@ class PackService:
             if k not in pack.secret_parameters | pack.hashed_parameters
         }
         variables["pack"] = pack.name
+        public = _public(pack, plan.params)
         workflows: dict[str, str] = {}
         for source in pack.workflows:
             try:
-                body = Substitution(plan.params).apply(source)
+                body = Substitution(public).apply(source)
             except SubstitutionError as exc:
                 raise ValidationFailed([FieldProblem("parameters", str(exc))]) from None
             name = str(body.get("name"))
@@ -374,9 +470,9 @@ class PackService:
                 continue  # removed by hand meanwhile
 
 
-def _schema_problem(text: str) -> FieldProblem:
-    path, _, message = text.partition(": ")
-    return FieldProblem("parameters" + path.removeprefix("$"), message)
+def _public(pack: Pack, params: dict[str, Any]) -> dict[str, Any]:
+    """What templates may substitute: never a write-only value, sealed or clear."""
+    return {k: v for k, v in params.items() if k not in pack.sealed_parameters}
 
 
 def _next_version(pack_version: str, published: list[str]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -229,6 +229,18 @@ class TenantService:
     async def deactivate_member(self, slug: str, user_id: str, ctx: RequestContext) -> TenantMember:
         change = MemberChange(status="deactivated")
         return await self.change_member(slug, user_id, change, ctx, "member.deactivate")
+
+    # --- metrics labels (issue 12, item 11) ---
+
+    async def slugs(self, tenant_ids: Iterable[str]) -> dict[str, str]:
+        """The slug of each known tenant id (slugs never change, so callers may cache)."""
+        found: dict[str, str] = {}
+        async with self._uow() as uow:
+            for tenant_id in tenant_ids:
+                tenant = await uow.tenants.by_id(tenant_id) if is_id(tenant_id) else None
+                if tenant is not None:
+                    found[tenant_id] = tenant.slug
+        return found
 
 
 def _changes(before: dict[str, str], after: dict[str, str]) -> dict[str, dict[str, str]]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from hub.security.private_files import ensure_private_file
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -18,6 +21,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
 
 def _sqlite_engine(url: str, echo: bool) -> AsyncEngine:
+    _private_database_file(url)
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -39,3 +43,15 @@ def _sqlite_engine(url: str, echo: bool) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _private_database_file(url: str) -> None:
+    """Create the database file 0600 before SQLite does (SQLite would make it 0644 under
+    the usual umask); its -wal and -shm files take the database file's mode."""
+    database = make_url(url).database
+    if not database or database.startswith("file:"):
+        return
+    try:
+        ensure_private_file(Path(database))
+    except OSError:
+        return  # a missing folder or a read-only file: let SQLite say so in its own words

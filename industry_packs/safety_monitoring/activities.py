@@ -16,7 +16,7 @@ from typing import Any
 
 from hub.domain.egress import EgressRefused
 from hub.domain.errors import HubError, NotFound
-from hub.domain.packs import NotificationFailed
+from hub.domain.packs import NotificationFailed, SealBroken
 from hub.domain.plc import NotWritable, PlcError, Quality
 from hub.engine.activities import (
     ActivityContext,
@@ -194,7 +194,7 @@ class Activities:
         params = await self.s.parameters(ctx.tenant, PACK)
         channels = [
             c
-            for c in params.get("notification_channels") or []
+            for c in await self._channels(ctx)
             if audience in c.get("audience", ["operators", "authorities"])
         ]
         recipients = params.get("authority_contacts", []) if audience == "authorities" else []
@@ -224,6 +224,16 @@ class Activities:
         if refused:
             raise NotificationRefused("; ".join(refused))
         return sent
+
+    async def _channels(self, ctx: ActivityContext) -> list[dict[str, Any]]:
+        """The notification channels, decrypted here and only here (they hold webhook
+        secrets and SMTP passwords)."""
+        try:
+            channels = await self.s.secret(ctx.tenant, PACK, "notification_channels")
+        except SealBroken as exc:
+            # another HUB_SECRET_KEY: no retry can fix it; the channels must be given again
+            raise NonRetryableError(f"notification_channels: {exc}") from None
+        return list(channels or [])
 
     # --- the acknowledgement ---
 

@@ -54,6 +54,18 @@ def test_webhook_refusal_and_unreachable_receiver_fail(webhook: WebhookSink) -> 
         _send({"type": "webhook", "url": "http://127.0.0.1:9/none", "secret": WEBHOOK_SECRET})
 
 
+def test_a_failed_webhook_is_named_by_its_origin_not_its_secret_path(
+    webhook: WebhookSink,
+) -> None:
+    # Many webhook URLs carry their own secret in the path; failures reach run histories.
+    webhook.refuse = 1
+    url = webhook.url + "/T000/secret-path-token"
+    with pytest.raises(NotificationFailed) as failed:
+        _send({"type": "webhook", "url": url, "secret": WEBHOOK_SECRET})
+    assert "secret-path-token" not in str(failed.value)
+    assert webhook.url.rsplit("/hooks", 1)[0] in str(failed.value)
+
+
 def test_email_reaches_the_smtp_server(smtp: SmtpSink) -> None:
     channel = {"type": "email", "host": "127.0.0.1", "port": smtp.port,
                "sender": "hub@acme.test", "recipients": ["ops@acme.test"]}  # fmt: skip

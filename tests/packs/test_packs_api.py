@@ -174,11 +174,16 @@ def _with(settings: Any, **changes: Any) -> Any:
     return dataclasses.replace(settings, **changes)
 
 
-@pytest.mark.parametrize("body", [b"[1]", b"{", b'{"parameters": 5}', b'{"other": 1}'])
-def test_malformed_bodies_are_422(world: World, body: bytes) -> None:
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"[1]", 422), (b"{", 400), (b'{"parameters": 5}', 422), (b'{"other": 1}', 422)],
+)
+def test_malformed_bodies_are_400_and_wrong_shapes_422(
+    world: World, body: bytes, status: int
+) -> None:
     response = world.client.post(
         f"{BASE}/packs/{PACK}/install",
         content=body,
         headers={**world.as_("acme-tenant_admin"), "content-type": "application/json"},
     )
-    assert response.status_code == 422, response.text
+    assert response.status_code == status, response.text
