@@ -63,8 +63,9 @@ class ReceiptService:
             if run is None:
                 raise NotFound(f"run {run_id!r} not found")
             where = AuditFilter(resource_type="workflow_run", resource_id=run_id)
-            bodies = await uow.audit.search(tenant.id, where, None, 500)
-        seqs = [e["seq"] for e in map(json.loads, bodies) if e["action"] in RUN_FINISHED]
+            rows = await uow.audit.search(tenant.id, where, None, 500)
+        # The body's action, not the column's: for_entry refuses a row where they differ.
+        seqs = [r.seq for r in rows if json.loads(r.body)["action"] in RUN_FINISHED]
         if not seqs:
             raise Conflict(f"run {run_id!r} is {run['status']}: it has no receipt until it ends")
         return await self.for_entry(tenant, seqs[-1])
