@@ -9,6 +9,9 @@ from typing import Any
 from audit import merkle
 from audit.canonical import entry_leaf
 from audit.signing import load_public_key_document, verify_tree_head
+from hub.bootstrap import Hub
+from hub.domain.audit import PLATFORM_LOG, AuditFilter
+from hub.services.audit import AuditLogRef
 from tests.conftest import PASSWORD, World
 
 AUDIT = "/api/v1/tenants/acme/audit"
@@ -92,7 +95,7 @@ def test_changes_failures_and_denials_are_recorded(world: World) -> None:
         ).status_code
         == 403
     )
-    # A probe of another tenant is recorded in that tenant's log, not the prober's.
+    # A probe of another tenant is recorded in the platform's log (test below), not here.
     assert (
         client.get("/api/v1/tenants/acme/users", headers=world.as_("globex-operator")).status_code
         == 404
@@ -104,10 +107,7 @@ def test_changes_failures_and_denials_are_recorded(world: World) -> None:
     failed = _entries(world, outcome="failure")
     assert [(e["action"], e["details"]["status"]) for e in failed] == [("user.create", 409)]
     denied = _entries(world, outcome="denied")
-    assert {(e["actor"], e["details"]["status"]) for e in denied} == {
-        ("acme-viewer", 403),
-        ("globex-operator", 404),
-    }
+    assert {(e["actor"], e["details"]["status"]) for e in denied} == {("acme-viewer", 403)}
     # Only the change that happened is recorded as a success: the 409 left none.
     assert len(_entries(world, action="user.create", outcome="success")) == 6
 
@@ -210,3 +210,38 @@ def test_bad_audit_requests(world: World) -> None:
         response = client.get(AUDIT, params=params, headers=auditor)
         assert response.status_code in (400, 422), (params, response.text)
     assert client.get(f"{AUDIT}/0", headers=auditor).status_code in (400, 422)
+
+
+def _platform_log(world: World, hub: Hub) -> list[dict[str, Any]]:
+    ref = AuditLogRef(PLATFORM_LOG, PLATFORM_LOG)
+    with world.client.portal() as portal:
+        page = portal.call(hub.audit.search, ref, AuditFilter(action="authz.denied"), None, 500)
+    return page.items
+
+
+def test_probes_by_a_non_member_leave_the_tenant_log_unchanged(world: World, hub: Hub) -> None:
+    client, prober = world.client, world.as_("globex-operator")
+    before = _entries(world)
+    probes = [
+        ("GET", "/api/v1/tenants/acme/users"),
+        ("GET", "/api/v1/tenants/acme/audit"),
+        ("POST", "/api/v1/tenants/acme/users"),
+        ("DELETE", f"/api/v1/tenants/acme/users/{world.user_ids['acme-extra']}"),
+        ("GET", "/api/v1/tenants/no-such-tenant/users"),
+    ]
+    for method, path in probes:
+        response = client.request(method, path, headers=prober, json={"username": "x"})
+        assert response.status_code == 404, (method, path, response.text)
+
+    assert _entries(world) == before  # not one entry, so no prober's name, in acme's log
+    recorded = [e for e in _platform_log(world, hub) if e["actor"] == "globex-operator"]
+    assert [(e["resource_id"], e["details"]["status"]) for e in recorded] == [
+        (f"{method} {path}", 404) for method, path in probes
+    ]
+    assert [e["details"]["tenant"] for e in recorded] == ["acme"] * 4 + ["no-such-tenant"]
+
+    # A member's denial (403) still belongs in the tenant's own log.
+    refused = client.post("/api/v1/tenants/acme/users", headers=world.as_("acme-viewer"), json={})
+    assert refused.status_code == 403
+    mine = _entries(world, actor="acme-viewer", outcome="denied")
+    assert [e["details"]["status"] for e in mine] == [403]

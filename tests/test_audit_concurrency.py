@@ -34,7 +34,7 @@ async def _hammer(url: str, data_dir: Path) -> tuple[list[int], bool]:
 
         await asyncio.gather(*(writer(n) for n in range(WRITERS)))
         async with hub.uow() as uow:
-            seqs = [seq for seq, _ in await uow.audit.scan(log_id, 0, 10_000)]
+            seqs = [row.seq for row in await uow.audit.scan(log_id, 0, 10_000)]
         report = await verify_log(hub.uow, hub.audit, AuditLogRef(log_id, log_id))
         return seqs, report.ok
     finally:

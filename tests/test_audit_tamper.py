@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from audit import merkle
+from hub.domain.audit import INDEXED_FIELDS
 from hub.settings import Settings
 from hub.store.database import create_engine
 from hub.store.tables import audit_entries, audit_logs, audit_nodes
@@ -226,16 +228,82 @@ def test_truncation_after_a_published_head_is_found(world: World, settings: Sett
     )
 
 
-def test_api_never_proves_altered_content(world: World, settings: Settings) -> None:
+def test_api_never_serves_or_proves_altered_content(world: World, settings: Settings) -> None:
     client, auditor = world.client, world.as_("acme-auditor")
     client.get(f"{AUDIT}/head", headers=auditor)
     _sql(settings.database_url, _edit(_tenant_id(world)))
-    entry = client.get(f"{AUDIT}/4", headers=auditor).json()
-    assert entry["actor"] == "someone-else"
+    entry = client.get(f"{AUDIT}/4", headers=auditor)
+    assert entry.status_code == 409, entry.text
+    assert entry.headers["content-type"].startswith("application/problem+json")
+    assert "entry 4 does not match its signed body (body)" in entry.json()["detail"]
     proof = client.get(f"{AUDIT}/4/proof", headers=auditor)
-    assert proof.status_code == 500
+    assert proof.status_code == 409
     assert "does not match" in proof.json()["detail"]
     assert client.get(f"{AUDIT}/3/proof", headers=auditor).status_code == 200
+
+
+def _tampered_column(log_id: str, column: str) -> Callable[[AsyncConnection], Awaitable[Any]]:
+    """Change one filter column of entry 4 and leave its body and leaf alone, as someone
+    with SQL access would to hide an entry from `?actor=` or make it match `?action=`."""
+
+    async def change(conn: AsyncConnection) -> Any:
+        row = (
+            await conn.execute(
+                select(audit_entries).where(
+                    audit_entries.c.log_id == log_id, audit_entries.c.seq == 4
+                )
+            )
+        ).one()
+        new: Any = {
+            "seq": 99,
+            "ts": row.ts - timedelta(hours=1),
+            "actor": "someone-else",
+            "action": "tenant.delete",
+            "resource_type": "invoice",
+            "resource_id": "forged-id",
+            "outcome": "denied" if row.outcome != "denied" else "success",
+        }[column]
+        await conn.execute(
+            update(audit_entries)
+            .where(audit_entries.c.log_id == log_id, audit_entries.c.seq == 4)
+            .values({column: new})
+        )
+        return new
+
+    return change
+
+
+@pytest.mark.parametrize("column", INDEXED_FIELDS)
+def test_an_edited_index_column_is_reported_by_verify_and_refused_by_the_api(
+    world: World, settings: Settings, column: str
+) -> None:
+    client, auditor = world.client, world.as_("acme-auditor")
+    client.get(f"{AUDIT}/head", headers=auditor)
+    new = _sql(settings.database_url, _tampered_column(_tenant_id(world), column))
+    seq = 99 if column == "seq" else 4
+
+    result = _hub(settings, "audit", "verify", "--tenant", "acme")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    named = [line for line in result.stderr.splitlines() if f"column {column} " in line]
+    assert len(named) == 1 and named[0].strip().startswith(f"seq {seq}:"), result.stderr
+
+    one = client.get(f"{AUDIT}/{seq}", headers=auditor)
+    assert one.status_code == 409, one.text
+    assert one.headers["content-type"].startswith("application/problem+json")
+    assert f"entry {seq} does not match its signed body ({column}" in one.json()["detail"]
+    # A query that the edit made match (or the whole list) refuses rather than serve it.
+    params = {} if column in ("seq", "ts") else {column: new}
+    listed = client.get(AUDIT, headers=auditor, params=params)
+    assert listed.status_code == 409, listed.text
+    assert f"entry {seq} does not match" in listed.json()["detail"]
+    csv = client.get(AUDIT, headers={**auditor, "Accept": "text/csv"}, params=params)
+    assert csv.status_code == 409
+    assert client.get(f"{AUDIT}/{seq}/proof", headers=auditor).status_code in (409, 422)
+    if column != "seq":  # the rest of the log stays readable: a cursor pages past it
+        after = client.get(AUDIT, headers=auditor, params={"cursor": "4"})
+        assert after.status_code == 200 and after.json()["items"], after.text
+    assert client.get(f"{AUDIT}/3", headers=auditor).status_code == 200
 
 
 def test_export_then_verify_file_offline(world: World, settings: Settings, tmp_path: Path) -> None:

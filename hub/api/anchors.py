@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from hub.api.audit import Seq, TenantSlug
 from hub.api.context import request_context
 from hub.api.deps import HubDep
-from hub.domain.anchors import Anchor, AnchorStatus, LedgerUnavailable
+from hub.domain.anchors import Anchor, AnchorStatus, ChainRef, LedgerUnavailable
 from hub.domain.errors import FieldProblem, NotFound, ValidationFailed
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 
@@ -22,8 +22,10 @@ RunId = Annotated[str, PathParameter(max_length=64)]
 RPC_METHODS = ("eth_chainId", "eth_blockNumber", "eth_getTransactionReceipt")
 
 
-def _out(anchor: Anchor) -> dict[str, Any]:
-    return anchor.as_dict()
+def _out(anchor: Anchor, chain: ChainRef | None) -> dict[str, Any]:
+    # False marks history: an anchor on a chain or contract the hub no longer anchors on.
+    known = chain is not None and anchor.chain_id is not None
+    return {**anchor.as_dict(), "on_configured_chain": chain.holds(anchor) if known else None}
 
 
 def _before(cursor: str | None) -> int | None:
@@ -54,7 +56,10 @@ class AnchorController(Controller):
         the_tenant = await hub.tenants.get(tenant)
         items, last = await hub.anchors.list(the_tenant, status, _before(cursor), limit)
         next_cursor = encode_cursor(str(last)) if last is not None else None
-        return {"items": [_out(a) for a in items], "next_cursor": next_cursor}
+        # Only sent anchors need the chain (asking it may load the embedded one).
+        sent = any(a.chain_id is not None for a in items)
+        chain = await hub.anchors.configured_chain() if sent else None
+        return {"items": [_out(a, chain) for a in items], "next_cursor": next_cursor}
 
     @post(
         "/",
@@ -67,7 +72,10 @@ class AnchorController(Controller):
     ) -> Response[dict[str, Any]]:
         the_tenant = await hub.tenants.get(tenant)
         anchor, created = await hub.anchors.anchor_now(the_tenant, request_context(request))
-        return Response(_out(anchor), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+        chain = await hub.anchors.configured_chain()
+        return Response(
+            _out(anchor, chain), status_code=HTTP_201_CREATED if created else HTTP_200_OK
+        )
 
 
 @get(

@@ -4,7 +4,10 @@ Successful changes are recorded by the services, in the transaction of the chang
 never reaches a service, or fails inside one and is rolled back, is recorded here in a
 transaction of its own: authorization denials (any method) and mutating calls that
 failed. A 401 is not recorded: without a valid token there is no actor, and recording
-anonymous noise would let anyone grow every log.
+anonymous noise would let anyone grow every log. A caller refused a tenant they hold no
+role in (404) is recorded in the platform's log, not the tenant's: the tenant's auditors
+would otherwise read every prober's username, and any signed-in user could grow any
+tenant's log.
 """
 
 from __future__ import annotations
@@ -62,10 +65,11 @@ async def record_refusal(exc: Exception, scope: Scope) -> None:
         outcome=Outcome.DENIED if denied else Outcome.FAILURE,
         details={"status": status, "detail": str(detail)[:500], "attempted": action},
     )
+    if getattr(exc, "outsider", False):
+        event.details["tenant"] = str(params.get("tenant", ""))[:63]
     hub: Hub = scope["app"].state.hub
+    slug = None if getattr(exc, "outsider", False) else params.get("tenant")
     try:
-        await hub.audit.record_now(
-            await _log_ids(hub, params.get("tenant")), scope_context(scope), event
-        )
+        await hub.audit.record_now(await _log_ids(hub, slug), scope_context(scope), event)
     except Exception:  # the refusal stands even if it cannot be recorded; say so loudly
         log.exception("could not record %s in the audit log", event.action)

@@ -30,8 +30,11 @@ def bearer_token(scope: Scope) -> str:
     return token.strip()
 
 
-def _denied(error: HubError) -> HubError:
+def _denied(error: HubError, *, outsider: bool = False) -> HubError:
     error.denied = True  # type: ignore[attr-defined]
+    # A caller with no role in the tenant: the audit hook keeps the prober's attempts out
+    # of that tenant's log (issue 12 item 13).
+    error.outsider = outsider  # type: ignore[attr-defined]
     return error
 
 
@@ -58,7 +61,7 @@ async def authorize(scope: Scope) -> None:
     if not authorizer.allowed(user_id, domain, path, method):
         admin = authorizer.is_platform_admin(user_id)
         if domain != GLOBAL_DOMAIN and not admin and not authorizer.is_member(user_id, domain):
-            raise _denied(NotFound(f"tenant {domain!r} not found"))
+            raise _denied(NotFound(f"tenant {domain!r} not found"), outsider=True)
         raise _denied(Forbidden(f"your role does not permit {method} {path}"))
     state["principal"] = Principal(
         user_id, authorizer.is_platform_admin(user_id), authorizer.tenants_of(user_id)

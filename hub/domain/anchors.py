@@ -20,6 +20,8 @@ ANCHOR_CONFIRM = "audit.anchor.confirm"
 ANCHOR_RESUBMIT = "audit.anchor.resubmit"
 ANCHOR_FAIL = "audit.anchor.fail"
 ANCHOR_ACTIONS = (ANCHOR_CREATE, ANCHOR_SUBMIT, ANCHOR_CONFIRM, ANCHOR_RESUBMIT, ANCHOR_FAIL)
+# In the platform's log: the hub now anchors on another chain or contract.
+CHAIN_CHANGE = "audit.anchor.chain_change"
 
 
 class AnchorStatus(StrEnum):
@@ -85,6 +87,30 @@ class LedgerHealth:
             "signer": self.signer,
             "detail": self.detail,
         }
+
+
+@dataclass(frozen=True)
+class ChainRef:
+    """A chain as anchors know it: its id and the AuditAnchor contract on it. Moving to
+    another node of the same chain and contract is no change; a new contract is."""
+
+    chain_id: int
+    contract: str
+
+    @classmethod
+    def of(cls, health: LedgerHealth) -> ChainRef | None:
+        if health.chain_id is None or health.contract is None:
+            return None
+        return cls(health.chain_id, health.contract)
+
+    def holds(self, anchor: Anchor) -> bool:
+        return (
+            anchor.chain_id == self.chain_id
+            and (anchor.contract or "").lower() == self.contract.lower()
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"chain_id": self.chain_id, "contract": self.contract}
 
 
 @dataclass(frozen=True)

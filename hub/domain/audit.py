@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -77,6 +78,38 @@ def entry_object(seq: int, ts: datetime, ctx: RequestContext, event: AuditEvent)
         "ip": ctx.ip,
         "details": event.details,
     }
+
+
+# The columns stored beside an entry's body for indexes and filters, each a copy of the
+# body's field of the same name (issue 12 item 8: they must never disagree with it).
+INDEXED_FIELDS = ("seq", "ts", "actor", "action", "resource_type", "resource_id", "outcome")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """One audit_entries row: its filter columns and its body (the RFC 8785 entry)."""
+
+    seq: int
+    ts: datetime
+    actor: str
+    action: str
+    resource_type: str
+    resource_id: str
+    outcome: str
+    body: str
+
+    def mismatches(self, entry: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+        """(column, stored value, signed value) for each filter column that differs from
+        the body. A few compares on a row already read: cheap enough for every request."""
+        found = []
+        for name in INDEXED_FIELDS:
+            stored: Any = getattr(self, name)
+            if name == "ts":
+                stored = rfc3339(stored.astimezone(UTC))
+            signed = entry.get(name)
+            if stored != signed or type(stored) is not type(signed):
+                found.append((name, stored, signed))
+        return found
 
 
 @dataclass(frozen=True)

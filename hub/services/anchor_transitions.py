@@ -12,6 +12,7 @@ from hub.domain.anchors import (
     ANCHOR_RESUBMIT,
     Anchor,
     AnchorStatus,
+    ChainRef,
     TxLookup,
     retry_delay,
 )
@@ -56,6 +57,16 @@ class AnchorTransitions:
             anchor.tx_hash,
             why,
         )
+        await self._again(anchor, why, f"transaction {anchor.tx_hash} vanished: {why}")
+
+    async def moved(self, anchor: Anchor, chain: ChainRef) -> None:
+        """Sent to a chain the hub no longer anchors on and not confirmed there: send it
+        again on the configured chain."""
+        why = f"the hub moved to chain {chain.chain_id} contract {chain.contract}"
+        log.warning("anchor %s: %s; sending it again there", anchor.id, why)
+        await self._again(anchor, why, why)
+
+    async def _again(self, anchor: Anchor, why: str, error: str) -> None:
         now = self._clock.now()
         values = {
             "status": AnchorStatus.PENDING.value,
@@ -67,7 +78,7 @@ class AnchorTransitions:
             "confirmed_at": None,
             "resubmissions": anchor.resubmissions + 1,
             "next_attempt_at": now,
-            "last_error": f"transaction {anchor.tx_hash} vanished: {why}",
+            "last_error": error,
         }
         details = {"previous_tx_hash": anchor.tx_hash, "reason": why or "vanished"}
         await self.change(anchor, values, ANCHOR_RESUBMIT, details)

@@ -6,6 +6,11 @@ confirmations, and kept looked at afterwards: a transaction that vanishes (a reo
 chain restarted) goes back to pending and is sent again. An unreachable chain leaves
 anchors pending, retried with backoff; nothing is dropped. Each state change is audited in
 the tenant's log in the same transaction; those entries do not count as growth.
+
+Receipts use anchors on the configured chain (chain id and contract). When the hub finds
+itself on another chain (at start-up, in each cycle, on demand), each log whose anchors
+elsewhere cover more than the configured chain will gets its current head anchored there
+at once; anchors on the old chain stay as history.
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ from hub.domain.anchors import (
     ANCHOR_CREATE,
     ANCHOR_RESUBMIT,
     ANCHOR_SUBMIT,
+    CHAIN_CHANGE,
     Anchor,
     AnchorStatus,
+    ChainRef,
     LedgerRejected,
     LedgerUnavailable,
     TxState,
 )
-from hub.domain.audit import SYSTEM, RequestContext
+from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent, RequestContext
 from hub.domain.errors import Conflict, NotFound
 from hub.domain.ids import new_id
 from hub.domain.tenancy import Tenant
@@ -77,6 +84,8 @@ class AnchorService:
         self._to = AnchorTransitions(uow_factory, clock, audit, settings)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._chain: ChainRef | None = None  # as last recorded by this process
+        self._moved_to: ChainRef | None = None  # every log brought onto this chain
 
     # --- use cases ---
 
@@ -84,7 +93,12 @@ class AnchorService:
         """Anchor the tenant's current head if the log grew, and send it now.
         Returns the anchor (new or the latest) and whether it was created."""
         ref = AuditLogRef(tenant.id, tenant.slug)
-        anchor, created = await self._create(ref, ctx, rearm=True)
+        chain = await self._observe_chain()
+        moved = await self._move(ref, chain, ctx) if chain is not None else None
+        if moved is not None:
+            anchor, created = moved, True
+        else:
+            anchor, created = await self._create(ref, ctx, rearm=True)
         if anchor is None:
             raise Conflict(f"the audit log of {tenant.slug!r} is empty: nothing to anchor")
         for _ in range(2):  # send, then look it up at once: an automining chain has it
@@ -104,6 +118,17 @@ class AnchorService:
             raise NotFound(f"anchor {anchor_id!r} not found")
         return found
 
+    async def configured_chain(self) -> ChainRef | None:
+        """The chain receipts use: the configured chain as this process saw it (asked now
+        if it has not yet), else as last recorded while its node cannot be asked; None
+        before it was ever reached."""
+        if self._chain is None:
+            await self._observe_chain()
+        if self._chain is not None:
+            return self._chain
+        async with self._uow() as uow:
+            return await uow.anchors.chain()
+
     async def list(
         self, tenant: Tenant, status: str | None, before_size: int | None, limit: int
     ) -> tuple[list[Anchor], int | None]:
@@ -116,17 +141,30 @@ class AnchorService:
     async def tick(self, *, create: bool = True) -> None:
         """One cycle: new anchors for grown logs, then every due send or look-up."""
         if create:
-            async with self._uow() as uow:
-                tenants = await uow.tenants.list(slugs=None, after=None, limit=100_000)
+            tenants = await self._tenants()
+            chain = await self._observe_chain()
+            if chain is not None and chain != self._moved_to:
+                await self._move_all(tenants, chain)
             for tenant in tenants:
                 ref = AuditLogRef(tenant.id, tenant.slug)
-                self._slugs[tenant.id] = tenant.slug
                 try:
-                    await self._recheck(ref)
+                    await self._recheck(ref, chain)
                     await self._create(ref, SYSTEM, rearm=False)
                 except Exception:
                     log.exception("anchoring the audit log of %s failed", tenant.slug)
         await self.process_due()
+
+    async def move_at_start(self) -> bool:
+        """Bring every log onto the configured chain if anchors were ever sent; False when
+        the chain cannot be asked now (the loop tries again). A hub that never anchored
+        does not load the chain for this."""
+        async with self._uow() as uow:
+            if not await uow.anchors.any_sent():
+                return True
+        chain = await self._observe_chain()
+        if chain is None:
+            return False
+        return await self._move_all(await self._tenants(), chain)
 
     async def process_due(self) -> None:
         async with self._uow() as uow:
@@ -150,7 +188,13 @@ class AnchorService:
 
     async def _loop(self) -> None:
         next_cycle = time.monotonic() + self.settings.interval  # the first after one interval
+        moved = False
         while True:
+            if not moved:  # at start-up: a chain change is acted on at once
+                try:
+                    moved = await self.move_at_start()
+                except Exception:
+                    log.exception("moving the anchors to the configured chain failed; retrying")
             create = time.monotonic() >= next_cycle
             if create:
                 next_cycle = time.monotonic() + self.settings.interval
@@ -164,13 +208,19 @@ class AnchorService:
     # --- creating ---
 
     async def _create(
-        self, ref: AuditLogRef, ctx: RequestContext, *, rearm: bool
+        self,
+        ref: AuditLogRef,
+        ctx: RequestContext,
+        *,
+        rearm: bool,
+        moving_to: ChainRef | None = None,
     ) -> tuple[Anchor | None, bool]:
+        """A new anchor at the current head when the log grew (or, `moving_to`, always)."""
         async with self._uow() as uow:
             latest = await uow.anchors.latest(ref.log_id)
             size = await uow.audit.size(ref.log_id)
             grown = latest is None or await uow.anchors.grown_since(ref.log_id, latest.tree_size)
-        if latest is not None and not grown:
+        if latest is not None and not grown and moving_to is None:
             if rearm and latest.status is AnchorStatus.FAILED:
                 return await self._rearm(ref, latest, ctx), False
             return latest, False
@@ -194,6 +244,9 @@ class AnchorService:
             async with self._uow(write=True) as uow:
                 await uow.anchors.add(row)
                 details = {"tree_size": head.tree_size, "root_hash": head.root_hash}
+                if moving_to is not None:
+                    details["reason"] = "the hub moved to another chain"
+                    details["chain"] = moving_to.as_dict()
                 await self._to.record(uow, anchor, ctx, ANCHOR_CREATE, details)
                 await uow.commit()
         except IntegrityError:  # another process anchored this tree size first
@@ -291,16 +344,15 @@ class AnchorService:
 
     # --- confirmed anchors stay checked ---
 
-    async def _recheck(self, ref: AuditLogRef) -> None:
+    async def _recheck(self, ref: AuditLogRef, chain: ChainRef | None) -> None:
         """Look confirmed anchors up again: the newest until one is intact, and the oldest.
         While the oldest is intact the chain was not reset, and an intact anchor's block
         has every older block of that chain below it; when the oldest vanished, check all."""
-        health = await self.ledger.health()
-        if health.chain_id is None or health.contract is None:
+        if chain is None:
             return  # the chain cannot be asked now
         async with self._uow() as uow:
             newest = await uow.anchors.confirmed(
-                ref.log_id, health.chain_id, health.contract, None, RECHECK_LIMIT
+                ref.log_id, chain.chain_id, chain.contract, None, RECHECK_LIMIT
             )
         if not newest:
             return
@@ -324,6 +376,64 @@ class AnchorService:
             return True
         await self._to.vanished(anchor, found.detail or found.state.value)
         return False
+
+    # --- moving to another chain ---
+
+    async def _observe_chain(self) -> ChainRef | None:
+        """The configured chain as its node reports it (None when it cannot be asked),
+        recorded when it differs from the recorded one."""
+        chain = ChainRef.of(await self.ledger.health())
+        if chain is not None and chain != self._chain:
+            await self._record_chain(chain)
+            self._chain = chain
+        return chain
+
+    async def _record_chain(self, chain: ChainRef) -> None:
+        async with self._uow(write=True) as uow:
+            before = await uow.anchors.chain()
+            if before == chain or not await uow.anchors.set_chain(chain, self._clock.now()):
+                return  # recorded already (by another process, perhaps a moment ago)
+            if before is not None:  # the platform's log says when the hub moved, and where
+                details = {"from": before.as_dict(), "to": chain.as_dict()}
+                event = AuditEvent(CHAIN_CHANGE, "chain", str(chain.chain_id), details=details)
+                await self._audit.record(uow, [PLATFORM_LOG], SYSTEM, event)
+            await uow.commit()
+        if before is not None:
+            log.warning("anchoring moved from chain %s to chain %s", before, chain)
+
+    async def _move_all(self, tenants: list[Tenant], chain: ChainRef) -> bool:
+        done = True
+        for tenant in tenants:
+            try:
+                await self._move(AuditLogRef(tenant.id, tenant.slug), chain, SYSTEM)
+            except Exception:
+                done = False
+                log.exception("moving the anchors of %s to chain %s failed", tenant.slug, chain)
+        if done:
+            self._moved_to = chain
+        return done
+
+    async def _move(self, ref: AuditLogRef, chain: ChainRef, ctx: RequestContext) -> Anchor | None:
+        """Bring one log onto `chain`: anchors sent elsewhere and not confirmed are sent
+        again on it; when anchors confirmed elsewhere cover a larger tree than `chain` has
+        or will have, the current head is anchored on it now. Returns that new anchor."""
+        async with self._uow() as uow:
+            in_flight = await uow.anchors.sent_elsewhere(ref.log_id, chain, AnchorStatus.SUBMITTED)
+        for anchor in in_flight:
+            await self._to.moved(anchor, chain)
+        async with self._uow() as uow:
+            elsewhere = await uow.anchors.reach_elsewhere(ref.log_id, chain)
+            here = await uow.anchors.reach_on(ref.log_id, chain)
+        if elsewhere <= here:
+            return None
+        anchor, created = await self._create(ref, ctx, rearm=False, moving_to=chain)
+        return anchor if created else None
+
+    async def _tenants(self) -> list[Tenant]:
+        async with self._uow() as uow:
+            tenants = await uow.tenants.list(slugs=None, after=None, limit=100_000)
+        self._slugs.update({t.id: t.slug for t in tenants})
+        return list(tenants)
 
     async def _slug(self, log_id: str) -> str:
         slug = self._slugs.get(log_id)

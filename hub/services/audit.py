@@ -25,6 +25,7 @@ from hub.domain.audit import (
     AuditFilter,
     RequestContext,
     SignedHead,
+    StoredEntry,
     entry_object,
     rfc3339,
 )
@@ -36,9 +37,12 @@ GROUP_COMMIT_MAX = 1000  # entries per group-committed transaction
 
 
 class IntegrityFailure(HubError):
-    """Stored audit data no longer matches its hashes: the database was altered."""
+    """Stored audit data no longer matches its hashes: the database was altered.
 
-    status = 500
+    409: the request is fine, the stored log is not, and serving it would pass altered
+    content as good (an auditor runs `hub audit verify` for the full report)."""
+
+    status = 409
     title = "Audit log integrity failure"
 
 
@@ -50,10 +54,46 @@ class AuditLogRef:
     name: str
 
 
-def _served(body: str, leaf: bytes) -> dict[str, Any]:
-    entry: dict[str, Any] = json.loads(body)
-    entry["leaf_hash"] = leaf.hex()
-    return entry
+def _problems(row: StoredEntry, entry: dict[str, Any], leaf: bytes | None) -> list[str]:
+    """What makes a stored entry unfit to serve: a filter column that disagrees with the
+    body, or a body that no longer hashes to its stored leaf (a row moved to another log
+    or seq finds another leaf, or none)."""
+    found = [name for name, _, _ in row.mismatches(entry)]
+    if leaf is None or merkle.leaf_hash(row.body.encode()) != leaf:
+        found.append("body")
+    return found
+
+
+def _tampered(bad: list[tuple[int, list[str]]]) -> IntegrityFailure:
+    named = [f"{seq} ({', '.join(columns)})" for seq, columns in bad[:20]]
+    if len(bad) == 1:
+        seq, columns = bad[0]
+        what = f"audit entry {seq} does not match its signed body ({', '.join(columns)})"
+    else:
+        what = f"audit entries {', '.join(named)} do not match their signed bodies"
+    log.error("%s", what)
+    return IntegrityFailure(f"{what}; run `hub audit verify`")
+
+
+def _served(
+    rows: Sequence[StoredEntry], leaves: dict[merkle.NodeKey, bytes]
+) -> list[dict[str, Any]]:
+    """The entries as served, each with its leaf hash; IntegrityFailure naming every
+    tampered seq and column instead of serving any of them as good."""
+    served: list[dict[str, Any]] = []
+    bad: list[tuple[int, list[str]]] = []
+    for row in rows:
+        entry: dict[str, Any] = json.loads(row.body)
+        leaf = leaves.get((0, row.seq - 1))
+        problems = _problems(row, entry, leaf)
+        if problems or leaf is None:
+            bad.append((row.seq, problems))
+        else:
+            entry["leaf_hash"] = leaf.hex()
+            served.append(entry)
+    if bad:
+        raise _tampered(bad)
+    return served
 
 
 def _stored_keys(index0: int, count: int) -> set[merkle.NodeKey]:
@@ -162,20 +202,18 @@ class AuditLog:
         self, ref: AuditLogRef, where: AuditFilter, after: int | None, limit: int
     ) -> Page[dict[str, Any]]:
         async with self._uow() as uow:
-            bodies = await uow.audit.search(ref.log_id, where, after, limit + 1)
-            more = len(bodies) > limit
-            bodies = bodies[:limit]
-            entries = [json.loads(b) for b in bodies]
-            seqs = [e["seq"] for e in entries]
-            leaves = await uow.audit.nodes(ref.log_id, [(0, s - 1) for s in seqs])
-        served = [{**e, "leaf_hash": leaves[(0, e["seq"] - 1)].hex()} for e in entries]
-        cursor = str(seqs[-1]) if more and seqs else None
-        return Page(served, cursor)
+            rows = await uow.audit.search(ref.log_id, where, after, limit + 1)
+            more = len(rows) > limit
+            rows = rows[:limit]
+            leaves = await uow.audit.nodes(ref.log_id, [(0, r.seq - 1) for r in rows])
+        cursor = str(rows[-1].seq) if more and rows else None
+        return Page(_served(rows, leaves), cursor)
 
     async def entry(self, ref: AuditLogRef, seq: int) -> dict[str, Any]:
         async with self._uow() as uow:
-            body, leaf = await self._entry(uow, ref, seq)
-        return _served(body, leaf)
+            row = await self._row(uow, ref, seq)
+            leaves = await uow.audit.nodes(ref.log_id, [(0, seq - 1)])
+        return _served([row], leaves)[0]
 
     async def head(self, ref: AuditLogRef) -> SignedHead:
         """The signed head of the current tree, signed now if the log grew since the last."""
@@ -213,7 +251,7 @@ class AuditLog:
                 ]
             )
         async with self._uow() as uow:
-            body = await self._body(uow, ref, seq)
+            row = await self._row(uow, ref, seq)
             if seq > size:
                 raise ValidationFailed(
                     [FieldProblem("tree_size", f"entry {seq} is not in a tree of size {size}")]
@@ -227,8 +265,12 @@ class AuditLog:
         root = bytes.fromhex(signed.root_hash) if signed else merkle.root_from_nodes(size, nodes)
         # The body is stored in RFC 8785 form, so hashing its bytes is hashing the entry
         # as served; a body edited in any way no longer matches the stored leaf.
-        content_leaf = merkle.leaf_hash(body.encode())
-        if content_leaf != leaf or not merkle.verify_inclusion(leaf, seq - 1, size, path, root):
+        content_leaf = merkle.leaf_hash(row.body.encode())
+        if (
+            content_leaf != leaf
+            or row.mismatches(json.loads(row.body))
+            or not merkle.verify_inclusion(leaf, seq - 1, size, path, root)
+        ):
             log.error("audit log %s: entry %s fails its inclusion check", ref.name, seq)
             raise IntegrityFailure(
                 f"audit entry {seq} does not match the signed log; "
@@ -267,15 +309,11 @@ class AuditLog:
             "proof": [p.hex() for p in merkle.consistency_proof(first, second, nodes)],
         }
 
-    async def _entry(self, uow: UnitOfWork, ref: AuditLogRef, seq: int) -> tuple[str, bytes]:
-        body = await self._body(uow, ref, seq)
-        return body, _stored_leaf(await uow.audit.nodes(ref.log_id, [(0, seq - 1)]), seq)
-
-    async def _body(self, uow: UnitOfWork, ref: AuditLogRef, seq: int) -> str:
-        body = await uow.audit.entry(ref.log_id, seq) if seq >= 1 else None
-        if body is None:
+    async def _row(self, uow: UnitOfWork, ref: AuditLogRef, seq: int) -> StoredEntry:
+        row = await uow.audit.entry(ref.log_id, seq) if seq >= 1 else None
+        if row is None:
             raise NotFound(f"audit entry {seq} not found")
-        return body
+        return row
 
     async def _root(self, uow: UnitOfWork, log_id: str, size: int) -> bytes:
         nodes = await uow.audit.nodes(log_id, merkle.root_keys(size))

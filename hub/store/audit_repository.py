@@ -10,10 +10,13 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.domain.audit import AuditFilter, SignedHead
+from hub.domain.audit import AuditFilter, SignedHead, StoredEntry
 from hub.store.tables import audit_entries, audit_heads, audit_logs, audit_nodes
 
 NodeKey = tuple[int, int]
+c = audit_entries.c
+# The filter columns come with the body, so the service can compare them with it.
+ENTRY_COLUMNS = (c.seq, c.ts, c.actor, c.action, c.resource_type, c.resource_id, c.outcome, c.body)
 
 
 NODE_BATCH = 256  # keys per statement, under SQLite's expression depth limit
@@ -68,17 +71,15 @@ class SqlAudit:
         await self._conn.execute(insert(audit_entries), rows)
         await self._conn.execute(insert(audit_nodes), nodes)
 
-    async def entry(self, log_id: str, seq: int) -> str | None:
-        query = select(audit_entries.c.body).where(
-            audit_entries.c.log_id == log_id, audit_entries.c.seq == seq
-        )
-        return (await self._conn.execute(query)).scalar()
+    async def entry(self, log_id: str, seq: int) -> StoredEntry | None:
+        query = select(*ENTRY_COLUMNS).where(c.log_id == log_id, c.seq == seq)
+        row = (await self._conn.execute(query)).first()
+        return _entry(row) if row else None
 
     async def search(
         self, log_id: str, where: AuditFilter, after: int | None, limit: int
-    ) -> list[str]:
-        c = audit_entries.c
-        query = select(c.body).where(c.log_id == log_id).order_by(c.seq).limit(limit)
+    ) -> list[StoredEntry]:
+        query = select(*ENTRY_COLUMNS).where(c.log_id == log_id).order_by(c.seq).limit(limit)
         for column, value in (
             (c.actor, where.actor),
             (c.action, where.action),
@@ -94,18 +95,17 @@ class SqlAudit:
             query = query.where(c.ts < where.until)
         if after is not None:
             query = query.where(c.seq > after)
-        return list((await self._conn.execute(query)).scalars())
+        return [_entry(r) for r in await self._conn.execute(query)]
 
-    async def scan(self, log_id: str, after: int, limit: int) -> list[tuple[int, str]]:
-        """Entries in seq order for verification and export (seq, body)."""
-        c = audit_entries.c
+    async def scan(self, log_id: str, after: int, limit: int) -> list[StoredEntry]:
+        """Entries in seq order for verification and export."""
         query = (
-            select(c.seq, c.body)
+            select(*ENTRY_COLUMNS)
             .where(c.log_id == log_id, c.seq > after)
             .order_by(c.seq)
             .limit(limit)
         )
-        return [(int(r.seq), r.body) for r in await self._conn.execute(query)]
+        return [_entry(r) for r in await self._conn.execute(query)]
 
     async def stored_leaves(self, log_id: str, first_seq: int, last_seq: int) -> dict[int, bytes]:
         """Level-0 node hashes of seq first_seq..last_seq, keyed by seq (leaf index + 1)."""
@@ -134,6 +134,19 @@ class SqlAudit:
         h = audit_heads.c
         query = select(audit_heads).where(h.log_id == log_id).order_by(h.tree_size)
         return [_head(r) for r in await self._conn.execute(query)]
+
+
+def _entry(row: Any) -> StoredEntry:
+    return StoredEntry(
+        int(row.seq),
+        row.ts,
+        row.actor,
+        row.action,
+        row.resource_type,
+        row.resource_id,
+        row.outcome,
+        row.body,
+    )
 
 
 def _head(row: Any) -> SignedHead:

@@ -307,6 +307,17 @@ audit_anchors = Table(
     Index("ix_audit_anchors_status_next_attempt_at", "status", "next_attempt_at"),
 )
 
+# The chain the hub anchors on now, as last seen by the anchoring service (one row, id 1).
+# Receipts use anchors on it; anchors on others are history (issue 12 item 16).
+anchor_chain = Table(
+    "anchor_chain",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("chain_id", BigInteger, nullable=False),
+    Column("contract", String(42), nullable=False),
+    Column("since", Timestamp, nullable=False),
+)
+
 # --- PLC devices, tags, telemetry and alarms (issue 5) ---
 
 plc_devices = Table(
