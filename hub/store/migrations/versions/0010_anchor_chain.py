@@ -1,7 +1,7 @@
 """The chain the hub anchors on now (chain id and contract), so receipts use anchors on it.
 
 Revision ID: 0010
-Revises: 0008 (the lead re-points it at 0009 when merging)
+Revises: 0009
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from hub.store.tables import UtcDateTime
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
