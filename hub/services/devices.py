@@ -19,6 +19,7 @@ from hub.domain.plc import (
     DeviceStatus,
     NotWritable,
     PlcError,
+    PlcTimeout,
     Protocol,
     Quality,
     ReadBackMismatch,
@@ -31,6 +32,9 @@ from hub.ports import Clock, Page, TagBatch, UnitOfWorkFactory
 from hub.services.audit import AuditLog
 from hub.services.plc_supervisor import PlcSupervisor
 from hub.services.telemetry import TelemetryService
+
+MAX_SAFE_INT = 2**53 - 1
+UNKNOWN_WRITE = "the write may still be applied by the PLC; read the tag before writing again"
 
 
 @dataclass(frozen=True)
@@ -240,7 +244,12 @@ class DeviceService:
         slot = self.telemetry.slot(device.id, tag.name)
         old = slot.value if slot is not None else None
         raw = tag.raw_of(value)
-        details = {"device": device.name, "tag": tag.name, "old_value": old, "new_value": value}
+        details = {
+            "device": device.name,
+            "tag": tag.name,
+            "old_value": _recordable(old),
+            "new_value": _recordable(value),
+        }
         try:
             session = self.supervisor.session(device.id)
             if session is None:
@@ -250,13 +259,14 @@ class DeviceService:
                 raise ReadBackMismatch(
                     f"wrote {raw!r} to {tag.name!r} but read back {read_back!r}", raw, read_back
                 )
+        except PlcTimeout as exc:
+            # The request may have reached the PLC, which may still apply it: say so, and
+            # record the outcome as unknown rather than failed.
+            late = PlcTimeout(f"{exc.detail}; {UNKNOWN_WRITE}")
+            await self._write_failed(tenant, device, tag, details, late, ctx, Outcome.UNKNOWN)
+            raise late from None
         except (PlcError, NotWritable) as exc:
-            reason = getattr(exc, "reason", "error")
-            failed = {**details, "error": exc.detail, "reason": reason}
-            event = AuditEvent(
-                "tag.write", "tag", f"{device.id}/{tag.name}", Outcome.FAILURE, failed
-            )
-            await self._audit.record_now([tenant.id], ctx, event)
+            await self._write_failed(tenant, device, tag, details, exc, ctx, Outcome.FAILURE)
             raise
         now = self._clock.now()
         feed = self.telemetry.feeds.get(device.id)
@@ -268,8 +278,31 @@ class DeviceService:
                 "tag.write",
                 "tag",
                 f"{device.id}/{tag.name}",
-                details={**details, "read_back": written},
+                details={**details, "read_back": _recordable(written)},
             )
             await self._audit.record(uow, [tenant.id], ctx, event)
             await uow.commit()
         return WriteResult(device.name, tag.name, old, written)
+
+    async def _write_failed(
+        self,
+        tenant: Tenant,
+        device: Device,
+        tag: Tag,
+        details: dict[str, Any],
+        exc: PlcError | NotWritable,
+        ctx: RequestContext,
+        outcome: Outcome,
+    ) -> None:
+        failed = {**details, "error": exc.detail, "reason": exc.reason}
+        event = AuditEvent("tag.write", "tag", f"{device.id}/{tag.name}", outcome, failed)
+        await self._audit.record_now([tenant.id], ctx, event)
+        exc.audited = True  # the API's failure hook must not record it a second time
+
+
+def _recordable(value: Any) -> Any:
+    """A value as the audit log can hold it: canonical JSON (RFC 8785) refuses integers
+    beyond 2**53 - 1, which an int64 tag or a float tag given an integer may carry."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
+        return str(value)
+    return value
