@@ -217,6 +217,9 @@ class DeviceStatus:
     last_seen: datetime | None = None
     reconnect_count: int = 0
     state: str = "stopped"  # stopped | connecting | connected | backoff
+    # Tags the PLC refused while the connection stands (an OPC-UA node it lacks, a Modbus
+    # address it does not have), by name: the PLC's status or exception.
+    tag_errors: dict[str, str] = field(default_factory=dict)
 
 
 # --- errors ---

@@ -44,6 +44,7 @@ class TagValue:
     quality: Quality
     ts: datetime | None
     unit: str
+    error: str | None = None  # why the PLC refused the tag (BadNodeIdUnknown, ...)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class TagValue:
             "quality": self.quality.label,
             "ts": self.ts,
             "unit": self.unit,
+            "error": self.error,
         }
 
 
@@ -165,7 +167,8 @@ class DeviceService:
 
     async def tag_values(self, device: Device) -> list[TagValue]:
         """Latest scaled value of every tag; never good while the device is unreachable."""
-        connected = self.status(device).connected
+        status = self.status(device)
+        connected, errors = status.connected, status.tag_errors
         stored: dict[str, tuple[datetime, Any]] = {}
         if any(self.telemetry.slot(device.id, t.name) is None for t in device.tags) or any(
             self.telemetry.slot(device.id, t.name).ts is None  # type: ignore[union-attr]
@@ -184,7 +187,7 @@ class DeviceService:
                 value, quality, ts = None, Quality.BAD, None
             if not connected:
                 quality = Quality.BAD
-            out.append(TagValue(tag.name, value, quality, ts, tag.unit))
+            out.append(TagValue(tag.name, value, quality, ts, tag.unit, errors.get(tag.name)))
         return out
 
     async def read_tag(self, tenant: Tenant, device_ref: str, tag_name: str) -> TagValue:
