@@ -178,3 +178,29 @@ def test_unknown_fields_are_refused_on_device_and_alarm_rule_bodies(
     assert bad_patch.status_code == 422 and _fields(bad_patch) == {"colour"}, bad_patch.text
     unchanged = world.client.get(f"{RULES}/{created.json()['id']}", headers=engineer).json()
     assert unchanged["rule"]["hi"] == 8.0
+
+
+def test_modbus_address_the_plc_lacks_marks_only_its_tag_bad_with_the_exception(
+    world: World, plant: SimThread
+) -> None:
+    ghost = {"name": "ghost", "register": "holding", "address": 500, "datatype": "uint16"}
+    created = world.client.post(
+        BASE, json=_device(plant, tags=[*MODBUS_TAGS, ghost]), headers=world.as_("acme-engineer")
+    )
+    assert created.status_code == 201, created.text
+
+    def tags() -> dict[str, dict[str, Any]]:
+        items = world.client.get(f"{BASE}/boiler-1/tags", headers=world.as_("acme-viewer"))
+        return {t["name"]: t for t in items.json()["items"]}
+
+    def settled() -> dict[str, dict[str, Any]] | None:
+        now = tags()
+        good = all(t["quality"] == "good" for n, t in now.items() if n != "ghost")
+        return now if good and now["ghost"]["error"] else None
+
+    now = wait_for(settled)
+    assert now["ghost"]["quality"] == "bad"
+    assert now["ghost"]["error"] == "Modbus exception 2 (illegal data address)"
+    assert all(t["error"] is None for n, t in now.items() if n != "ghost")
+    status = world.client.get(f"{BASE}/boiler-1/status", headers=world.as_("acme-viewer"))
+    assert status.json()["connected"] and status.json()["reconnect_count"] == 0
