@@ -153,7 +153,7 @@ class _Handler:
     def __init__(self, tags: dict[Any, Tag], deliver: Callable[[TagBatch], None]) -> None:
         self._tags = tags
         self._deliver = deliver
-        self._pending: list[tuple[Tag, Any, Quality, datetime]] = []
+        self._pending: list[tuple[Tag, Any, Quality, datetime, str | None]] = []
         self.lost: str | None = None
 
     def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
@@ -166,7 +166,9 @@ class _Handler:
             ts = ts.replace(tzinfo=UTC)
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._pending.append((tag, val, quality_of(value.StatusCode), ts))
+        quality = quality_of(value.StatusCode)
+        error = value.StatusCode.name if quality is Quality.BAD else None
+        self._pending.append((tag, val, quality, ts, error))
 
     def status_change_notification(self, status: Any) -> None:
         code = getattr(status, "Status", None)
@@ -176,6 +178,7 @@ class _Handler:
     def _flush(self) -> None:
         items, self._pending = self._pending, []
         if items:
+            errors = [i[4] for i in items]
             self._deliver(
                 TagBatch(
                     [i[0] for i in items],
@@ -183,6 +186,7 @@ class _Handler:
                     items[-1][3],
                     [i[2] for i in items],
                     [i[3] for i in items],
+                    errors if any(errors) else None,
                 )
             )
 

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import pytest
+from asyncua import ua
 
 from connectors.plant_sim import OPCUA_TAGS
 from tests.conftest import World
@@ -91,6 +92,28 @@ def test_unknown_node_id_marks_only_that_tag_bad_without_reconnecting(
     assert status["connected"] and status["reconnect_count"] == 0
     assert plant.sim.opcua_sessions == 1
     assert _tags(world)["ghost"]["error"] == "BadNodeIdUnknown"
+
+
+def test_bad_status_pushed_by_the_server_shows_as_the_tags_error(
+    world: World, plant: SimThread
+) -> None:
+    _create(world, plant)
+    wait_for(lambda: all(t["quality"] == "good" for t in _tags(world).values()))
+
+    async def level(status: int) -> None:
+        sim = plant.sim
+        if sim._task is not None:  # hold the model still: only this test writes now
+            sim._task.cancel()
+        value = ua.DataValue(ua.Variant(42.0, ua.VariantType.Double), ua.StatusCode(status))
+        await sim._nodes["Level"].write_value(value)
+
+    plant.call(level(ua.StatusCodes.BadOutOfService))
+    tags = wait_for(lambda: (t := _tags(world)) and t["level"]["error"] and t)
+    assert tags["level"]["quality"] == "bad" and tags["level"]["error"] == "BadOutOfService"
+    assert tags["pressure"]["error"] is None and tags["pressure"]["quality"] == "good"
+    plant.call(level(ua.StatusCodes.Good))
+    tags = wait_for(lambda: (t := _tags(world)) and t["level"]["quality"] == "good" and t)
+    assert tags["level"]["error"] is None and tags["level"]["value"] == 42.0
 
 
 def test_timed_out_write_is_recorded_as_unknown_and_may_still_apply(
