@@ -235,7 +235,8 @@ class DeviceService:
 
         Raises NotFound, NotWritable (409), ValidationFailed (422, wrong type or range),
         or a PlcError: PlcUnavailable, PlcTimeout, PlcRefused (a Modbus exception or a bad
-        OPC-UA status) or ReadBackMismatch. Refused and failed writes are audited too.
+        OPC-UA status) or ReadBackMismatch. Refused and failed writes are audited too, once;
+        a timed-out one with outcome unknown, since the PLC may still apply it.
         """
         device = await self.get(tenant, device_ref)
         tag = self._tag(device, tag_name)
