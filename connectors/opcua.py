@@ -5,12 +5,18 @@ anonymous, username/password or an X.509 user certificate. Subscriptions with sa
 and publishing intervals and an absolute or percent deadband; reads in one call for the
 polling fallback. asyncua's own reconnecting is off: the hub's supervisor reconnects with
 backoff and re-subscribes. Status codes map to quality by their severity bits.
+
+When a server goes away, asyncua's client loggers report it with tracebacks at ERROR and
+warnings from the teardown; the supervisor already logs one line per attempt, so
+`ConnectionLossFilter` (installed on import) turns those records into DEBUG ones, shown
+only when the `asyncua` logger is set to DEBUG.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +51,68 @@ VARIANTS = {
     Datatype.STRING: ua.VariantType.String,
 }
 SERVER_STATE = ua.NodeId(2259)  # Server_ServerStatus_State
+ASYNCUA_CLIENT_LOGGERS = (
+    "asyncua.client.client",
+    "asyncua.client.ua_client.UaClient",
+    "asyncua.client.ua_client.UASocketProtocol",
+    "asyncua.client.ua_session",
+    "asyncua.client.ua_session.UaSession",
+    "asyncua.common.subscription",
+)
+LOST_CODES = frozenset(
+    {
+        ua.StatusCodes.BadConnectionClosed,
+        ua.StatusCodes.BadSecureChannelClosed,
+        ua.StatusCodes.BadSecureChannelIdInvalid,
+        ua.StatusCodes.BadSessionClosed,
+        ua.StatusCodes.BadSessionIdInvalid,
+        ua.StatusCodes.BadServerNotConnected,
+        ua.StatusCodes.BadShutdown,
+        ua.StatusCodes.BadCommunicationError,
+        ua.StatusCodes.BadTimeout,
+    }
+)
+# What asyncua warns when the hub closes a client whose connection is already gone.
+TEARDOWN_WARNINGS = frozenset(
+    {
+        "close_secure_channel was called but connection is closed",
+        "close_session was called but connection is closed",
+        "close_session but connection wasn't established",
+        "disconnect_socket was called but transport is None",
+    }
+)
+
+
+def _connection_lost(exc: BaseException | None) -> bool:
+    if isinstance(exc, ua.UaStatusCodeError):
+        return exc.code in LOST_CODES
+    return isinstance(exc, OSError | EOFError | asyncio.CancelledError)
+
+
+class ConnectionLossFilter(logging.Filter):
+    """Demote asyncua's reports of a lost or closed connection to DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if not (_connection_lost(exc) or record.msg in TEARDOWN_WARNINGS):
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+def install_log_filter() -> None:
+    """Put ConnectionLossFilter on asyncua's client loggers (once)."""
+    for name in ASYNCUA_CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ConnectionLossFilter) for f in logger.filters):
+            logger.addFilter(ConnectionLossFilter())
+
+
+install_log_filter()
 
 
 def quality_of(status: ua.StatusCode | None) -> Quality:
@@ -85,7 +153,7 @@ class _Handler:
     def __init__(self, tags: dict[Any, Tag], deliver: Callable[[TagBatch], None]) -> None:
         self._tags = tags
         self._deliver = deliver
-        self._pending: list[tuple[Tag, Any, Quality, datetime]] = []
+        self._pending: list[tuple[Tag, Any, Quality, datetime, str | None]] = []
         self.lost: str | None = None
 
     def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
@@ -98,7 +166,9 @@ class _Handler:
             ts = ts.replace(tzinfo=UTC)
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._pending.append((tag, val, quality_of(value.StatusCode), ts))
+        quality = quality_of(value.StatusCode)
+        error = value.StatusCode.name if quality is Quality.BAD else None
+        self._pending.append((tag, val, quality, ts, error))
 
     def status_change_notification(self, status: Any) -> None:
         code = getattr(status, "Status", None)
@@ -108,6 +178,7 @@ class _Handler:
     def _flush(self) -> None:
         items, self._pending = self._pending, []
         if items:
+            errors = [i[4] for i in items]
             self._deliver(
                 TagBatch(
                     [i[0] for i in items],
@@ -115,6 +186,7 @@ class _Handler:
                     items[-1][3],
                     [i[2] for i in items],
                     [i[3] for i in items],
+                    errors if any(errors) else None,
                 )
             )
 
@@ -198,12 +270,19 @@ class OpcUaConnection:
         nodes = [self._nodes[t.name] for t in tags]
         values = await self._call("read", client.read_attributes(nodes))
         now = datetime.now(UTC)
+        qualities = [quality_of(v.StatusCode) for v in values]
         return TagBatch(
             tags,
             [v.Value.Value if v.Value is not None else None for v in values],
             now,
-            [quality_of(v.StatusCode) for v in values],
+            qualities,
             [_utc(v.SourceTimestamp) or now for v in values],
+            None
+            if Quality.BAD not in qualities
+            else [
+                v.StatusCode.name if q is Quality.BAD else None
+                for v, q in zip(values, qualities, strict=True)
+            ],
         )
 
     def plan(self, tags: Sequence[Tag]) -> list[list[Tag]]:
@@ -241,6 +320,7 @@ class OpcUaConnection:
         ]
         plain = [self._nodes[t.name] for t in tags if self._nodes[t.name] not in numeric]
         sampling = float(sec.get("sampling_interval_ms", publishing))
+        refused: list[tuple[Tag, str]] = []
         # asyncua has no public call for a filtered monitored item; _subscribe is its own.
         for nodes, flt in ((numeric, mfilter), (plain, None)):
             if nodes:
@@ -248,10 +328,25 @@ class OpcUaConnection:
                     "subscribe",
                     sub._subscribe(nodes, mfilter=flt, queuesize=10, sampling_interval=sampling),
                 )
-                for result in results:
-                    if isinstance(result, ua.StatusCode):
-                        raise PlcRefused(f"subscribing refused: {result.name}")
+                # The server answers each item on its own (BadNodeIdUnknown for a node it
+                # lacks): those tags are bad with that status, the others are monitored.
+                refused += [
+                    (by_node[node.nodeid], result.name)
+                    for node, result in zip(nodes, results, strict=True)
+                    if isinstance(result, ua.StatusCode)
+                ]
         self._handler = handler
+        if refused:
+            n = len(refused)
+            deliver(
+                TagBatch(
+                    [tag for tag, _ in refused],
+                    [None] * n,
+                    datetime.now(UTC),
+                    [Quality.BAD] * n,
+                    errors=[status for _, status in refused],
+                )
+            )
         return True
 
     async def browse(self, node: str | None) -> list[BrowseEntry]:

@@ -94,13 +94,15 @@ class OpcUaSecurity:
 
 
 class _Users:
-    def __init__(self, security: OpcUaSecurity) -> None:
+    def __init__(self, security: OpcUaSecurity, on_session: Callable[[], None]) -> None:
         self._security = security
         self._certs = {_der(Path(p).read_bytes()) for p in security.user_certificates}
+        self._on_session = on_session
 
     def get_user(
         self, iserver: Any, username: Any = None, password: Any = None, certificate: Any = None
     ) -> User | None:
+        self._on_session()  # asyncua asks once per ActivateSession
         # asyncua passes the secure channel's certificate with every token type, so a
         # certificate that is not a known user certificate may still be an anonymous login.
         if username:
@@ -154,6 +156,13 @@ class PlantSimulator:
         self.writes: Counter[str] = Counter()
         self.on_write: Callable[[str, Any], None] | None = None
         self.refuse_interlock: str | None = None
+        # OPC-UA sessions clients have activated, and how long the server holds a client's
+        # write before applying and answering it (a slow PLC: the client may time out).
+        self.opcua_sessions = 0
+        self.opcua_write_delay = 0.0
+
+    def _session_opened(self) -> None:
+        self.opcua_sessions += 1
 
     def _client_wrote(self, attr: str, value: Any) -> None:
         self.writes[attr] += 1
@@ -216,7 +225,7 @@ class PlantSimulator:
             await server.shutdown()
 
     async def start_opcua(self) -> None:
-        server = Server(user_manager=_Users(self.security))
+        server = Server(user_manager=_Users(self.security, self._session_opened))
         await server.init()
         server.set_endpoint(self.opcua_endpoint)
         server.set_server_name("industrial-hub plant simulator")
@@ -257,9 +266,15 @@ class PlantSimulator:
                 await node.set_writable()
             self._nodes[name] = node
         self._written = {n: None for n in ("PressureSetpoint", "PumpSpeed", "Interlock")}
+        server.subscribe_server_callback(CallbackType.PreWrite, self._hold_opcua_write)
         server.subscribe_server_callback(CallbackType.PostWrite, self._on_opcua_write)
         await server.start()
         self._opcua = server
+
+    async def _hold_opcua_write(self, event: Any, _dispatcher: Any) -> None:
+        """asyncua awaits this before it applies a write: a slow PLC, when asked."""
+        if event.is_external and self.opcua_write_delay > 0:
+            await asyncio.sleep(self.opcua_write_delay)
 
     def _on_opcua_write(self, event: Any, _dispatcher: Any) -> None:
         """A client's write reaches the model at once, before the write is answered."""

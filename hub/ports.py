@@ -219,13 +219,16 @@ class LedgerPort(Protocol):
 
 @dataclass(frozen=True)
 class TagBatch:
-    """Raw values of `tags` in order; `qualities`/`stamps` None means all good / all at `ts`."""
+    """Raw values of `tags` in order; `qualities`/`stamps` None means all good / all at `ts`.
+    `errors` names why a tag is bad when the PLC said so (an OPC-UA status such as
+    BadNodeIdUnknown, a Modbus exception), None where it did not."""
 
     tags: Sequence[Tag]
     values: Sequence[Any]
     ts: datetime
     qualities: Sequence[Quality] | None = None
     stamps: Sequence[datetime] | None = None
+    errors: Sequence[str | None] | None = None
 
 
 class PlcConnection(Protocol):

@@ -54,6 +54,8 @@ async def record_refusal(exc: Exception, scope: Scope) -> None:
         return
     if handler.opt.get("audit_self") and isinstance(exc, HubError):
         return  # the service recorded it (failed logins, refresh-token reuse)
+    if getattr(exc, "audited", False):
+        return  # the service recorded this failure itself (a refused PLC write)
     params: dict[str, Any] = scope.get("path_params") or {}
     method = scope["method"]
     action = handler.opt.get("action") or f"{method} {handler.paths and sorted(handler.paths)[0]}"

@@ -18,11 +18,14 @@ class MalformedBody(HubError):
 
 
 def json_value(raw: bytes) -> Any:
-    """The decoded body, None when it is empty; 400 when it is not JSON."""
+    """The decoded body, None when it is empty; 400 when it is not JSON, 422 when it is
+    JSON that no Python value holds (a number beyond a float, 10**400)."""
     if not raw:
         return None
     try:
         return msgspec.json.decode(raw)
+    except msgspec.ValidationError as exc:  # well-formed, but e.g. a number beyond a float
+        raise ValidationFailed([FieldProblem("body", str(exc).split(" - at ")[0])]) from None
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from None
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from hub.api.bodies import json_object
 from hub.api.context import request_context
 from hub.api.deps import HubDep
-from hub.domain.errors import FieldProblem, ValidationFailed
+from hub.domain.errors import FieldProblem, HubError, ValidationFailed
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from hub.domain.tenancy import Tenant
 from hub.services.devices import device_view
@@ -24,15 +27,61 @@ TagName = Annotated[str, PathParameter(max_length=64)]
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, QueryParameter(max_length=200)]
 AnyRequest = Request[Any, Any, Any]
+T = TypeVar("T")
+UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.+)`")
+MISSING_FIELD = re.compile(r"Object missing required field `(.+)`")
 
 
 class WriteIn(msgspec.Struct, forbid_unknown_fields=True):
     value: bool | int | float | str
 
 
+@dataclass
+class WriteOperation(Operation):
+    """The write's body is decoded by the handler, not by Litestar, which answers a number
+    beyond a float (1e400) with a 400 naming no field; so its schema is given here."""
+
+    def __post_init__(self) -> None:
+        value = Schema(
+            one_of=[
+                Schema(type=OpenAPIType.BOOLEAN),
+                Schema(type=OpenAPIType.INTEGER),
+                Schema(type=OpenAPIType.NUMBER),
+                Schema(type=OpenAPIType.STRING),
+            ]
+        )
+        body = Schema(
+            type=OpenAPIType.OBJECT,
+            properties={"value": value},
+            required=["value"],
+            additional_properties=False,
+        )
+        self.request_body = RequestBody(
+            content={"application/json": OpenAPIMediaType(schema=body)}, required=True
+        )
+
+
 def _body(raw: bytes) -> dict[str, Any]:
     """A JSON object body (400 when not JSON, 422 when not an object)."""
     return json_object(raw)
+
+
+def _struct(raw: bytes, kind: type[T]) -> T:
+    """A body decoded into a Struct; a bad field is a 422 naming it, bad JSON a 400 (as
+    Litestar answers for the bodies it decodes)."""
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$.")
+        unknown = UNKNOWN_FIELD.fullmatch(message)
+        if unknown:
+            raise ValidationFailed([FieldProblem(unknown[1], "unknown field")]) from None
+        missing = MISSING_FIELD.fullmatch(message)
+        if missing:
+            raise ValidationFailed([FieldProblem(missing[1], "required")]) from None
+        raise ValidationFailed([FieldProblem(where.rstrip("`") or "body", message)]) from None
+    except msgspec.DecodeError:
+        raise HubError("the body is not valid JSON") from None
 
 
 async def _tenant(hub: Any, slug: str) -> Tenant:
@@ -173,16 +222,17 @@ class DeviceController(Controller):
         status_code=HTTP_200_OK,
         opt={"action": "tag.write"},
         summary="Write a tag (engineering units), verified by reading it back",
+        operation_class=WriteOperation,
     )
     async def write(
         self,
         tenant: TenantSlug,
         device_id: DeviceRef,
         tag: TagName,
-        data: JSONBody[WriteIn],
         hub: HubDep,
         request: AnyRequest,
     ) -> dict[str, Any]:
+        data = _struct(await request.body(), WriteIn)
         result = await hub.plc.devices.write_tag(
             await _tenant(hub, tenant), device_id, tag, data.value, request_context(request)
         )

@@ -29,6 +29,7 @@ class Outcome(StrEnum):
     FAILURE = "failure"
     GRANTED = "granted"
     DENIED = "denied"
+    UNKNOWN = "unknown"  # issue 12 item 17: a PLC write that timed out may still be applied
 
 
 class ActorType(StrEnum):

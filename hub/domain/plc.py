@@ -148,8 +148,15 @@ class Tag:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "must be a number"
-        if not math.isfinite(value):
+        try:  # a JSON integer may be far beyond any float (10**400)
+            number = float(value)
+            unscaled = (number - self.offset) / self.scale if self.linear else number
+        except OverflowError:
+            return f"out of range for {self.datatype.value}"
+        if not math.isfinite(number):
             return "must be finite"
+        if not math.isfinite(unscaled):  # scaling pushed it past a float
+            return f"out of range for {self.datatype.value}"
         raw = self.raw_of(value)
         bounds = INT_RANGES.get(self.datatype)
         if bounds and not bounds[0] <= raw <= bounds[1]:
@@ -210,6 +217,9 @@ class DeviceStatus:
     last_seen: datetime | None = None
     reconnect_count: int = 0
     state: str = "stopped"  # stopped | connecting | connected | backoff
+    # Tags the PLC refused while the connection stands (an OPC-UA node it lacks, a Modbus
+    # address it does not have), by name: the PLC's status or exception.
+    tag_errors: dict[str, str] = field(default_factory=dict)
 
 
 # --- errors ---
@@ -221,6 +231,7 @@ class PlcError(HubError):
     status = 502
     title = "PLC error"
     reason = "error"
+    audited = False  # set once the service has recorded the failure
 
 
 class PlcUnavailable(PlcError):
@@ -259,6 +270,7 @@ class ReadBackMismatch(PlcError):
 
 class NotWritable(Conflict):
     reason = "not_writable"
+    audited = False
 
 
 MODBUS_EXCEPTIONS = {

@@ -237,9 +237,26 @@ def _security(raw: Any, protocol: Protocol | None, problems: list[FieldProblem])
     return dict(raw)
 
 
+DEVICE_FIELDS = {
+    "name",
+    "protocol",
+    "endpoint",
+    "unit_id",
+    "poll_interval_ms",
+    "timeout_ms",
+    "max_backoff_ms",
+    "security",
+    "enabled",
+    "tags",
+}
+
+
 def parse_device(raw: dict[str, Any], *, id: str, tenant_id: str, at: datetime) -> Device:
     """A Device from its API form; ValidationFailed lists every problem."""
-    problems: list[FieldProblem] = check_name(raw.get("name"), "name")
+    problems: list[FieldProblem] = [
+        FieldProblem(k, "unknown field") for k in sorted(set(raw) - DEVICE_FIELDS)
+    ]
+    problems += check_name(raw.get("name"), "name")
     protocol = _choice(raw.get("protocol"), Protocol, "protocol", problems)
     if protocol is not None:
         problems += endpoint_problems(protocol, raw.get("endpoint"))

@@ -19,6 +19,7 @@ from hub.domain.plc import (
     DeviceStatus,
     NotWritable,
     PlcError,
+    PlcTimeout,
     Protocol,
     Quality,
     ReadBackMismatch,
@@ -32,6 +33,9 @@ from hub.services.audit import AuditLog
 from hub.services.plc_supervisor import PlcSupervisor
 from hub.services.telemetry import TelemetryService
 
+MAX_SAFE_INT = 2**53 - 1
+UNKNOWN_WRITE = "the write may still be applied by the PLC; read the tag before writing again"
+
 
 @dataclass(frozen=True)
 class TagValue:
@@ -40,6 +44,7 @@ class TagValue:
     quality: Quality
     ts: datetime | None
     unit: str
+    error: str | None = None  # why the PLC refused the tag (BadNodeIdUnknown, ...)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +53,7 @@ class TagValue:
             "quality": self.quality.label,
             "ts": self.ts,
             "unit": self.unit,
+            "error": self.error,
         }
 
 
@@ -161,7 +167,8 @@ class DeviceService:
 
     async def tag_values(self, device: Device) -> list[TagValue]:
         """Latest scaled value of every tag; never good while the device is unreachable."""
-        connected = self.status(device).connected
+        status = self.status(device)
+        connected, errors = status.connected, status.tag_errors
         stored: dict[str, tuple[datetime, Any]] = {}
         if any(self.telemetry.slot(device.id, t.name) is None for t in device.tags) or any(
             self.telemetry.slot(device.id, t.name).ts is None  # type: ignore[union-attr]
@@ -180,7 +187,7 @@ class DeviceService:
                 value, quality, ts = None, Quality.BAD, None
             if not connected:
                 quality = Quality.BAD
-            out.append(TagValue(tag.name, value, quality, ts, tag.unit))
+            out.append(TagValue(tag.name, value, quality, ts, tag.unit, errors.get(tag.name)))
         return out
 
     async def read_tag(self, tenant: Tenant, device_ref: str, tag_name: str) -> TagValue:
@@ -228,7 +235,8 @@ class DeviceService:
 
         Raises NotFound, NotWritable (409), ValidationFailed (422, wrong type or range),
         or a PlcError: PlcUnavailable, PlcTimeout, PlcRefused (a Modbus exception or a bad
-        OPC-UA status) or ReadBackMismatch. Refused and failed writes are audited too.
+        OPC-UA status) or ReadBackMismatch. Refused and failed writes are audited too, once;
+        a timed-out one with outcome unknown, since the PLC may still apply it.
         """
         device = await self.get(tenant, device_ref)
         tag = self._tag(device, tag_name)
@@ -240,7 +248,12 @@ class DeviceService:
         slot = self.telemetry.slot(device.id, tag.name)
         old = slot.value if slot is not None else None
         raw = tag.raw_of(value)
-        details = {"device": device.name, "tag": tag.name, "old_value": old, "new_value": value}
+        details = {
+            "device": device.name,
+            "tag": tag.name,
+            "old_value": _recordable(old),
+            "new_value": _recordable(value),
+        }
         try:
             session = self.supervisor.session(device.id)
             if session is None:
@@ -250,13 +263,14 @@ class DeviceService:
                 raise ReadBackMismatch(
                     f"wrote {raw!r} to {tag.name!r} but read back {read_back!r}", raw, read_back
                 )
+        except PlcTimeout as exc:
+            # The request may have reached the PLC, which may still apply it: say so, and
+            # record the outcome as unknown rather than failed.
+            late = PlcTimeout(f"{exc.detail}; {UNKNOWN_WRITE}")
+            await self._write_failed(tenant, device, tag, details, late, ctx, Outcome.UNKNOWN)
+            raise late from None
         except (PlcError, NotWritable) as exc:
-            reason = getattr(exc, "reason", "error")
-            failed = {**details, "error": exc.detail, "reason": reason}
-            event = AuditEvent(
-                "tag.write", "tag", f"{device.id}/{tag.name}", Outcome.FAILURE, failed
-            )
-            await self._audit.record_now([tenant.id], ctx, event)
+            await self._write_failed(tenant, device, tag, details, exc, ctx, Outcome.FAILURE)
             raise
         now = self._clock.now()
         feed = self.telemetry.feeds.get(device.id)
@@ -268,8 +282,31 @@ class DeviceService:
                 "tag.write",
                 "tag",
                 f"{device.id}/{tag.name}",
-                details={**details, "read_back": written},
+                details={**details, "read_back": _recordable(written)},
             )
             await self._audit.record(uow, [tenant.id], ctx, event)
             await uow.commit()
         return WriteResult(device.name, tag.name, old, written)
+
+    async def _write_failed(
+        self,
+        tenant: Tenant,
+        device: Device,
+        tag: Tag,
+        details: dict[str, Any],
+        exc: PlcError | NotWritable,
+        ctx: RequestContext,
+        outcome: Outcome,
+    ) -> None:
+        failed = {**details, "error": exc.detail, "reason": exc.reason}
+        event = AuditEvent("tag.write", "tag", f"{device.id}/{tag.name}", outcome, failed)
+        await self._audit.record_now([tenant.id], ctx, event)
+        exc.audited = True  # the API's failure hook must not record it a second time
+
+
+def _recordable(value: Any) -> Any:
+    """A value as the audit log can hold it: canonical JSON (RFC 8785) refuses integers
+    beyond 2**53 - 1, which an int64 tag or a float tag given an integer may carry."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
+        return str(value)
+    return value

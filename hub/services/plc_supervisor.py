@@ -3,7 +3,12 @@
 One task per enabled device. When a call fails the connection is dropped, every tag of
 the device goes bad at once, and the session reconnects after an exponential backoff with
 jitter capped at the device's `max_backoff_ms` (default 5 s), then subscribes again.
-A Modbus exception on one polling block marks that block's tags bad and keeps polling.
+The backoff starts again from the bottom only after a connection has proven itself
+(it delivered data, then stayed up for HEALTHY_SECONDS): a PLC that accepts connections
+and then fails every time is retried ever more slowly, not in a loop.
+A Modbus exception on one polling block, or an OPC-UA node the server refuses to
+monitor, marks those tags bad with the PLC's reason and keeps the rest going.
+Each attempt logs one WARNING line with its reason; tracebacks are logged at DEBUG.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from hub.services.telemetry import DeviceFeed, TelemetryService
 
 log = logging.getLogger("hub.plc")
 KEEPALIVE_SECONDS = 1.0  # how often a subscribed connection is checked
+HEALTHY_SECONDS = 5.0  # up this long, with data, before a failure restarts the backoff
 
 
 def polling_groups(device: Device) -> list[tuple[float, list[Tag]]]:
@@ -61,6 +67,8 @@ class DeviceSession:
         self.conn: PlcConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._failed_before = False
+        self._alive = False  # the current connection has delivered data or answered
+        self._traced = False  # an unexpected error's traceback was logged at ERROR
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"plc-{self.device.name}")
@@ -84,33 +92,40 @@ class DeviceSession:
         return self.conn
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             conn = self._port.open(self.device)
             self.status.state = "connecting"
+            self._alive, opened = False, None
             try:
                 await conn.connect()
+                opened = loop.time()
                 self.conn = conn
                 self.status.connected, self.status.state, self.status.last_error = (
                     True,
                     "connected",
                     None,
                 )
+                self.status.tag_errors.clear()
                 self.status.last_seen = self._clock.now()
                 if self._failed_before:
                     self.status.reconnect_count += 1
-                attempt = 0
                 await self._serve(conn)
                 error = "connection ended"
             except PlcError as exc:
                 error = exc.detail
+                log.debug("device %s: %s", self.device.name, error, exc_info=True)
             except asyncio.CancelledError:
                 self.conn = None
                 await conn.close()
                 raise
             except Exception as exc:  # a bug must not kill the session: log, reconnect
-                log.exception("device %s: unexpected error", self.device.name)
                 error = f"unexpected error: {exc!r}"
+                # A bug's traceback is shown once at ERROR, then only at DEBUG.
+                level = logging.DEBUG if self._traced else logging.ERROR
+                log.log(level, "device %s: %s", self.device.name, error, exc_info=True)
+                self._traced = True
             self.conn = None
             self._failed_before = True
             self.status.connected, self.status.state, self.status.last_error = (
@@ -118,16 +133,33 @@ class DeviceSession:
                 "backoff",
                 error,
             )
+            self.status.tag_errors.clear()
             self._telemetry.mark_bad(self.feed, self._clock.now())
             await conn.close()
+            if opened is not None and self._alive and loop.time() - opened >= HEALTHY_SECONDS:
+                attempt = 0  # it worked for a while: this is a new outage
             delay = backoff_seconds(attempt, self.device.max_backoff_ms, rng=self._rng)
-            log.info("device %s: %s; reconnecting in %.2fs", self.device.name, error, delay)
+            log.warning("device %s: %s; reconnecting in %.2fs", self.device.name, error, delay)
             attempt += 1
             await asyncio.sleep(delay)
 
     def _deliver(self, batch: TagBatch) -> None:
         self.status.last_seen = batch.ts
+        self._alive = True
+        if batch.errors is not None or self.status.tag_errors:
+            self._note_errors(batch)
         self._telemetry.ingest(self.feed, batch)
+
+    def _note_errors(self, batch: TagBatch) -> None:
+        """Keep why each tag is bad, as the PLC said, until a value without one comes."""
+        errors = self.status.tag_errors
+        for index, tag in enumerate(batch.tags):
+            error = batch.errors[index] if batch.errors is not None else None
+            if error is None:
+                errors.pop(tag.name, None)
+            elif errors.get(tag.name) != error:
+                errors[tag.name] = error
+                self.status.last_error = f"tag {tag.name!r}: {error}"
 
     async def _serve(self, conn: PlcConnection) -> None:
         tags = list(self.device.tags)
@@ -135,10 +167,12 @@ class DeviceSession:
             while True:
                 await asyncio.sleep(KEEPALIVE_SECONDS)
                 await conn.check()
+                self._alive = True
         if await conn.subscribe(tags, self._deliver):
             while True:
                 await asyncio.sleep(KEEPALIVE_SECONDS)
                 await conn.check()
+                self._alive = True
                 if self.status.connected:
                     self.status.last_seen = self._clock.now()
         # Each request of a group is scheduled on its own, so that the pipeline's work on
@@ -185,10 +219,11 @@ class DeviceSession:
 
     def _refused(self, tags: list[Tag], exc: PlcRefused) -> None:
         # The device answered: the group's addresses are wrong, not the link.
-        self.status.last_error = exc.detail
-        now = self._clock.now()
-        self._telemetry.ingest(
-            self.feed, TagBatch(tags, [None] * len(tags), now, [Quality.BAD] * len(tags))
+        n = len(tags)
+        self._deliver(
+            TagBatch(
+                tags, [None] * n, self._clock.now(), [Quality.BAD] * n, errors=[exc.detail] * n
+            )
         )
 
 
