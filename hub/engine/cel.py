@@ -6,7 +6,9 @@ functions (``duration``, ``timestamp``, ``size``, ``matches``...). Unknown varia
 functions are refused at compile time, so a typo fails when a definition is published and
 not in the middle of a run. Evaluation never uses Python's eval: cel-python's interpreter
 walks the parsed tree (its transpiling runner is not used: it execs generated Python and
-mishandles extension functions in cel-python 0.5).
+mishandles extension functions in cel-python 0.5). Every evaluation runs within a cost
+budget and a CPU-time limit (:mod:`hub.engine.celbudget`); going over either is an
+``ExpressionError`` saying "expression exceeded its cost budget".
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ import lark
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, base_functions
 
+from hub.engine.celbudget import (
+    DEFAULT_LIMITS,
+    BudgetedRunner,
+    BudgetExceeded,
+    ExpressionLimits,
+    expression_budget,
+)
 from hub.engine.celvalues import (
     HUB_FUNCTIONS,
     ConversionError,
@@ -45,7 +54,7 @@ _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 @functools.cache
 def _environment() -> celpy.Environment:
     # Building the CEL grammar takes ~0.1 s: pay it on first compile, not on import.
-    return celpy.Environment()
+    return celpy.Environment(runner_class=BudgetedRunner)
 
 
 Clock = Callable[[], datetime]
@@ -113,21 +122,28 @@ class Expression:
         *,
         clock: Clock | None = None,
         new_id: IdSource | None = None,
+        limits: ExpressionLimits | None = None,
     ) -> Any:
-        """The plain (JSON-able) result; ``ExpressionError`` on any evaluation problem."""
+        """The plain (JSON-able) result; ``ExpressionError`` on any evaluation problem,
+        including going over `limits` (default ``DEFAULT_LIMITS``; an enclosing
+        ``expression_budget()`` takes precedence)."""
         undo = pinned(clock, new_id) if clock or new_id else None
         try:
-            return self.evaluate_prepared(prepare_context(context))
+            with expression_budget(limits or DEFAULT_LIMITS):
+                return self.evaluate_prepared(prepare_context(context))
         finally:
             if undo is not None:
                 undo()
 
     def evaluate_prepared(self, context: PreparedContext) -> Any:
+        """As ``evaluate``, charged to the active budget (a fresh default one if none)."""
         try:
             result = self._runner.evaluate(context.activation(self.names, self.text))
             return to_plain(result)
         except ExpressionError:
             raise
+        except BudgetExceeded as exceeded:
+            raise ExpressionError(self.text, str(exceeded), during="eval") from None
         except CELEvalError as error:
             raise ExpressionError(self.text, describe_eval_error(error), during="eval") from None
         except Exception as error:  # a celpy bug must not leak as a raw exception
