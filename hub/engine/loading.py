@@ -110,16 +110,19 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         # The composer recurses once per level (flow or block): counting here stops a
-        # hostile document at level 65 before the rest of it is even scanned.
-        self._depth += 1
+        # hostile document at level 65 before the rest of it is even scanned. Levels are
+        # collections, as in JSON (a scalar inside 64 sequences is at level 64).
         self._nodes += 1
+        if self._nodes > 2 * MAX_NODES:
+            raise DefinitionSyntaxError(f"definition too large: more than {MAX_NODES} values")
+        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise DefinitionTooDeep(
                     f"invalid YAML{_where(self)}: {too_deep_detail('definition')}"
                 )
-            if self._nodes > 2 * MAX_NODES:
-                raise DefinitionSyntaxError(f"definition too large: more than {MAX_NODES} values")
             return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
         finally:
             self._depth -= 1
