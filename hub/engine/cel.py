@@ -41,6 +41,9 @@ from hub.engine.celvalues import (
 )
 
 CONTEXT_VARIABLES = frozenset({"input", "steps", "vars", "run"})
+# Compiling costs ~0.1 ms per character (a 40 KB list literal took 8 s); real expressions
+# are a few hundred characters at most (issue 12, item 4).
+MAX_EXPRESSION_CHARS = 4096
 _FUNCTIONS = frozenset(
     {name for name in base_functions if name[0].isalpha()} | set(HUB_FUNCTIONS) | {"has"}
 )
@@ -162,6 +165,10 @@ def compile_expression(text: str, *, variables: Collection[str] = CONTEXT_VARIAB
 def _compile_cached(text: str, variables: frozenset[str]) -> Expression:
     if not text.strip():
         raise ExpressionError(text, "empty expression")
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExpressionError(
+            text[:60] + "...", f"longer than {MAX_EXPRESSION_CHARS} characters ({len(text)})"
+        )
     try:
         ast = _environment().compile(text)
     except CELParseError as error:

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from hub.engine.cel import MAX_EXPRESSION_CHARS
 from hub.engine.definition import parse_definition
 from hub.engine.expressions import (
     DEFAULT_LIMITS,
@@ -152,3 +153,12 @@ def test_ordinary_expressions_fit_easily() -> None:
     with expression_budget() as budget:
         assert expression.evaluate(context) is True
     assert budget.spent < DEFAULT_LIMITS.cost // 10
+
+
+def test_an_expression_longer_than_4096_characters_is_refused_when_compiled() -> None:
+    # Compiling costs ~0.1 ms per character: a 40 KB list literal took 8 s at publish.
+    fits = "size('" + "x" * 4_000 + "')"
+    assert len(fits) <= MAX_EXPRESSION_CHARS
+    assert compile_expression(fits).evaluate({}) == 4_000
+    with pytest.raises(ExpressionError, match="longer than 4096 characters"):
+        compile_expression("[" + ",".join(["1"] * 20_000) + "]")
