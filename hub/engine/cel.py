@@ -14,6 +14,7 @@ budget and a CPU-time limit (:mod:`hub.engine.celbudget`); going over either is 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -161,6 +162,12 @@ def compile_expression(text: str, *, variables: Collection[str] = CONTEXT_VARIAB
     return _compile_cached(text, frozenset(variables))
 
 
+# celpy's parser keeps the text it is parsing on a shared object (CELParser.parse sets
+# self.text, then parses self.text): two threads compiling at once could swap texts. The
+# API compiles definitions in a worker thread while the loop may compile too.
+_PARSING = threading.Lock()
+
+
 @functools.lru_cache(maxsize=4096)
 def _compile_cached(text: str, variables: frozenset[str]) -> Expression:
     if not text.strip():
@@ -170,7 +177,8 @@ def _compile_cached(text: str, variables: frozenset[str]) -> Expression:
             text[:60] + "...", f"longer than {MAX_EXPRESSION_CHARS} characters ({len(text)})"
         )
     try:
-        ast = _environment().compile(text)
+        with _PARSING:
+            ast = _environment().compile(text)
     except CELParseError as error:
         raise ExpressionError(text, _syntax_reason(error)) from None
     except RecursionError:
