@@ -28,7 +28,7 @@ from hub.engine.model import DefinitionSyntaxError
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 JSON_TYPES = frozenset({"application/json"})
 MAX_NODES = 100_000
-MAX_TEXT_BYTES = 1024 * 1024  # the default request body limit (HUB_MAX_BODY_BYTES)
+MAX_TEXT_BYTES = 1024 * 1024  # the request body limit (Settings.max_body_bytes)
 
 
 class UnsupportedContentType(DefinitionSyntaxError):
