@@ -4,6 +4,7 @@ a second, which commands and tests that never anchor should not pay."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ class DeferredLedger:
         if self._ledger is None:
             async with self._building:
                 if self._ledger is None:
-                    self._ledger = await asyncio.to_thread(self._make)
+                    self._ledger = await asyncio.to_thread(_keeping_recursion_limit, self._make)
         return self._ledger
 
     async def anchor(self, tenant: str, root_hash: str, tree_size: int) -> SubmittedTx:
@@ -48,6 +49,21 @@ class DeferredLedger:
     async def close(self) -> None:
         if self._ledger is not None:
             await self._ledger.close()
+
+
+def _keeping_recursion_limit(make: Callable[[], EthereumLedger]) -> EthereumLedger:
+    """Build the ledger and put back the interpreter's recursion limit.
+
+    Importing py-evm (`eth`) raises it to 12,288 and py_ecc to 100,000, for the whole
+    process. With that limit a C-recursive decoder (msgspec, json) given deeply nested input
+    overflows the C stack and kills the process instead of raising RecursionError (issue 12).
+    The hub's EVM work (deploying the anchor contract, anchoring, receipts) never nests
+    calls and runs at the normal limit (tests/chain)."""
+    limit = sys.getrecursionlimit()
+    try:
+        return make()
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def ledger_for(

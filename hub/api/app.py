@@ -17,6 +17,7 @@ from hub.api.anchors import AnchorController, chain_rpc, entry_receipt, run_rece
 from hub.api.audit import AuditController, public_key
 from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
+from hub.api.body_depth import body_depth_middleware
 from hub.api.deps import hub_dependency
 from hub.api.devices import DeviceController
 from hub.api.egress import EgressController
@@ -78,7 +79,7 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
         state=State({"hub": the_hub}),
         lifespan=[lifespan],
         cors_config=cors,
-        middleware=[observe_middleware],
+        middleware=[observe_middleware, body_depth_middleware],  # issue 12: body depth
         before_request=authorize_request,
         after_exception=[record_refusal],
         request_max_body_size=settings.max_body_bytes,

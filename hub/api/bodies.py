@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from hub.domain.errors import FieldProblem, HubError, ValidationFailed
-from hub.engine.loading import UnsupportedContentType
+from hub.engine.loading import MalformedDefinition, UnsupportedContentType
 from hub.engine.model import DefinitionSyntaxError
 
 
@@ -48,7 +48,6 @@ def definition_problem(exc: DefinitionSyntaxError) -> HubError:
     or JSON at all 400, and text that parses to something other than a mapping 422."""
     if isinstance(exc, UnsupportedContentType):
         return UnsupportedMediaType(str(exc))
-    # the loader's messages for text that does not parse (hub/engine/loading.py)
-    if str(exc).startswith(("invalid JSON", "invalid YAML")):
+    if isinstance(exc, MalformedDefinition):
         return MalformedBody(f"body: {exc}")
     return ValidationFailed([FieldProblem("body", str(exc))])

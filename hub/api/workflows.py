@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import msgspec
@@ -14,9 +15,11 @@ from hub.api.context import request_context
 from hub.api.deps import HubDep
 from hub.api.guards import principal_of
 from hub.domain.errors import FieldProblem, ValidationFailed
+from hub.domain.nesting import NestingTooDeep
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from hub.engine.definition import DefinitionSyntaxError, load_definition_text, parse_definition
 from hub.engine.diagram import to_dot, to_mermaid
+from hub.engine.loading import DefinitionTooDeep
 from hub.services.workflows import StartRun
 
 TenantSlug = Annotated[str, PathParameter(max_length=63)]
@@ -67,10 +70,14 @@ class WorkflowController(Controller):
     )
     async def publish(self, tenant: TenantSlug, hub: HubDep, request: AnyRequest) -> dict[str, Any]:
         content_type = request.headers.get("content-type", "application/json")
+        text = (await request.body()).decode("utf-8", "replace")
         try:
-            body = load_definition_text(
-                (await request.body()).decode("utf-8", "replace"), content_type
+            # Off the event loop: a large YAML document takes seconds of pure-Python parsing.
+            body = await asyncio.to_thread(
+                load_definition_text, text, content_type, max_bytes=hub.settings.max_body_bytes
             )
+        except DefinitionTooDeep as exc:
+            raise NestingTooDeep(str(exc)) from None
         except DefinitionSyntaxError as exc:
             raise definition_problem(exc) from None
         return await hub.workflows.publish(

@@ -6,12 +6,15 @@ functions (``duration``, ``timestamp``, ``size``, ``matches``...). Unknown varia
 functions are refused at compile time, so a typo fails when a definition is published and
 not in the middle of a run. Evaluation never uses Python's eval: cel-python's interpreter
 walks the parsed tree (its transpiling runner is not used: it execs generated Python and
-mishandles extension functions in cel-python 0.5).
+mishandles extension functions in cel-python 0.5). Every evaluation runs within a cost
+budget and a CPU-time limit (:mod:`hub.engine.celbudget`); going over either is an
+``ExpressionError`` saying "expression exceeded its cost budget".
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +25,13 @@ import lark
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, base_functions
 
+from hub.engine.celbudget import (
+    DEFAULT_LIMITS,
+    BudgetedRunner,
+    BudgetExceeded,
+    ExpressionLimits,
+    expression_budget,
+)
 from hub.engine.celvalues import (
     HUB_FUNCTIONS,
     ConversionError,
@@ -32,6 +42,9 @@ from hub.engine.celvalues import (
 )
 
 CONTEXT_VARIABLES = frozenset({"input", "steps", "vars", "run"})
+# Compiling costs ~0.1 ms per character (a 40 KB list literal took 8 s); real expressions
+# are a few hundred characters at most (issue 12, item 4).
+MAX_EXPRESSION_CHARS = 4096
 _FUNCTIONS = frozenset(
     {name for name in base_functions if name[0].isalpha()} | set(HUB_FUNCTIONS) | {"has"}
 )
@@ -45,7 +58,7 @@ _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 @functools.cache
 def _environment() -> celpy.Environment:
     # Building the CEL grammar takes ~0.1 s: pay it on first compile, not on import.
-    return celpy.Environment()
+    return celpy.Environment(runner_class=BudgetedRunner)
 
 
 Clock = Callable[[], datetime]
@@ -113,21 +126,28 @@ class Expression:
         *,
         clock: Clock | None = None,
         new_id: IdSource | None = None,
+        limits: ExpressionLimits | None = None,
     ) -> Any:
-        """The plain (JSON-able) result; ``ExpressionError`` on any evaluation problem."""
+        """The plain (JSON-able) result; ``ExpressionError`` on any evaluation problem,
+        including going over `limits` (default ``DEFAULT_LIMITS``; an enclosing
+        ``expression_budget()`` takes precedence)."""
         undo = pinned(clock, new_id) if clock or new_id else None
         try:
-            return self.evaluate_prepared(prepare_context(context))
+            with expression_budget(limits or DEFAULT_LIMITS):
+                return self.evaluate_prepared(prepare_context(context))
         finally:
             if undo is not None:
                 undo()
 
     def evaluate_prepared(self, context: PreparedContext) -> Any:
+        """As ``evaluate``, charged to the active budget (a fresh default one if none)."""
         try:
             result = self._runner.evaluate(context.activation(self.names, self.text))
             return to_plain(result)
         except ExpressionError:
             raise
+        except BudgetExceeded as exceeded:
+            raise ExpressionError(self.text, str(exceeded), during="eval") from None
         except CELEvalError as error:
             raise ExpressionError(self.text, describe_eval_error(error), during="eval") from None
         except Exception as error:  # a celpy bug must not leak as a raw exception
@@ -142,12 +162,23 @@ def compile_expression(text: str, *, variables: Collection[str] = CONTEXT_VARIAB
     return _compile_cached(text, frozenset(variables))
 
 
+# celpy's parser keeps the text it is parsing on a shared object (CELParser.parse sets
+# self.text, then parses self.text): two threads compiling at once could swap texts. The
+# API compiles definitions in a worker thread while the loop may compile too.
+_PARSING = threading.Lock()
+
+
 @functools.lru_cache(maxsize=4096)
 def _compile_cached(text: str, variables: frozenset[str]) -> Expression:
     if not text.strip():
         raise ExpressionError(text, "empty expression")
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExpressionError(
+            text[:60] + "...", f"longer than {MAX_EXPRESSION_CHARS} characters ({len(text)})"
+        )
     try:
-        ast = _environment().compile(text)
+        with _PARSING:
+            ast = _environment().compile(text)
     except CELParseError as error:
         raise ExpressionError(text, _syntax_reason(error)) from None
     except RecursionError:

@@ -24,17 +24,21 @@ from hub.engine.cel import (
     compile_expression,
     prepare_context,
 )
+from hub.engine.celbudget import DEFAULT_LIMITS, ExpressionLimits, expression_budget
 from hub.engine.celvalues import pinned, string_form
 
 __all__ = [
     "CONTEXT_VARIABLES",
+    "DEFAULT_LIMITS",
     "Expression",
     "ExpressionError",
+    "ExpressionLimits",
     "PreparedContext",
     "Template",
     "TemplateError",
     "compile_expression",
     "compile_template",
+    "expression_budget",
     "prepare_context",
     "split_template",
 ]
@@ -124,11 +128,14 @@ class Template:
         *,
         clock: Clock | None = None,
         new_id: IdSource | None = None,
+        limits: ExpressionLimits | None = None,
     ) -> Any:
-        """The value with every expression evaluated; ``ExpressionError`` on failure."""
+        """The value with every expression evaluated; ``ExpressionError`` on failure. All
+        the template's expressions share one budget of `limits` (see ``Expression``)."""
         undo = pinned(clock, new_id) if clock or new_id else None
         try:
-            return self._root.render(prepare_context(context))
+            with expression_budget(limits or DEFAULT_LIMITS):
+                return self._root.render(prepare_context(context))
         finally:
             if undo is not None:
                 undo()

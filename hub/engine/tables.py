@@ -45,6 +45,7 @@ from hub.engine.expressions import (
     CONTEXT_VARIABLES,
     Expression,
     PreparedContext,
+    expression_budget,
     prepare_context,
 )
 from hub.engine.fields import Reader, describe_type
@@ -194,8 +195,13 @@ def _cell(rule: Reader, where: str, cell: Any) -> RuleTest:
 
 
 def decide(step: DecisionStep, context: Mapping[str, Any] | PreparedContext) -> DecisionOutcome:
-    """Take the decision for this context; ``DecisionError``/``ExpressionError`` if it can't."""
-    prepared = prepare_context(context)
+    """Take the decision for this context; ``DecisionError``/``ExpressionError`` if it can't.
+    All its expressions (inputs, cells, results) share one evaluation budget."""
+    with expression_budget():
+        return _decide(step, prepare_context(context))
+
+
+def _decide(step: DecisionStep, prepared: PreparedContext) -> DecisionOutcome:
     if step.table is not None:
         return _decide_table(step, step.table, prepared)
     assert step.expression is not None

@@ -12,11 +12,9 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hub.domain.packs import DeviceTagRef, Pack, PolicyLine, RuleTemplate
 from hub.engine.definition import parse_version
-from hub.engine.loading import load_definition_text
+from hub.engine.loading import load_definition_text, load_yaml_text
 from hub.engine.schemas import schema_problem
 
 DEFAULT_ROOT = Path(importlib.import_module("industry_packs").__file__ or ".").parent
@@ -105,9 +103,10 @@ def _mentions_write_only(node: Any) -> bool:
 
 
 def _yaml(path: Path) -> Any:
+    # Bounded like a published definition (depth, size, nodes; issue 12).
     try:
-        return yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        return load_yaml_text(path.read_text())
+    except (OSError, ValueError) as exc:
         raise PackInvalid(f"{path}: {exc}") from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from hub.domain.errors import NotFound
@@ -25,7 +26,8 @@ class DefinitionCache:
             if body is None:
                 raise NotFound(f"workflow {name!r} version {version} not found")
             # Published definitions were validated then; activities may be registered later.
-            found = parse_definition(body)
+            # Parsed off the loop: compiling a large definition's CEL takes a while.
+            found = await asyncio.to_thread(parse_definition, body)
             self._parsed[key] = found
         return found
 
