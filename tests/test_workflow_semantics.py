@@ -16,6 +16,7 @@ from sqlalchemy import delete
 
 from hub.bootstrap import Hub
 from hub.engine.activities import ActivityContext
+from hub.services.offload import OFF_LOOP
 from hub.store.tables import workflow_definitions
 from tests.conftest import World
 from tests.workflow_helpers import history, kinds, publish, start, wait_for
@@ -348,5 +349,40 @@ def test_end_steps_are_recorded_as_end_reached(world: World) -> None:
     assert kinds(_events(world, run["id"])) == [
         ("RunStarted", None),
         ("EndReached", "fin"),
+        ("RunCompleted", None),
+    ]
+
+
+NUMBERS = ",".join(str(n) for n in range(150))
+HEAVY = f"""
+name: heavy
+version: 1.0.0
+start: count
+steps:
+  count:
+    type: decision
+    expression: "[{NUMBERS}].map(x, x * 2).filter(x, x % 3 == 0).size() > 10"
+    cases: {{"true": big, "false": small}}
+  big: {{type: end, output: "${{[{NUMBERS}].map(x, x + 1).size()}}"}}
+  small: {{type: end, output: 0}}
+"""
+
+
+def test_an_expression_over_the_loop_allowance_finishes_in_a_worker_thread(world: World) -> None:
+    """Expressions run on the event loop only within a small CPU allowance: a heavier
+    transition is stopped there and taken again, whole, in a worker thread."""
+    client, eng = world.client, world.as_(ENGINEER)
+    assert publish(client, eng, HEAVY).status_code == 201
+    before = OFF_LOOP._value.get()
+    run = start(client, eng, "heavy")
+    done = wait_for(client, eng, run["id"])
+    assert (done["status"], done["output"]) == ("completed", 150)
+    assert OFF_LOOP._value.get() > before
+    # the attempt stopped on the loop left nothing behind: each step once, in order
+    assert kinds(_events(world, run["id"])) == [
+        ("RunStarted", None),
+        ("StepScheduled", "count"),
+        ("DecisionTaken", "count"),
+        ("EndReached", "big"),
         ("RunCompleted", None),
     ]

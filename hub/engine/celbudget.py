@@ -42,7 +42,9 @@ class ExpressionLimits:
     """How much one evaluation unit may spend: `cost` units and `cpu_seconds` of CPU."""
 
     cost: int = 100_000
-    cpu_seconds: float = 0.05
+    # Bounds the work, not the stall: the hub's callers take an evaluation that needs
+    # more than a couple of milliseconds off the event loop (hub/services/offload.py).
+    cpu_seconds: float = 0.5
 
 
 DEFAULT_LIMITS = ExpressionLimits()
@@ -51,6 +53,28 @@ DEFAULT_LIMITS = ExpressionLimits()
 class BudgetExceeded(Exception):
     """An evaluation went over its limits. Not a ValueError/TypeError on purpose: celpy turns
     those into CEL error values that ``||``/``&&`` and ``exists()`` may swallow."""
+
+
+class OffLoop(BaseException):
+    """An evaluation on the event loop used up its inline allowance: the caller takes the
+    whole unit again in a worker thread. A BaseException, so that no `except Exception`
+    between here and that caller (the interpreter turns exceptions into step failures)
+    takes it for a failed expression."""
+
+
+_inline_until: ContextVar[float | None] = ContextVar("inline_until", default=None)
+
+
+@contextmanager
+def inline_allowance(cpu_seconds: float) -> Iterator[None]:
+    """Evaluations inside may spend `cpu_seconds` of this thread's CPU time in all (from
+    now on) before OffLoop is raised. For code on the event loop; a worker thread the
+    caller then uses does not inherit it (the context is reset on exit)."""
+    token = _inline_until.set(time.thread_time() + cpu_seconds)
+    try:
+        yield
+    finally:
+        _inline_until.reset(token)
 
 
 class ExpressionBudget:
@@ -96,6 +120,9 @@ class ExpressionBudget:
             self._check()
 
     def _check(self) -> None:
+        until = _inline_until.get()
+        if until is not None and time.thread_time() > until:
+            raise OffLoop
         if self.spent > self.limits.cost:
             raise BudgetExceeded(
                 f"expression exceeded its cost budget of {self.limits.cost} units "

@@ -24,7 +24,13 @@ from hub.engine.cel import (
     compile_expression,
     prepare_context,
 )
-from hub.engine.celbudget import DEFAULT_LIMITS, ExpressionLimits, expression_budget
+from hub.engine.celbudget import (
+    DEFAULT_LIMITS,
+    ExpressionLimits,
+    OffLoop,
+    expression_budget,
+    inline_allowance,
+)
 from hub.engine.celvalues import pinned, string_form
 
 __all__ = [
@@ -33,12 +39,14 @@ __all__ = [
     "Expression",
     "ExpressionError",
     "ExpressionLimits",
+    "OffLoop",
     "PreparedContext",
     "Template",
     "TemplateError",
     "compile_expression",
     "compile_template",
     "expression_budget",
+    "inline_allowance",
     "prepare_context",
     "split_template",
 ]

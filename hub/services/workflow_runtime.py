@@ -32,10 +32,12 @@ from hub.engine.activities import (
     NonRetryableError,
     Publish,
 )
+from hub.engine.expressions import OffLoop, inline_allowance
 from hub.engine.history import RunState, RunStatus, fold
 from hub.engine.interpreter import ChildRef, Interpreter, Transition
 from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.audit import AuditLog
+from hub.services.offload import INLINE_CPU_SECONDS, OFF_LOOP, evaluate_bounded
 from hub.services.workflow_defs import DefinitionCache
 from hub.services.workflow_metrics import ACTIVITY_SECONDS, RUN_SECONDS, RUNS
 from hub.services.workflow_rows import (
@@ -212,7 +214,8 @@ class WorkflowRuntime:
         loaded = await self._load(task.tenant_id, task.run_id)
         if loaded is None:
             return []
-        run, state, definition = loaded
+        run, refold, definition = loaded
+        state = refold()
         if state.status.finished:
             await self._drop(task)
             return []
@@ -222,29 +225,49 @@ class WorkflowRuntime:
         outcome = await self._outcome(task, run, state, definition)
         for _ in range(10):
             before = state.next_seq
-            transition = await self.interpret(definition, state, outcome)
+            state, transition = await self.interpret(definition, state, outcome, refold)
             done = await self.commit(run, state, before, transition, task)
             if done is not None:
                 return done
             # Another transition (a signal, a cancel) got in first: apply ours on top of it.
             loaded = await self._load(task.tenant_id, task.run_id)
-            if loaded is None or loaded[1].status.finished:
+            if loaded is None:
                 await self._drop(task)
                 return []
-            run, state, definition = loaded
+            run, refold, definition = loaded
+            state = refold()
+            if state.status.finished:
+                await self._drop(task)
+                return []
         log.error("run %s: gave up committing %s after repeated conflicts", run["id"], task.kind)
         return []
 
     async def interpret(
-        self, definition: Any, state: RunState, outcome: Callable[[Interpreter], Transition]
-    ) -> Transition:
-        """Apply `outcome` to the run in a worker thread: expressions are tenants' code,
-        bounded in cost and time, and even a bounded one must not hold the event loop
-        that PLC polling and alarms share. Subworkflows the run may enter are resolved
+        self,
+        definition: Any,
+        state: RunState,
+        outcome: Callable[[Interpreter], Transition],
+        refold: Callable[[], RunState],
+    ) -> tuple[RunState, Transition]:
+        """Apply `outcome` to the run: the run's state after it, and the transition.
+
+        Expressions are tenants' code. They run on the event loop (a thread hop per
+        transition would cost more than most transitions) with an allowance of
+        INLINE_CPU_SECONDS; one that needs more is stopped there, and the transition is
+        taken again from a fresh fold of the history in a worker thread, within the
+        expression budget, so no expression holds the loop that PLC polling and alarms
+        share for more than the allowance. Subworkflows the run may enter are resolved
         first (the interpreter is pure)."""
         children = await self._children(state.tenant, definition)
-        interpreter = Interpreter(definition, state, self._clock.now(), children=children)
-        return await asyncio.to_thread(outcome, interpreter)
+        now = self._clock.now()
+        try:
+            with inline_allowance(INLINE_CPU_SECONDS):
+                return state, outcome(Interpreter(definition, state, now, children=children))
+        except OffLoop:
+            OFF_LOOP.inc()
+            state = refold()  # the aborted attempt left its half-applied events in it
+        interpreter = Interpreter(definition, state, now, children=children)
+        return state, await asyncio.to_thread(outcome, interpreter)
 
     async def _children(self, tenant_id: str, definition: Any) -> dict[str, ChildRef | str]:
         """Each subworkflow step's newest matching version and a new run id, or why none."""
@@ -290,7 +313,7 @@ class WorkflowRuntime:
             template = spec.compensate.input
             state.vars = dict(getattr(definition, "vars", {}))
             value = (
-                await asyncio.to_thread(template.render, state.context())
+                await evaluate_bounded(template.render, state.context())
                 if template is not None
                 else None
             )
@@ -393,17 +416,15 @@ class WorkflowRuntime:
 
     async def _load(
         self, tenant_id: str, run_id: str
-    ) -> tuple[dict[str, Any], RunState, Any] | None:
+    ) -> tuple[dict[str, Any], Callable[[], RunState], Any] | None:
+        """The run row, how to fold its state from its history, and its definition."""
         async with self._uow() as uow:
             run = await uow.workflows.run(tenant_id, run_id)
             if run is None:
                 return None
             events = await uow.workflows.events(run_id)
         definition = await self._definitions.get(tenant_id, run["workflow"], run["version"])
-        state = fold(run_id, tenant_id, run["workflow"], run["version"], events)
-        if run["status"] == RunStatus.SUSPENDED.value:
-            state.status = RunStatus.SUSPENDED
-        return run, state, definition
+        return run, folding(run, events), definition
 
     async def _release(self, task: Claimed) -> None:
         async with self._uow(write=True) as uow:
@@ -536,6 +557,20 @@ class WorkflowRuntime:
 
 
 Outcome_ = Callable[[Interpreter], Transition]
+
+
+def folding(run: dict[str, Any], events: list[Any]) -> Callable[[], RunState]:
+    """Folds the run's state from its history, afresh on every call."""
+
+    def fold_state() -> RunState:
+        state = fold(run["id"], run["tenant_id"], run["workflow"], run["version"], events)
+        if run["status"] == RunStatus.SUSPENDED.value:
+            state.status = RunStatus.SUSPENDED
+        return state
+
+    return fold_state
+
+
 TenantPublish = Callable[..., Awaitable[None]]  # bus.publish(topic, payload, *, tenant)
 
 

@@ -24,6 +24,7 @@ from hub.engine.model import CronTrigger, EventTrigger
 from hub.engine.topics import match_topic, payload_matches
 from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.events import ALL_TENANTS, InProcessBus
+from hub.services.offload import evaluate_bounded
 from hub.services.workflows import StartRun, WorkflowService
 
 log = logging.getLogger("hub.triggers")
@@ -97,8 +98,8 @@ class TriggerService:
             context = {"trigger": {"topic": topic, "payload": payload, "params": params}}
             if trigger.when is None and trigger.input is None:
                 run_input = payload if isinstance(payload, dict) else {"event": payload}
-            else:  # tenants' expressions: evaluated off the loop PLCs and alarms share
-                run_input = await asyncio.to_thread(_triggered_input, trigger, context, workflow)
+            else:  # tenants' expressions, bounded on the loop PLCs and alarms share
+                run_input = await evaluate_bounded(_triggered_input, trigger, context, workflow)
                 if run_input is _NO_RUN:
                     return
             await self._start(tenant_id, workflow, run_input, None)
@@ -172,7 +173,7 @@ class TriggerService:
             if await self._claim_slot(tenant_id, workflow, index, slot):
                 context = {"trigger": {"fired_at": slot.isoformat()}}
                 run_input = (
-                    await asyncio.to_thread(trigger.input.render, context)
+                    await evaluate_bounded(trigger.input.render, context)
                     if trigger.input is not None
                     else {}
                 )

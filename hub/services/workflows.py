@@ -19,12 +19,12 @@ from hub.engine.definition import (
     version_greater,
 )
 from hub.engine.forms import SecretDigest, value_problem
-from hub.engine.history import RunStatus, fold
+from hub.engine.history import RunState, RunStatus
 from hub.engine.interpreter import Interpreter, Transition
 from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.audit import AuditLog
 from hub.services.workflow_defs import DefinitionCache
-from hub.services.workflow_runtime import WorkflowRuntime
+from hub.services.workflow_runtime import WorkflowRuntime, folding
 
 
 @dataclass(frozen=True)
@@ -184,8 +184,10 @@ class WorkflowService:
             "created_at": now,
             "updated_at": now,
         }
-        state = fold(run["id"], tenant.id, name, version, [])
-        transition = await self.runtime.interpret(definition, state, lambda i: i.start(start.input))
+        refold = folding(run, [])
+        state, transition = await self.runtime.interpret(
+            definition, refold(), lambda i: i.start(start.input), refold
+        )
         try:
             local = await self.runtime.commit(run, state, 1, transition, None, ctx, new_run=run)
             for task in local or []:
@@ -263,11 +265,12 @@ class WorkflowService:
         audit_event: AuditEvent | None = None,
     ) -> dict[str, Any]:
         for _ in range(10):
-            run, state, definition = await self._loaded(tenant, run_id)
+            run, refold, definition = await self._loaded(tenant, run_id)
+            state = refold()
             if state.status.finished:
                 raise Conflict(f"run {run_id} is {state.status.value}")
             before = state.next_seq
-            transition = await self.runtime.interpret(definition, state, act)
+            state, transition = await self.runtime.interpret(definition, state, act, refold)
             local = await self.runtime.commit(run, state, before, transition, None, ctx)
             if local is not None:
                 if audit_event is not None:
@@ -277,17 +280,16 @@ class WorkflowService:
                 return await self.run(tenant, run_id)
         raise Conflict(f"run {run_id} is changing too fast; try again")
 
-    async def _loaded(self, tenant: Tenant, run_id: str) -> tuple[dict[str, Any], Any, Any]:
+    async def _loaded(
+        self, tenant: Tenant, run_id: str
+    ) -> tuple[dict[str, Any], Callable[[], RunState], Any]:
         async with self._uow() as uow:
             run = await uow.workflows.run(tenant.id, run_id) if is_id(run_id) else None
             if run is None:
                 raise NotFound(f"run {run_id!r} not found")
             events = await uow.workflows.events(run_id)
         definition = await self.definitions.get(tenant.id, run["workflow"], run["version"])
-        state = fold(run_id, tenant.id, run["workflow"], run["version"], events)
-        if run["status"] == RunStatus.SUSPENDED.value:
-            state.status = RunStatus.SUSPENDED
-        return run, state, definition
+        return run, folding(run, events), definition
 
     # --- user tasks ---
 

@@ -13,9 +13,11 @@ from hub.engine.expressions import (
     DEFAULT_LIMITS,
     ExpressionError,
     ExpressionLimits,
+    OffLoop,
     compile_expression,
     compile_template,
     expression_budget,
+    inline_allowance,
 )
 from hub.engine.model import DecisionStep
 from hub.engine.tables import decide
@@ -162,3 +164,15 @@ def test_an_expression_longer_than_4096_characters_is_refused_when_compiled() ->
     assert compile_expression(fits).evaluate({}) == 4_000
     with pytest.raises(ExpressionError, match="longer than 4096 characters"):
         compile_expression("[" + ",".join(["1"] * 20_000) + "]")
+
+
+def test_an_inline_allowance_stops_an_evaluation_for_a_worker_thread() -> None:
+    """On the event loop an evaluation gets a small CPU allowance; going over it raises
+    OffLoop (not an expression error: the caller evaluates it again off the loop)."""
+    expression = compile_expression(f"{TEN}.map(a, {TEN}.map(b, a * b)).size()")
+    with inline_allowance(0.0), pytest.raises(OffLoop):
+        expression.evaluate({})
+    assert not issubclass(OffLoop, Exception)  # no `except Exception` may swallow it
+    with inline_allowance(60.0):
+        assert expression.evaluate({}) == 10
+    assert expression.evaluate({}) == 10  # no allowance outside the block
