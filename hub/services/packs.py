@@ -18,6 +18,7 @@ from hub.domain.alarms import Alarm
 from hub.domain.audit import SYSTEM, AuditEvent, RequestContext
 from hub.domain.egress import channel_target
 from hub.domain.errors import Conflict, FieldProblem, HubError, NotFound, ValidationFailed
+from hub.domain.ids import is_id
 from hub.domain.pack_params import parameter_problems
 from hub.domain.packs import (
     REDACTED,
@@ -31,6 +32,7 @@ from hub.domain.packs import (
     redact,
     sealing_context,
 )
+from hub.domain.plc import Device
 from hub.domain.tenancy import Tenant
 from hub.engine.forms import SecretDigest
 from hub.engine.versions import parse_version, version_greater
@@ -329,16 +331,20 @@ class PackService:
     async def _device_problems(
         self, uow: UnitOfWork, tenant: Tenant, pack: Pack, params: dict[str, Any]
     ) -> list[FieldProblem]:
+        """Each device reference names a device of the tenant, by id or by name (the API
+        hands out both); it is kept as the device's name, which the pack's rules, events
+        and activities use. Each tag exists, and is writable where the pack writes it."""
         problems: list[FieldProblem] = []
         for ref in pack.device_tags:
             for index, item in enumerate(params.get(ref.parameter) or []):
                 where = f"parameters.{ref.parameter}[{index}]"
-                device = await uow.plc.device_by_name(tenant.id, item["device"])
+                device = await _device(uow, tenant.id, str(item["device"]))
                 if device is None:
                     problems.append(
                         FieldProblem(f"{where}.device", f"no device {item['device']!r}")
                     )
                     continue
+                item["device"] = device.name
                 tag = device.tag(item["tag"])
                 if tag is None:
                     message = f"not a tag of device {device.name!r}"
@@ -370,7 +376,7 @@ class PackService:
                     if template.for_each
                     else "parameters"
                 )
-                device = await uow.plc.device_by_name(tenant.id, str(raw.get("device")))
+                device = await _device(uow, tenant.id, str(raw.get("device")))
                 if device is None:
                     problems.append(FieldProblem(f"{where}.device", "no such device"))
                     continue
@@ -482,3 +488,9 @@ def _next_version(pack_version: str, published: list[str]) -> str:
         return pack_version
     newest = parse_version(published[-1])
     return f"{newest.major}.{newest.minor}.{newest.patch + 1}"
+
+
+async def _device(uow: UnitOfWork, tenant_id: str, ref: str) -> Device | None:
+    """A device of the tenant by id or by name."""
+    found = await uow.plc.get_device(tenant_id, ref) if is_id(ref) else None
+    return found if found is not None else await uow.plc.device_by_name(tenant_id, ref)

@@ -187,3 +187,21 @@ def test_malformed_bodies_are_400_and_wrong_shapes_422(
         headers={**world.as_("acme-tenant_admin"), "content-type": "application/json"},
     )
     assert response.status_code == status, response.text
+
+
+def test_pack_parameters_take_a_device_id_as_well_as_its_name(
+    world: World, plant: SimThread
+) -> None:
+    device = add_device(world, plant)
+    other = add_device(world, plant, tenant="globex", name="boiler-9")
+    foreign = parameters(device=other["id"])  # another tenant's device, by its id
+    assert _fields(install(world, foreign))["parameters.sensors[0].device"] == (
+        f"no device {other['id']!r}"
+    )
+    response = install(world, parameters(device=device["id"]))
+    assert response.status_code == 201, response.text
+    stored = response.json()["parameters"]
+    # kept as the device's name, which the pack's rules, events and activities use
+    assert stored["sensors"][0]["device"] == stored["interlocks"][0]["device"] == "boiler-1"
+    rules = world.client.get(f"{BASE}/alarm-rules", headers=world.as_("acme-engineer")).json()
+    assert [(r["device_id"], r["tag"]) for r in rules["items"]] == [(device["id"], "pressure")]
