@@ -237,20 +237,6 @@ def _security(raw: Any, protocol: Protocol | None, problems: list[FieldProblem])
     return dict(raw)
 
 
-DEVICE_FIELDS = {
-    "name",
-    "protocol",
-    "endpoint",
-    "unit_id",
-    "poll_interval_ms",
-    "timeout_ms",
-    "max_backoff_ms",
-    "security",
-    "enabled",
-    "tags",
-}
-
-
 def parse_device(raw: dict[str, Any], *, id: str, tenant_id: str, at: datetime) -> Device:
     """A Device from its API form; ValidationFailed lists every problem."""
     problems: list[FieldProblem] = [
@@ -312,6 +298,8 @@ PATCHABLE = (
     "tags",
     "enabled",
 )
+# What a device is created with: everything a PATCH may change, and its protocol.
+DEVICE_FIELDS = frozenset({"protocol", *PATCHABLE})
 
 
 def patch_device(device: Device, patch: dict[str, Any]) -> Device:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -48,7 +49,7 @@ class TriggerService:
         self._unsubscribe: list[Any] = []
         self._crons: list[tuple[str, str, int, CronTrigger]] = []
         self._task: asyncio.Task[None] | None = None
-        self._unsubscribe_waits: Any = None
+        self._unsubscribe_waits: Callable[[], None] | None = None
 
     async def start(self) -> None:
         await self.refresh()
@@ -96,12 +97,10 @@ class TriggerService:
         async def on_event(_tenant: str, topic: str, payload: Any) -> None:
             params = match_topic(trigger.topic, topic) or {}
             context = {"trigger": {"topic": topic, "payload": payload, "params": params}}
-            if trigger.when is None and trigger.input is None:
-                run_input = payload if isinstance(payload, dict) else {"event": payload}
-            else:  # tenants' expressions, bounded on the loop PLCs and alarms share
-                run_input = await evaluate_bounded(_triggered_input, trigger, context, workflow)
-                if run_input is _NO_RUN:
-                    return
+            # tenants' expressions, bounded on the loop that PLCs and alarms share
+            run_input = await evaluate_bounded(_triggered_input, trigger, context, workflow)
+            if run_input is _NO_RUN:
+                return
             await self._start(tenant_id, workflow, run_input, None)
 
         # Only this tenant's events: the bus filters on the publisher's tenant.
