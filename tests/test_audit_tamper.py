@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +19,7 @@ from hub.domain.audit import INDEXED_FIELDS
 from hub.settings import Settings
 from hub.store.database import create_engine
 from hub.store.tables import audit_entries, audit_logs, audit_nodes
+from tests.cli import run_hub
 from tests.conftest import World
 
 AUDIT = "/api/v1/tenants/acme/audit"
@@ -37,22 +35,6 @@ def _sql(url: str, change: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
             await engine.dispose()
 
     return asyncio.run(run())
-
-
-def _hub(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "HUB_DATA_DIR": str(settings.data_dir),
-        "HUB_DATABASE_URL": settings.database_url,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "hub", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _tenant_id(world: World) -> str:
@@ -169,12 +151,12 @@ def test_verify_names_the_first_bad_seq(
     world: World, settings: Settings, tamper: Any, first_bad: int
 ) -> None:
     world.client.get(f"{AUDIT}/head", headers=world.as_("acme-auditor"))  # publish a head
-    intact = _hub(settings, "audit", "verify", "--tenant", "acme")
+    intact = run_hub(settings, "audit", "verify", "--tenant", "acme")
     assert intact.returncode == 0, intact.stderr
     assert "intact" in intact.stdout
 
     _sql(settings.database_url, tamper(_tenant_id(world)))
-    result = _hub(settings, "audit", "verify", "--tenant", "acme")
+    result = run_hub(settings, "audit", "verify", "--tenant", "acme")
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"first bad seq {first_bad}" in result.stderr
     assert "Traceback" not in result.stderr
@@ -203,7 +185,7 @@ def test_truncation_after_a_published_head_is_found(world: World, settings: Sett
         )
 
     _sql(settings.database_url, truncate)
-    result = _hub(settings, "audit", "verify", "--tenant", "acme")
+    result = run_hub(settings, "audit", "verify", "--tenant", "acme")
     assert result.returncode == 1
     assert f"first bad seq {size - 1}" in result.stderr
 
@@ -282,7 +264,7 @@ def test_an_edited_index_column_is_reported_by_verify_and_refused_by_the_api(
     new = _sql(settings.database_url, _tampered_column(_tenant_id(world), column))
     seq = 99 if column == "seq" else 4
 
-    result = _hub(settings, "audit", "verify", "--tenant", "acme")
+    result = run_hub(settings, "audit", "verify", "--tenant", "acme")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     named = [line for line in result.stderr.splitlines() if f"column {column} " in line]
@@ -309,23 +291,23 @@ def test_an_edited_index_column_is_reported_by_verify_and_refused_by_the_api(
 def test_export_then_verify_file_offline(world: World, settings: Settings, tmp_path: Path) -> None:
     world.client.get(f"{AUDIT}/head", headers=world.as_("acme-auditor"))
     out = tmp_path / "acme-audit.json"
-    exported = _hub(settings, "audit", "export", "--tenant", "acme", "--out", str(out))
+    exported = run_hub(settings, "audit", "export", "--tenant", "acme", "--out", str(out))
     assert exported.returncode == 0, exported.stderr
     bundle = json.loads(out.read_text())
     assert bundle["tenant"] == "acme" and bundle["signed_heads"] and bundle["public_key"]
-    checked = _hub(settings, "audit", "verify-file", str(out))
+    checked = run_hub(settings, "audit", "verify-file", str(out))
     assert checked.returncode == 0, checked.stderr
 
     bundle["entries"][1]["details"] = {"forged": True}
     out.write_text(json.dumps(bundle))
-    tampered = _hub(settings, "audit", "verify-file", str(out))
+    tampered = run_hub(settings, "audit", "verify-file", str(out))
     assert tampered.returncode == 1
     assert "first bad seq 2" in tampered.stderr
-    unreadable = _hub(settings, "audit", "verify-file", str(tmp_path / "missing.json"))
+    unreadable = run_hub(settings, "audit", "verify-file", str(tmp_path / "missing.json"))
     assert unreadable.returncode == 2 and "Traceback" not in unreadable.stderr
 
 
 def test_unknown_tenant_is_one_line(settings: Settings, world: World) -> None:
-    result = _hub(settings, "audit", "verify", "--tenant", "nope")
+    result = run_hub(settings, "audit", "verify", "--tenant", "nope")
     assert result.returncode == 2
     assert result.stderr.strip() == "hub: error: no tenant 'nope'"

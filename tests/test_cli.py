@@ -16,27 +16,11 @@ import pytest
 from hub.cli.demo import DEMO_PASSWORD, seed_demo
 from hub.settings import Settings
 from hub.store.migrate import head_revision
-
-
-def _hub(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "HUB_DATA_DIR": str(settings.data_dir),
-        "HUB_DATABASE_URL": settings.database_url,
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "hub", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+from tests.cli import run_hub
 
 
 def test_help_lists_the_commands(settings: Settings) -> None:
-    result = _hub(settings, "--help")
+    result = run_hub(settings, "--help")
     assert result.returncode == 0
     for command in ("init", "serve", "demo", "db"):
         assert command in result.stdout
@@ -44,13 +28,13 @@ def test_help_lists_the_commands(settings: Settings) -> None:
 
 def test_init_is_idempotent(settings: Settings) -> None:
     args = ("init", "--admin-user", "ops", "--admin-password", "a-long-admin-password")
-    first = _hub(settings, *args)
+    first = run_hub(settings, *args)
     assert first.returncode == 0, first.stderr
     assert "platform admin 'ops' created" in first.stdout
-    second = _hub(settings, *args)
+    second = run_hub(settings, *args)
     assert second.returncode == 0, second.stderr
     assert "already exists" in second.stdout
-    current = _hub(settings, "db", "current")
+    current = run_hub(settings, "db", "current")
     assert f"schema revision {head_revision()}" in current.stdout
 
 
@@ -67,14 +51,14 @@ def test_init_is_idempotent(settings: Settings) -> None:
 def test_mistakes_get_one_line_and_a_nonzero_exit(
     settings: Settings, args: tuple[str, ...], env: dict[str, str], needle: str
 ) -> None:
-    result = _hub(settings, *args, **env)
+    result = run_hub(settings, *args, **env)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert needle in result.stderr.strip().splitlines()[-1]
 
 
 def test_unreachable_database_is_one_line(settings: Settings, tmp_path: Path) -> None:
-    result = _hub(
+    result = run_hub(
         settings, "db", "upgrade", HUB_DATABASE_URL="postgresql+asyncpg://nobody@127.0.0.1:9/none"
     )
     assert result.returncode == 1

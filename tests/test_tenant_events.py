@@ -4,11 +4,11 @@ payload is refused and audited (issue 12, item 1)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from hub.bootstrap import Hub
 from tests.conftest import World
+from tests.waiting import eventually
 from tests.workflow_helpers import emit, publish, start, wait_for
 
 TOPIC = "areas/zone-b/sensors/pressure/alarm"
@@ -61,14 +61,6 @@ def _runs(world: World, tenant: str, workflow: str) -> list[dict[str, Any]]:
     return list(response.json()["items"])
 
 
-def _eventually(check: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-    return found
-
-
 def _emit_from_acme(world: World, payload: Any) -> dict[str, Any]:
     eng = world.as_("acme-engineer")
     run = start(world.client, eng, "emitter", {"payload": payload})
@@ -84,7 +76,7 @@ def test_event_from_another_tenant_starts_no_run(world: World) -> None:
     plain = _emit_from_acme(world, {"pressure": 12.5})
     assert plain["status"] == "completed"
     # acme's own listener heard it: the event was delivered, so globex's silence is isolation
-    _eventually(lambda: _runs(world, "acme", "zone-b-listener"))
+    eventually(lambda: _runs(world, "acme", "zone-b-listener"))
     assert _runs(world, "globex", "zone-b-listener") == []
 
 

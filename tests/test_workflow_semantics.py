@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from hub.engine.activities import ActivityContext
 from hub.services.offload import OFF_LOOP
 from hub.store.tables import workflow_definitions
 from tests.conftest import World
+from tests.waiting import eventually
 from tests.workflow_helpers import history, kinds, publish, start, wait_for
 
 ENGINEER = "acme-engineer"
@@ -51,14 +51,6 @@ def _status(world: World, run_id: str) -> str:
     return str(found["status"])
 
 
-def _eventually(check: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-    return found
-
-
 TWO_STEPS = """
 name: two-steps
 version: 1.0.0
@@ -80,7 +72,7 @@ def test_suspended_run_holds_an_inflight_activity_result(
     assert client.post(f"{RUNS}/{run['id']}/suspend", headers=eng).status_code == 200
 
     gate["open"].set()  # the in-flight activity finishes while the run is suspended
-    held = _eventually(
+    held = eventually(
         lambda: [e for e in _events(world, run["id"]) if e["type"] == "ActivityCompleted"]
     )
     assert held[0]["step"] == "first" and held[0]["data"]["held"] is True
@@ -191,7 +183,8 @@ def test_child_started_names_the_resolved_version_and_child_run(world: World) ->
     assert found["parent_run_id"] == parent["id"]
 
 
-def test_cancelling_a_parent_cancels_its_running_child(world: World) -> None:
+def _parent_with_waiting_child(world: World) -> tuple[str, str]:
+    """A parent run waiting for its child, which waits for a signal: their ids."""
     client, eng = world.client, world.as_(ENGINEER)
     publish(client, eng, CHILD)
     publish(client, eng, PARENT)
@@ -199,28 +192,29 @@ def test_cancelling_a_parent_cancels_its_running_child(world: World) -> None:
     wait_for(client, eng, parent["id"], ("waiting",))
     child_id = _child_of(world, parent["id"])["run_id"]
     wait_for(client, eng, child_id, ("waiting",))
+    return parent["id"], child_id
 
-    assert client.post(f"{RUNS}/{parent['id']}/cancel", headers=eng).status_code == 200
+
+def test_cancelling_a_parent_cancels_its_running_child(world: World) -> None:
+    client, eng = world.client, world.as_(ENGINEER)
+    parent_id, child_id = _parent_with_waiting_child(world)
+
+    assert client.post(f"{RUNS}/{parent_id}/cancel", headers=eng).status_code == 200
     child = wait_for(client, eng, child_id)
     assert child["status"] == "cancelled"
-    parent_events = _events(world, parent["id"])
+    parent_events = _events(world, parent_id)
     requested = [e for e in parent_events if e["type"] == "ChildCancelRequested"]
     assert [e["data"]["run_id"] for e in requested] == [child_id]
     cancelled = [e for e in _events(world, child_id) if e["type"] == "RunCancelled"]
-    assert cancelled[0]["data"]["reason"] == f"parent run {parent['id']} cancelled"
+    assert cancelled[0]["data"]["reason"] == f"parent run {parent_id} cancelled"
 
 
 def test_cancelling_a_parent_cancels_a_suspended_child(world: World) -> None:
     client, eng = world.client, world.as_(ENGINEER)
-    publish(client, eng, CHILD)
-    publish(client, eng, PARENT)
-    parent = start(client, eng, "parent")
-    wait_for(client, eng, parent["id"], ("waiting",))
-    child_id = _child_of(world, parent["id"])["run_id"]
-    wait_for(client, eng, child_id, ("waiting",))
+    parent_id, child_id = _parent_with_waiting_child(world)
     client.post(f"{RUNS}/{child_id}/suspend", headers=eng)
 
-    client.post(f"{RUNS}/{parent['id']}/cancel", headers=eng)
+    client.post(f"{RUNS}/{parent_id}/cancel", headers=eng)
     assert wait_for(client, eng, child_id)["status"] == "cancelled"
 
 

@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,6 +24,7 @@ from hub.domain.tenancy import Tenant
 from hub.services.audit import AuditLogRef
 from hub.settings import Settings
 from tests.chain.conftest import HARDHAT_CHAIN_ID, HARDHAT_KEY, HardhatNode
+from tests.cli import run_hub
 from tests.conftest import ADMIN, FAST_HASHER, PASSWORD, bearer, login
 
 WAIT = 60.0  # seconds a condition may take on a loaded machine
@@ -41,26 +39,6 @@ def _on_hardhat(settings: Settings, node: HardhatNode, contract: str) -> Setting
         anchor_contract=contract,
         anchor_interval=3600.0,  # no creation cycle during the test: only the start-up move
         anchor_retry_max=0.3,
-    )
-
-
-def _env(settings: Settings, **more: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HUB_DATA_DIR": str(settings.data_dir),
-        "HUB_DATABASE_URL": settings.database_url,
-        **more,
-    }
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hub", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
     )
 
 
@@ -106,8 +84,8 @@ def _verify_with_cli(
     path.write_text(json.dumps(receipt))
     pins = ["--contract", contract, "--chain-id", str(HARDHAT_CHAIN_ID)]
     pins += ["--key-id", receipt["public_key"]["key_id"]]
-    done = _cli(
-        _env(settings), "audit", "verify-receipt", str(path), "--chain-url", node.url, *pins
+    done = run_hub(
+        settings, "audit", "verify-receipt", str(path), "--chain-url", node.url, *pins, timeout=180
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"of chain {HARDHAT_CHAIN_ID}" in done.stdout
@@ -166,12 +144,12 @@ def test_hub_audit_anchor_moves_the_receipts_to_the_configured_chain(
         "HUB_CHAIN_PRIVATE_KEY": HARDHAT_KEY,
         "HUB_ANCHOR_CONTRACT": contract,
     }
-    done = _cli(_env(settings, **chain), "audit", "anchor", "--tenant", "acme")
+    done = run_hub(settings, "audit", "anchor", "--tenant", "acme", timeout=180, **chain)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("new anchor:"), done.stdout  # not the old one, "confirmed"
     anchor = json.loads(done.stdout.partition(": ")[2])
     assert anchor["status"] == "confirmed" and anchor["chain_id"] == HARDHAT_CHAIN_ID
-    again = _cli(_env(settings, **chain), "audit", "anchor", "--tenant", "acme")
+    again = run_hub(settings, "audit", "anchor", "--tenant", "acme", timeout=180, **chain)
     assert again.returncode == 0 and "did not grow" in again.stdout  # moved once, not twice
 
     # Served: the old anchor is listed as history, the receipt names the Hardhat chain.

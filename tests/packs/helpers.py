@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from connectors.plant_sim import MODBUS_TAGS, OPCUA_TAGS
 from tests.conftest import World
 from tests.plc.sim import SimThread
+from tests.waiting import eventually as eventually  # the pack tests wait with it
 
 OVERRIDE_KEY = "let-me-release-it"
 PACK = "safety-monitoring"
@@ -60,14 +60,3 @@ def install(world: World, params: dict[str, Any], tenant: str = "acme") -> Any:
         json={"parameters": params},
         headers=world.as_(f"{tenant}-tenant_admin"),
     )
-
-
-def eventually(check: Any, timeout: float = 20.0, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout}s (last: {last!r})")
