@@ -14,6 +14,7 @@ budget and a CPU-time limit (:mod:`hub.engine.celbudget`); going over either is 
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ _TYPE_IDENTIFIERS = frozenset(
     {"bool", "int", "uint", "double", "string", "bytes", "list", "map", "null_type", "type"}
 )
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+# `input.n`, `steps.a.output`: most templates only pick a value out of the context.
+_MEMBER_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 @functools.cache
@@ -75,6 +78,9 @@ class ExpressionError(ValueError):
         self.reason = reason
 
 
+_MISSING = object()
+
+
 class PreparedContext:
     """Context values converted to CEL once, then shared by every expression of a step."""
 
@@ -88,6 +94,15 @@ class PreparedContext:
         child = PreparedContext({**self._plain, **extra})
         child._cel.update({k: v for k, v in self._cel.items() if k not in extra})
         return child
+
+    def member(self, path: tuple[str, ...]) -> Any:
+        """The plain value at `path` (through maps only), or _MISSING."""
+        value: Any = self._plain
+        for part in path:
+            if not isinstance(value, Mapping) or part not in value:
+                return _MISSING
+            value = value[part]
+        return value
 
     def activation(self, names: Collection[str], expression: str) -> dict[str, Any]:
         bound: dict[str, Any] = {}
@@ -119,6 +134,10 @@ class Expression:
     names: frozenset[str]
     step_refs: frozenset[str]
     _runner: Any = field(compare=False, repr=False)
+    # For a plain member path (`steps.a.output`): its parts, looked up without the CEL
+    # interpreter when every part is there (the result is the same value CEL gives;
+    # anything else, a missing key included, goes through CEL for CEL's own answer).
+    _path: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     def evaluate(
         self,
@@ -141,6 +160,13 @@ class Expression:
 
     def evaluate_prepared(self, context: PreparedContext) -> Any:
         """As ``evaluate``, charged to the active budget (a fresh default one if none)."""
+        if self._path is not None:
+            found = context.member(self._path)
+            if found is not _MISSING:
+                try:
+                    return to_plain(to_cel(found))
+                except (ConversionError, ValueError, TypeError):
+                    pass  # CEL says what is wrong with the value, in its own words
         try:
             result = self._runner.evaluate(context.activation(self.names, self.text))
             return to_plain(result)
@@ -185,7 +211,11 @@ def _compile_cached(text: str, variables: frozenset[str]) -> Expression:
         raise ExpressionError(text, "expression nests too deeply") from None
     names, step_refs = _check_names(text, ast, variables)
     runner = _environment().program(ast, functions=HUB_FUNCTIONS)
-    return Expression(text, names, step_refs, runner)
+    stripped = text.strip()
+    path = None
+    if _MEMBER_PATH.fullmatch(stripped) and stripped.split(".", 1)[0] in names:
+        path = tuple(stripped.split("."))
+    return Expression(text, names, step_refs, runner, path)
 
 
 def _syntax_reason(error: CELParseError) -> str:

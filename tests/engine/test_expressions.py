@@ -180,3 +180,42 @@ def test_unrepresentable_context_value_is_an_expression_error() -> None:
         compile_expression("input.x").evaluate({"input": {"x": object()}})
     with pytest.raises(ExpressionError, match="64-bit"):
         compile_expression("input.x").evaluate({"input": {"x": 2**70}})
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "input.level",
+        "input.ratio",
+        "input.flag",
+        "input.tags",
+        "steps.fetch.output",
+        "steps.fetch.output.data",
+        "run.started_at",
+        "vars",
+    ],
+)
+def test_a_plain_member_path_gives_what_the_cel_interpreter_gives(path: str) -> None:
+    fast = compile_expression(path)
+    assert fast._path is not None
+    slow = compile_expression(f"({path})")  # parenthesised: not a plain path, CEL evaluates
+    assert slow._path is None
+    result = fast.evaluate(CONTEXT)
+    assert result == slow.evaluate(CONTEXT)
+    assert type(result) is type(slow.evaluate(CONTEXT))
+
+
+def test_a_member_path_that_is_not_there_fails_as_cel_says() -> None:
+    with pytest.raises(ExpressionError) as fast:
+        compile_expression("steps.fetch.output.missing").evaluate(CONTEXT)
+    with pytest.raises(ExpressionError) as slow:
+        compile_expression("(steps.fetch.output.missing)").evaluate(CONTEXT)
+    assert fast.value.reason == slow.value.reason
+    with pytest.raises(ExpressionError):
+        compile_expression("input.tags.first").evaluate(CONTEXT)  # a list has no fields
+
+
+def test_a_value_out_of_cel_range_fails_on_the_fast_path_too() -> None:
+    context = {**CONTEXT, "input": {"big": 2**70}}
+    with pytest.raises(ExpressionError):
+        compile_expression("input.big").evaluate(context)
