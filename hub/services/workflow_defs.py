@@ -9,6 +9,7 @@ from hub.domain.errors import NotFound
 from hub.engine.activities import ActivityRegistry
 from hub.engine.definition import match_version_range, parse_definition
 from hub.ports import UnitOfWorkFactory
+from hub.services.workflow_rows import safe_content_hash
 
 
 class DefinitionCache:
@@ -16,6 +17,7 @@ class DefinitionCache:
         self._uow = uow_factory
         self._registry = registry
         self._parsed: dict[tuple[str, str, str], Any] = {}
+        self._hashes: dict[tuple[str, str, str], str | None] = {}
 
     async def get(self, tenant_id: str, name: str, version: str) -> Any:
         key = (tenant_id, name, version)
@@ -30,6 +32,16 @@ class DefinitionCache:
             found = await asyncio.to_thread(parse_definition, body)
             self._parsed[key] = found
         return found
+
+    async def content_hash(self, tenant_id: str, name: str, version: str) -> str | None:
+        """SHA-256 of the RFC 8785 form of the definition as published (what receipts
+        prove); None when it has none or the version is gone."""
+        key = (tenant_id, name, version)
+        if key not in self._hashes:
+            async with self._uow() as uow:
+                body = await uow.workflows.definition(tenant_id, name, version)
+            self._hashes[key] = safe_content_hash(body)
+        return self._hashes[key]
 
     async def resolve(self, tenant_id: str, reference: str) -> tuple[str, str]:
         """`name`, `name@1.2.3` or `name@^1` to (name, newest matching version)."""

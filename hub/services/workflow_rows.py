@@ -128,8 +128,11 @@ def child_run_row(
     }
 
 
-async def audit_events(uow: Any, run: dict[str, Any], transition: Transition) -> list[AuditEvent]:
-    """The audit entries of the transition's audited events (run lifecycle, task done)."""
+def audit_events(
+    run: dict[str, Any], transition: Transition, definition_hash: str | None
+) -> list[AuditEvent]:
+    """The audit entries of the transition's audited events (run lifecycle, task done);
+    `definition_hash` is the published definition's (needed when the run finishes)."""
     found = []
     for event in transition.events:
         action = AUDITED.get(event.type)
@@ -142,28 +145,30 @@ async def audit_events(uow: Any, run: dict[str, Any], transition: Transition) ->
         if event.type is EventType.RUN_FAILED:
             details["error"] = str(event.data.get("error"))[:500]
         if event.type in (EventType.RUN_COMPLETED, EventType.RUN_FAILED):
-            details.update(await _receipt_hashes(uow, run, event.data))
+            details.update(receipt_hashes(definition_hash, run, event.data))
         found.append(AuditEvent(action, "workflow_run", run["id"], outcome, details))
     return found
 
 
-async def _receipt_hashes(uow: Any, run: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+def receipt_hashes(
+    definition_hash: str | None, run: dict[str, Any], data: dict[str, Any]
+) -> dict[str, Any]:
     """What a workflow receipt proves (issue 6): SHA-256 of the RFC 8785 form of the
     definition as published, of the input and of the result (the output of a completed run,
     the error of a failed one); None for a value RFC 8785 cannot encode."""
-    body = await uow.workflows.definition(run["tenant_id"], run["workflow"], run["version"])
     result = data.get("output") if "output" in data else data.get("error")
-    hashes = {}
-    for name, value in (
-        ("definition_hash", body),
-        ("input_hash", run["input"]),
-        ("result_hash", result),
-    ):
-        try:
-            hashes[name] = content_hash(value)
-        except (CanonicalizationError, ValueError, TypeError):
-            hashes[name] = None
-    return hashes
+    return {
+        "definition_hash": definition_hash,
+        "input_hash": safe_content_hash(run["input"]),
+        "result_hash": safe_content_hash(result),
+    }
+
+
+def safe_content_hash(value: Any) -> str | None:
+    try:
+        return content_hash(value)
+    except (CanonicalizationError, ValueError, TypeError):
+        return None
 
 
 def fair_order(rows: list[Any]) -> list[Any]:

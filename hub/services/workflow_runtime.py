@@ -33,36 +33,33 @@ from hub.engine.activities import (
     Publish,
 )
 from hub.engine.expressions import OffLoop, inline_allowance
-from hub.engine.history import RunState, RunStatus, fold
+from hub.engine.history import Event, RunState, RunStatus, fold
 from hub.engine.interpreter import ChildRef, Interpreter, Transition
 from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.audit import AuditLog
 from hub.services.offload import INLINE_CPU_SECONDS, OFF_LOOP, evaluate_bounded
+from hub.services.workflow_commits import Claimed, TransitionCommitter
 from hub.services.workflow_defs import DefinitionCache
-from hub.services.workflow_metrics import ACTIVITY_SECONDS, RUN_SECONDS, RUNS
-from hub.services.workflow_rows import (
-    audit_events,
-    child_run_row,
-    event_waits,
-    fair_order,
-    projection,
-    task_row,
-    touches_waits,
-    user_task_row,
-)
+from hub.services.workflow_metrics import ACTIVITY_SECONDS, RUNS
+from hub.services.workflow_rows import fair_order
 
 log = logging.getLogger("hub.workflows")
 
 
-@dataclass(frozen=True)
-class Claimed:
-    id: str
-    tenant_id: str
-    run_id: str
-    kind: str
-    step: str | None
-    attempt: int
-    priority: int
+@dataclass
+class Loaded:
+    """A run as a transition needs it: its row, history, definition and folded state.
+    Kept after a commit for the follow-up task of the same run, so a straight run of
+    activities reads nothing back (if another writer got in meanwhile, the commit sees the
+    run moved on and the run is read again)."""
+
+    run: dict[str, Any]
+    events: list[Event]
+    definition: Any
+    state: RunState
+
+    def refold(self) -> RunState:
+        return folding(self.run, self.events)()
 
 
 @dataclass(frozen=True)
@@ -97,6 +94,16 @@ class WorkflowRuntime:
         self._loop_task: asyncio.Task[None] | None = None
         self._metrics_task: asyncio.Task[None] | None = None
         self._running = False
+        self._commits = TransitionCommitter(
+            uow_factory,
+            clock,
+            audit,
+            definitions,
+            self.owner,
+            self.settings.lease_seconds,
+            lambda: self._running,
+            self.wake,
+        )
 
     # --- lifecycle ---
 
@@ -119,6 +126,7 @@ class WorkflowRuntime:
         for task in list(self._inflight):
             task.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self._commits.drain()  # a batch being written finishes before the store closes
 
     async def _metrics(self) -> None:
         """Keep the hub_runs gauge (runs by tenant, workflow and status) current."""
@@ -197,9 +205,10 @@ class WorkflowRuntime:
 
     async def _run(self, task: Claimed) -> None:
         try:
-            follow_up = await self.execute(task)
+            follow_up, loaded = await self._execute(task, None)
             while follow_up:  # work this transition made due at once, already leased to us
-                extra, follow_up = follow_up[1:], await self.execute(follow_up[0])
+                extra = follow_up[1:]
+                follow_up, loaded = await self._execute(follow_up[0], loaded)
                 for other in extra:
                     await self._slots.acquire()
                     self._spawn(other)
@@ -211,36 +220,43 @@ class WorkflowRuntime:
     # --- executing one task ---
 
     async def execute(self, task: Claimed) -> list[Claimed]:
-        loaded = await self._load(task.tenant_id, task.run_id)
+        """Run one task: do its I/O, then commit the transition; the follow-up tasks."""
+        return (await self._execute(task, None))[0]
+
+    async def _execute(
+        self, task: Claimed, kept: Loaded | None
+    ) -> tuple[list[Claimed], Loaded | None]:
+        """As `execute`; `kept` is the run as the previous transition left it, if it was
+        this task's run, and the run as this transition leaves it is returned."""
+        loaded = kept if kept is not None and kept.run["id"] == task.run_id else None
         if loaded is None:
-            return []
-        run, refold, definition = loaded
-        state = refold()
+            loaded = await self._load(task.tenant_id, task.run_id)
+        if loaded is None:
+            return [], None
+        state = loaded.state
         if state.status.finished:
             await self._drop(task)
-            return []
+            return [], None
         if state.status is RunStatus.SUSPENDED and task.kind != "cancel":
             await self._release(task)  # nothing moves while suspended: taken up on resume
-            return []
-        outcome = await self._outcome(task, run, state, definition)
+            return [], None
+        outcome = await self._outcome(task, loaded.run, state, loaded.definition)
         for _ in range(10):
             before = state.next_seq
-            state, transition = await self.interpret(definition, state, outcome, refold)
-            done = await self.commit(run, state, before, transition, task)
+            state, transition = await self.interpret(
+                loaded.definition, state, outcome, loaded.refold
+            )
+            done = await self.commit(loaded.run, state, before, transition, task)
             if done is not None:
-                return done
+                return done, _moved_on(loaded, state, transition)
             # Another transition (a signal, a cancel) got in first: apply ours on top of it.
-            loaded = await self._load(task.tenant_id, task.run_id)
-            if loaded is None:
+            reloaded = await self._load(task.tenant_id, task.run_id)
+            if reloaded is None or reloaded.state.status.finished:
                 await self._drop(task)
-                return []
-            run, refold, definition = loaded
-            state = refold()
-            if state.status.finished:
-                await self._drop(task)
-                return []
-        log.error("run %s: gave up committing %s after repeated conflicts", run["id"], task.kind)
-        return []
+                return [], None
+            loaded, state = reloaded, reloaded.state
+        log.error("run %s: gave up committing %s after repeated conflicts", task.run_id, task.kind)
+        return [], None
 
     async def interpret(
         self,
@@ -414,17 +430,15 @@ class WorkflowRuntime:
 
     # --- loading and committing ---
 
-    async def _load(
-        self, tenant_id: str, run_id: str
-    ) -> tuple[dict[str, Any], Callable[[], RunState], Any] | None:
-        """The run row, how to fold its state from its history, and its definition."""
+    async def _load(self, tenant_id: str, run_id: str) -> Loaded | None:
+        """The run row, its history, its definition and its state folded from the history."""
         async with self._uow() as uow:
             run = await uow.workflows.run(tenant_id, run_id)
             if run is None:
                 return None
             events = await uow.workflows.events(run_id)
         definition = await self._definitions.get(tenant_id, run["workflow"], run["version"])
-        return run, folding(run, events), definition
+        return Loaded(run, events, definition, folding(run, events)())
 
     async def _release(self, task: Claimed) -> None:
         async with self._uow(write=True) as uow:
@@ -446,114 +460,18 @@ class WorkflowRuntime:
         ctx: RequestContext = SYSTEM,
         new_run: dict[str, Any] | None = None,
     ) -> list[Claimed] | None:
-        """Write one transition atomically; returns tasks leased to this worker to run now,
-        or None when the run moved on since `state` was read (nothing was written)."""
-        now = self._clock.now()
-        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
-        rows = []
-        for t in transition.tasks:
-            mine = t.due <= now and self._running
-            owner = self.owner if mine else None
-            rows.append(
-                task_row(
-                    run,
-                    kind=t.kind,
-                    step=t.step,
-                    attempt=t.attempt,
-                    due=t.due,
-                    owner=owner,
-                    lease_until=lease_until,
-                )
-            )
-        local = [_claimed(row) for row in rows if row["lease_owner"]]
-        async with self._uow(write=True) as uow:
-            if new_run is not None:
-                await uow.workflows.add_run(new_run)
-            if consumed is not None and not await uow.workflows.finish_task(
-                consumed.id, self.owner
-            ):
-                log.warning(
-                    "lost the lease on %s of run %s; not committing", consumed.kind, run["id"]
-                )
-                return []
-            status, values = projection(state, now)
-            if not await uow.workflows.update_run(run["id"], before, **values):
-                return None  # the caller reloads and tries again
-            await uow.workflows.add_events(run["id"], transition.events)
-            if touches_waits(transition):
-                waits = event_waits(state, transition)
-                await uow.workflows.set_waits(run["tenant_id"], run["id"], waits)
-            await uow.workflows.add_tasks(rows)
-            for user_task in transition.user_tasks:
-                await uow.workflows.add_user_task(user_task_row(run, user_task, now))
-            for child in transition.children:
-                local += await self._start_child(uow, run, child, now, lease_until)
-            for closed in transition.cancel_children:
-                local += await self._cancel_child(uow, run, closed.run_id, now, lease_until)
-            if transition.finished:
-                await self._finish(uow, run, now)  # drops this run's tasks
-                local = [t for t in local if t.run_id != run["id"]]
-            for event in await audit_events(uow, run, transition):
-                await self._audit.record(uow, [run["tenant_id"]], ctx, event)
-            await uow.commit()
-        if transition.finished:
-            RUN_SECONDS.labels(run["tenant_id"], run["workflow"], status.value).observe(
-                (now - run["created_at"]).total_seconds()
-            )
-        if (
-            (transition.finished and run.get("parent_run_id"))
-            or (rows and not local)
-            or transition.cancel_children
-        ):
-            self.wake()  # queued work nobody holds: the dispatcher should look now
-        return local
+        """Write one transition atomically (group-committed with others ready now); returns
+        tasks leased to this worker to run now, or None when the run moved on since
+        `state` was read (nothing was written)."""
+        return await self._commits.commit(run, state, before, transition, consumed, ctx, new_run)
 
-    async def _finish(self, uow: Any, run: dict[str, Any], now: datetime) -> None:
-        """A finished run holds no tasks; its parent, if any, is told (nothing to run here)."""
-        await uow.workflows.drop_run_tasks(run["id"])
-        await uow.workflows.cancel_user_tasks(run["id"])
-        if run.get("parent_run_id"):
-            parent_task = task_row(
-                run, kind="child", step=run["id"], attempt=1, due=now, run_id=run["parent_run_id"]
-            )
-            await uow.workflows.add_tasks([parent_task])
 
-    async def _start_child(
-        self, uow: Any, run: dict[str, Any], child: Any, now: datetime, lease_until: datetime
-    ) -> list[Claimed]:
-        child_id = child.run_id
-        row = child_run_row(run, child, child.workflow, child.version, child_id, now)
-        await uow.workflows.add_run(row)
-        start = task_row(
-            run,
-            kind="start",
-            step=None,
-            attempt=1,
-            due=now,
-            owner=self.owner,
-            lease_until=lease_until,
-            run_id=child_id,
-        )
-        await uow.workflows.add_tasks([start])
-        return [_claimed(start)]
-
-    async def _cancel_child(
-        self, uow: Any, run: dict[str, Any], child_id: str, now: datetime, lease_until: datetime
-    ) -> list[Claimed]:
-        """A durable order to cancel a child run (the task names its parent), taken up at
-        once here and by any worker after a crash, even while the child is suspended."""
-        order = task_row(
-            run,
-            kind="cancel",
-            step=run["id"],
-            attempt=1,
-            due=now,
-            owner=self.owner if self._running else None,
-            lease_until=lease_until,
-            run_id=child_id,
-        )
-        await uow.workflows.add_tasks([order])
-        return [_claimed(order)] if order["lease_owner"] else []
+def _moved_on(loaded: Loaded, state: RunState, transition: Transition) -> Loaded | None:
+    """The run as a committed transition leaves it (None once it finished)."""
+    if transition.finished:
+        return None
+    run = {**loaded.run, "next_seq": state.next_seq}
+    return Loaded(run, loaded.events + list(transition.events), loaded.definition, state)
 
 
 Outcome_ = Callable[[Interpreter], Transition]
@@ -572,18 +490,6 @@ def folding(run: dict[str, Any], events: list[Any]) -> Callable[[], RunState]:
 
 
 TenantPublish = Callable[..., Awaitable[None]]  # bus.publish(topic, payload, *, tenant)
-
-
-def _claimed(row: dict[str, Any]) -> Claimed:
-    return Claimed(
-        row["id"],
-        row["tenant_id"],
-        row["run_id"],
-        row["kind"],
-        row["step"],
-        row["attempt"],
-        row["priority"],
-    )
 
 
 def _failed(step: str, began: datetime, error_type: str, message: str, retryable: bool) -> Outcome_:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.engine.history import Event, EventType
@@ -20,6 +20,8 @@ from hub.store.tables import (
     workflow_tasks,
     workflow_waits,
 )
+
+_JSON_COLUMNS = frozenset({"output", "current_steps"})
 
 
 def _dump(value: Any) -> str:
@@ -115,11 +117,14 @@ class SqlWorkflows:
     # --- runs ---
 
     async def add_run(self, row: dict[str, Any]) -> None:
-        await self._conn.execute(
-            insert(workflow_runs).values(
-                **{**row, "input": _dump(row["input"]), "current_steps": _dump([])}
+        await self.add_runs([row])
+
+    async def add_runs(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self._conn.execute(
+                insert(workflow_runs),
+                [{**row, "input": _dump(row["input"]), "current_steps": "[]"} for row in rows],
             )
-        )
 
     async def run(self, tenant_id: str | None, run_id: str) -> dict[str, Any] | None:
         query = select(workflow_runs).where(workflow_runs.c.id == run_id)
@@ -395,6 +400,80 @@ class SqlWorkflows:
                 user_tasks.c.run_id == run_id,
                 user_tasks.c.status.in_(["open", "claimed"]),
             )
+            .values(status="cancelled")
+        )
+
+    # --- transitions written together (one transaction for many runs' transitions) ---
+
+    async def lock_task_owners(self, task_ids: Sequence[str]) -> dict[str, str | None]:
+        """Who holds each task; on PostgreSQL the rows stay locked until commit (taken in
+        id order, the order every batch takes them in, so two batches never deadlock)."""
+        if not task_ids:
+            return {}
+        t = workflow_tasks.c
+        query = select(t.id, t.lease_owner).where(t.id.in_(sorted(task_ids))).order_by(t.id)
+        if self._conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return {row.id: row.lease_owner for row in await self._conn.execute(query)}
+
+    async def lock_run_seqs(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """Each run's next history seq, locked like `lock_task_owners`."""
+        if not run_ids:
+            return {}
+        r = workflow_runs.c
+        query = select(r.id, r.next_seq).where(r.id.in_(sorted(run_ids))).order_by(r.id)
+        if self._conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return {row.id: row.next_seq for row in await self._conn.execute(query)}
+
+    async def delete_tasks(self, task_ids: Sequence[str]) -> None:
+        if task_ids:
+            t = workflow_tasks.c
+            await self._conn.execute(delete(workflow_tasks).where(t.id.in_(list(task_ids))))
+
+    async def update_runs(self, updates: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Move many runs' projections on (their seqs already checked under lock): one
+        statement per shape of update, however many runs."""
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for run_id, values in updates:
+            row = {f"v_{k}": _dump(v) if k in _JSON_COLUMNS else v for k, v in values.items()}
+            row["v_id"] = run_id
+            shapes.setdefault(tuple(sorted(values)), []).append(row)
+        for columns, rows in shapes.items():
+            statement = (
+                update(workflow_runs)
+                .where(workflow_runs.c.id == bindparam("v_id"))
+                .values({c: bindparam(f"v_{c}") for c in columns})
+            )
+            await self._conn.execute(statement, rows)
+
+    async def add_history(self, histories: Sequence[tuple[str, Sequence[Event]]]) -> None:
+        """Append many runs' events in one statement."""
+        rows = [
+            {
+                "run_id": run_id,
+                "seq": e.seq,
+                "type": e.type.value,
+                "step": e.step,
+                "data": _dump(e.data),
+                "ts": e.ts,
+            }
+            for run_id, events in histories
+            for e in events
+        ]
+        if rows:
+            await self._conn.execute(insert(workflow_events), rows)
+
+    async def close_runs(self, run_ids: Sequence[str]) -> None:
+        """Finished runs hold no tasks, no event waits and no open user tasks."""
+        if not run_ids:
+            return
+        ids = list(run_ids)
+        await self._conn.execute(delete(workflow_tasks).where(workflow_tasks.c.run_id.in_(ids)))
+        await self._conn.execute(delete(workflow_waits).where(workflow_waits.c.run_id.in_(ids)))
+        await self._conn.execute(
+            update(user_tasks)
+            .where(user_tasks.c.run_id.in_(ids), user_tasks.c.status.in_(["open", "claimed"]))
             .values(status="cancelled")
         )
 
