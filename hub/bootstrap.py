@@ -114,8 +114,8 @@ class Hub:
 
 
 def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
-    engine = create_engine(settings.database_url)
-    uow = SqlUnitOfWorkFactory(engine)
+    engine = create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+    uow = SqlUnitOfWorkFactory(engine, synchronous=settings.sqlite_synchronous)
     clock = SystemClock()
     hasher = hasher or Argon2Hasher()
     tokens = AccessTokens(settings)

@@ -17,6 +17,7 @@ from hub.domain.egress import EgressRuleError, parse_allow_list
 from hub.security.private_files import private_dir, read_or_create
 
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
+SQLITE_SYNCHRONOUS = ("normal", "full")
 
 
 class SettingsError(ValueError):
@@ -27,6 +28,9 @@ class SettingsError(ValueError):
 class Settings:
     data_dir: Path
     database_url: str
+    # SQLite durability: "normal" (WAL; a power loss may drop the last transactions, never
+    # corrupts) or "full" (every commit fsynced). PostgreSQL follows its own settings.
+    sqlite_synchronous: str = "normal"
     jwt_algorithm: str = "HS256"
     jwt_secret: str = ""
     secret_key: str = ""  # keys the digests of secret values (override keys, secret fields)
@@ -210,12 +214,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     for origin in origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             raise SettingsError(f"HUB_CORS_ORIGINS entry {origin!r} is not an http(s) origin")
+    synchronous = env.get("HUB_SQLITE_SYNCHRONOUS", "normal").strip().lower()
+    if synchronous not in SQLITE_SYNCHRONOUS:
+        raise SettingsError(f"HUB_SQLITE_SYNCHRONOUS={synchronous!r} is not normal or full")
     log_level = env.get("HUB_LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"HUB_LOG_LEVEL={log_level!r} is not DEBUG, INFO, WARNING or ERROR")
     return Settings(
         data_dir=data_dir,
         database_url=_database_url(env, data_dir),
+        sqlite_synchronous=synchronous,
         jwt_algorithm=algorithm,
         jwt_secret=(
             _kept_secret(env, data_dir, "HUB_JWT_SECRET", "jwt_secret")

@@ -12,15 +12,16 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from hub.security.private_files import ensure_private_file
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, synchronous: str = "normal") -> AsyncEngine:
+    """`synchronous` is SQLite's durability level (see Settings.sqlite_synchronous)."""
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, echo)
+        return _sqlite_engine(url, echo, synchronous)
     # No pre-ping: it costs a round trip per checkout; recycling covers server restarts
     # and a dead connection fails one request, not the pool.
     return create_async_engine(url, echo=echo, pool_size=20, max_overflow=10, pool_recycle=1800)
 
 
-def _sqlite_engine(url: str, echo: bool) -> AsyncEngine:
+def _sqlite_engine(url: str, echo: bool, synchronous: str) -> AsyncEngine:
     _private_database_file(url)
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
 
@@ -30,7 +31,7 @@ def _sqlite_engine(url: str, echo: bool) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()

@@ -36,22 +36,22 @@ class InlineConnection:
         return self._conn.exec_driver_sql(statement, parameters)
 
 
-def inline_read_engine(async_url: str) -> Engine:
+def inline_read_engine(async_url: str, synchronous: str = "normal") -> Engine:
     """A sync pysqlite engine on the same file, set up like the async one, for reads."""
-    return _inline_engine(async_url, write=False)
+    return _inline_engine(async_url, write=False, synchronous=synchronous)
 
 
-def inline_write_engine(async_url: str) -> Engine:
+def inline_write_engine(async_url: str, synchronous: str = "normal") -> Engine:
     """One sync connection for writes made on the loop (see SqlUnitOfWork).
 
     Its busy timeout is short: in-process writers take turns through an asyncio lock, so
     a busy database means another process holds the lock, and the writer falls back to
     aiosqlite, which may wait without freezing the loop.
     """
-    return _inline_engine(async_url, write=True)
+    return _inline_engine(async_url, write=True, synchronous=synchronous)
 
 
-def _inline_engine(async_url: str, *, write: bool) -> Engine:
+def _inline_engine(async_url: str, *, write: bool, synchronous: str) -> Engine:
     url = async_url.replace("sqlite+aiosqlite", "sqlite", 1)
     engine = create_engine(
         url,
@@ -66,7 +66,7 @@ def _inline_engine(async_url: str, *, write: bool) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute(f"PRAGMA busy_timeout={50 if write else 30000}")
         if not write:
             cursor.execute("PRAGMA query_only=ON")

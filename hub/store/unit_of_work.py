@@ -152,11 +152,14 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, synchronous: str = "normal") -> None:
+        """`synchronous`: SQLite's durability level, as the async engine was created with."""
         self.engine = engine
         url = engine.url.render_as_string(hide_password=False)
         self.inline = (
-            InlineEngines(inline_read_engine(url), inline_write_engine(url))
+            InlineEngines(
+                inline_read_engine(url, synchronous), inline_write_engine(url, synchronous)
+            )
             if engine.dialect.name == "sqlite"
             else None
         )
