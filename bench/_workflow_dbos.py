@@ -1,10 +1,14 @@
 """The DBOS side of bench/workflow.py, in its own process (DBOS is a process-wide singleton).
 
-    python bench/_workflow_dbos.py MODE DATABASE_URL RUNS CHUNK WARMUP
+    python bench/_workflow_dbos.py MODE DATABASE_URL RUNS CHUNK WARMUP [SYNCHRONOUS]
 
 MODE is "threads" (sync workflow and step, `DBOS.start_workflow`, DBOS's thread pool) or
 "async" (async workflow and step, `DBOS.start_workflow_async` on one event loop).
 DATABASE_URL is the system database: sqlite:///PATH or postgresql://USER@HOST:PORT/DB.
+SYNCHRONOUS (SQLite only, default "normal"): every connection DBOS opens runs in WAL mode
+with this `synchronous` level, the durability the hub runs with, so both sides pay the
+same for a commit (DBOS's own default is the rollback journal with synchronous=FULL).
+The settings each connection actually has are read back and reported as "settings".
 Runs WARMUP unmeasured runs, then RUNS runs of the three no-op steps; prints progress to
 stderr and, as the last stdout line, one JSON object with the result.
 """
@@ -19,6 +23,7 @@ from importlib.metadata import version
 from typing import Any
 
 import sqlalchemy as sa
+from _method import sqlite_settings
 from _workflow_stats import percentile
 from dbos import DBOS, SetWorkflowID
 
@@ -27,6 +32,35 @@ POLL_S = 0.005
 
 def log(message: str) -> None:
     print(f"[bench workflow/dbos] {message}", file=sys.stderr, flush=True)
+
+
+# --- matched durability (SQLite) ---
+
+SETTINGS: dict[str, Any] = {}
+
+
+def match_durability(url: str, synchronous: str) -> None:
+    """Every SQLite connection of this process (DBOS's included) runs WAL + `synchronous`."""
+    if not url.startswith("sqlite"):
+        return
+
+    @sa.event.listens_for(sa.engine.Engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        SETTINGS.update(sqlite_settings(dbapi_connection))
+
+
+def postgres_settings(url: str) -> dict[str, Any]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                "synchronous_commit": conn.execute(sa.text("SHOW synchronous_commit")).scalar(),
+                "fsync": conn.execute(sa.text("SHOW fsync")).scalar(),
+            }
+    finally:
+        engine.dispose()
 
 
 # --- the workflow, in both flavours (registered before launch) ---
@@ -132,9 +166,11 @@ def stored_times(url: str, prefix: str) -> tuple[float, list[float], list[float]
 
 def main(argv: list[str]) -> int:
     mode, url, runs, chunk, warmup = argv[0], argv[1], int(argv[2]), int(argv[3]), int(argv[4])
+    synchronous = argv[5] if len(argv) > 5 else "normal"
     if mode not in ("threads", "async"):
         log(f"unknown mode {mode!r}")
         return 2
+    match_durability(url, synchronous)
     DBOS(
         config={
             "name": "bench",
@@ -169,6 +205,7 @@ def main(argv: list[str]) -> int:
     result = {
         "mode": mode,
         "version": version("dbos"),
+        "settings": dict(SETTINGS) if url.startswith("sqlite") else postgres_settings(url),
         "runs": runs,
         "elapsed_s": round(elapsed, 4),
         "runs_per_second": round(runs / elapsed, 1),

@@ -1,5 +1,6 @@
 """Hub workflow engine vs. DBOS: runs/s of a three-activity no-op workflow, and how long a
-scheduled step waits before its activity starts (step-dispatch latency).
+step waits between becoming ready and starting (step-dispatch latency), at matched
+durability.
 
 Both sides run RUNS runs (HUB_BENCH_RUNS, default 1000) of the same workflow: three no-op
 steps, each passing on its input, the run's output being {"n": i}. Each side first runs
@@ -8,21 +9,34 @@ WARMUP unmeasured runs. Starts are issued the way a busy API would issue them: C
 the clock runs from just before the first start to the last run's completion as stored by
 the engine itself (hub: the run row's updated_at; DBOS: workflow_status.updated_at).
 
-Hub: in-process (no HTTP), its own worker, SQLite in a temporary directory (WAL,
-synchronous=NORMAL, as the hub configures it). Dispatch latency: per activity step, from
-its StepScheduled event to its ActivityStarted event.
-DBOS (the peer): a subprocess (DBOS is a process-wide singleton) with a @DBOS.step no-op
-and a @DBOS.workflow calling it three times, SQLite system database in a temp directory
-(DBOS's defaults: rollback journal, synchronous=FULL). It is run both with threads
-(`DBOS.start_workflow` called in a loop from one thread: it returns once the workflow row
-is written, and DBOS's unbounded thread pool runs the workflows) and async (CHUNK
-concurrent `DBOS.start_workflow_async` calls at a time on one loop); the faster is the peer.
-Dispatch latency from operation_outputs: a step waits from its workflow's creation (first
-step) or its previous step's completion to its own start (millisecond resolution).
+Matched durability: both sides run SQLite in WAL mode at the same `synchronous` level,
+read back from the connections themselves and printed as `hub_settings`/`peer_settings`.
+The headline is `synchronous=normal` (the hub's default: nothing is lost when a process
+crashes; a power loss may roll back the last commits); `synchronous=full` (an fsync per
+commit) is measured too (`hub_full`, `peer_full`, `ratio_full`), since a user can choose
+it (HUB_SQLITE_SYNCHRONOUS=full). DBOS's own default (rollback journal, FULL) is not used:
+it would compare durability, not engines.
+
+Method (bench/_method.py): per durability level, hub and peer run in alternating turns
+(HUB_BENCH_TURNS, at least 3), each turn in fresh temporary databases; figures are the
+medians with their min-max spread. Each peer turn runs DBOS both with threads
+(`DBOS.start_workflow` from one thread; DBOS's thread pool runs the workflows) and async
+(CHUNK concurrent `DBOS.start_workflow_async` calls at a time on one loop) and counts the
+faster of the two for that turn, so the peer is never held back by our choice of API.
+
+Dispatch latency, the same interval on both sides: from the moment a step became ready
+(the run was created, for the first step; the previous step completed, for later steps)
+to the moment the step's function started. Hub: from its history (RunStarted or the
+previous ActivityCompleted, to ActivityStarted; microseconds); DBOS: from
+workflow_status.created_at and operation_outputs (milliseconds, its resolution).
+The hub writes, per run, the full durable history (every event), the run projection, the
+task queue rows and the audit entries of the run's start and completion (with the receipt
+hashes), all group-committed: transitions that are ready together share a transaction.
 
 HUB_BENCH_POSTGRES=1 (or `--postgres` when this file is run directly) also runs both on
-PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) in fresh databases that are
-dropped afterwards, adding hub_pg, peer_pg and ratio_pg.
+PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth; the server's own settings for
+both, printed) in fresh databases that are dropped afterwards, adding hub_pg, peer_pg and
+ratio_pg.
 """
 
 from __future__ import annotations
@@ -40,6 +54,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _method import alternate, comparison, sqlite_settings, summary, turns
 from _workflow_stats import percentile
 
 from hub.bootstrap import build
@@ -150,26 +165,49 @@ def _check_runs(runs: list[dict[str, Any]], count: int) -> None:
 async def _dispatch_latencies(
     hub: Any, tenant: Tenant, runs: list[dict[str, Any]]
 ) -> tuple[list[float], list[float]]:
-    """Dispatch latencies (ms) of every activity step: (first steps, the later steps)."""
+    """Dispatch latencies (ms) of every activity step, (first steps, later steps): from
+    the step becoming ready (run created; previous activity completed) to its start."""
     first: list[float] = []
     later: list[float] = []
     for run in runs:
-        scheduled: dict[str, datetime] = {}
+        ready: datetime = run["created_at"]
         for event in await hub.workflows.history(tenant, run["id"]):
             ts = datetime.fromisoformat(event["ts"])
-            if event["type"] == "StepScheduled":
-                scheduled[event["step"]] = ts
-            elif event["type"] == "ActivityStarted":
-                began = scheduled.pop(event["step"])
-                latency = (ts - began).total_seconds() * 1000.0
+            if event["type"] == "ActivityStarted":
+                latency = (ts - ready).total_seconds() * 1000.0
                 (first if event["step"] == DEFINITION["start"] else later).append(latency)
+            elif event["type"] == "ActivityCompleted":
+                ready = ts
     return first, later
+
+
+def _hub_settings(hub: Any) -> dict[str, Any]:
+    """The durability of the connection transitions are written on, read back."""
+    inline = hub.uow.inline
+    if inline is None:
+        return {}
+    raw = inline.write.raw_connection()
+    try:
+        return sqlite_settings(raw.driver_connection)
+    finally:
+        raw.close()
+
+
+async def _pg_settings(hub: Any) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    async with hub.uow.engine.connect() as conn:
+        return {
+            "synchronous_commit": (await conn.execute(text("SHOW synchronous_commit"))).scalar(),
+            "fsync": (await conn.execute(text("SHOW fsync"))).scalar(),
+        }
 
 
 async def _hub(env: dict[str, str], runs: int, chunk: int) -> dict[str, Any]:
     hub = build(load_settings(env))
     await hub.start(run_workers=True)
     try:
+        settings = _hub_settings(hub) if hub.uow.inline else await _pg_settings(hub)
         if WARMUP:
             warm = await hub.tenants.create("warmup", "Warm-up", SYSTEM)
             await hub.workflows.publish(warm, DEFINITION, SYSTEM)
@@ -177,12 +215,10 @@ async def _hub(env: dict[str, str], runs: int, chunk: int) -> dict[str, Any]:
             await _wait_finished(hub, warm, WARMUP)
         tenant = await hub.tenants.create("bench", "Bench", SYSTEM)
         await hub.workflows.publish(tenant, DEFINITION, SYSTEM)
-        log(f"hub: {runs} runs, {chunk} concurrent starts at a time")
         t0 = datetime.now(UTC)
         await _start_all(hub, tenant, runs, chunk)
         started_s = (datetime.now(UTC) - t0).total_seconds()
         await _wait_finished(hub, tenant, runs)
-        observed_s = (datetime.now(UTC) - t0).total_seconds()
         all_runs = await _all_runs(hub, tenant)
         _check_runs(all_runs, runs)
         elapsed = (max(r["updated_at"] for r in all_runs) - t0).total_seconds()
@@ -195,26 +231,33 @@ async def _hub(env: dict[str, str], runs: int, chunk: int) -> dict[str, Any]:
     result = {
         "runs_per_second": round(runs / elapsed, 1),
         "elapsed_s": round(elapsed, 4),
-        "observed_s": round(observed_s, 4),
         "all_started_s": round(started_s, 4),
         "dispatch_p50_ms": _ms(percentile(latencies, 50)),
         "dispatch_p99_ms": _ms(percentile(latencies, 99)),
         "dispatch_first_p50_ms": _ms(percentile(first, 50)),
         "dispatch_later_p50_ms": _ms(percentile(later, 50)),
+        "settings": settings,
     }
     log(
         f"hub: {result['runs_per_second']} runs/s ({elapsed:.2f} s, all started after "
-        f"{started_s:.2f} s), dispatch p50 {result['dispatch_p50_ms']} ms "
-        f"p99 {result['dispatch_p99_ms']} ms (p50 first step "
-        f"{result['dispatch_first_p50_ms']} ms, later steps {result['dispatch_later_p50_ms']} ms)"
+        f"{started_s:.2f} s), dispatch p50 first step {result['dispatch_first_p50_ms']} ms, "
+        f"later steps {result['dispatch_later_p50_ms']} ms; {settings}"
     )
     return result
 
 
 def run_hub(
-    data_dir: Path, runs: int, chunk: int, database_url: str | None = None
+    data_dir: Path,
+    runs: int,
+    chunk: int,
+    database_url: str | None = None,
+    synchronous: str = "normal",
 ) -> dict[str, Any]:
-    env = {"HUB_DATA_DIR": str(data_dir), "HUB_LOG_LEVEL": "WARNING"}
+    env = {
+        "HUB_DATA_DIR": str(data_dir),
+        "HUB_LOG_LEVEL": "WARNING",
+        "HUB_SQLITE_SYNCHRONOUS": synchronous,
+    }
     if database_url:
         env["HUB_DATABASE_URL"] = database_url
     return asyncio.run(_hub(env, runs, chunk))
@@ -223,8 +266,19 @@ def run_hub(
 # --- the DBOS side ---
 
 
-def run_dbos(mode: str, url: str, runs: int, chunk: int) -> dict[str, Any]:
-    command = [sys.executable, str(DBOS_SCRIPT), mode, url, str(runs), str(chunk), str(WARMUP)]
+def run_dbos(
+    mode: str, url: str, runs: int, chunk: int, synchronous: str = "normal"
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(DBOS_SCRIPT),
+        mode,
+        url,
+        str(runs),
+        str(chunk),
+        str(WARMUP),
+        synchronous,
+    ]
     try:
         done = subprocess.run(
             command, stdout=subprocess.PIPE, text=True, timeout=TIMEOUT_S, check=False
@@ -237,10 +291,10 @@ def run_dbos(mode: str, url: str, runs: int, chunk: int) -> dict[str, Any]:
     return dict(json.loads(lines[-1]))
 
 
-def run_peer(urls: dict[str, str], runs: int, chunk: int) -> dict[str, Any]:
+def run_peer(urls: dict[str, str], runs: int, chunk: int, synchronous: str) -> dict[str, Any]:
     """Both DBOS modes (each on its own database, from `urls`); the faster one, with the
     other's figure kept for the record."""
-    results = {mode: run_dbos(mode, url, runs, chunk) for mode, url in urls.items()}
+    results = {mode: run_dbos(mode, url, runs, chunk, synchronous) for mode, url in urls.items()}
     best = max(results.values(), key=lambda r: r["runs_per_second"])
     best["by_mode"] = {mode: r["runs_per_second"] for mode, r in results.items()}
     return best
@@ -265,76 +319,115 @@ def _postgres_wanted() -> bool:
     return flag in ("1", "true", "yes", "on") or "--postgres" in sys.argv[1:]
 
 
-def run_postgres(runs: int, chunk: int, data_dir: Path) -> dict[str, Any]:
-    suffix = uuid.uuid4().hex[:10]
-    hub_db = f"hub_bench_wf_{suffix}"
-    peer_dbs = {mode: f"dbos_bench_{suffix}_{mode}" for mode in ("threads", "async")}
-    names = [hub_db, *peer_dbs.values()]
-    asyncio.run(_pg([f'CREATE DATABASE "{name}"' for name in names]))
-    try:
-        log(f"postgresql: databases {', '.join(names)}")
-        hub = run_hub(data_dir, runs, chunk, f"postgresql+asyncpg://{PG_SERVER}/{hub_db}")
-        peer = run_peer(
-            {m: f"postgresql://{PG_SERVER}/{db}" for m, db in peer_dbs.items()}, runs, chunk
-        )
-    finally:
-        asyncio.run(_pg([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names]))
+def run_postgres(runs: int, chunk: int, data_dir: Path, count: int) -> dict[str, Any]:
+    def hub_turn(turn: int) -> dict[str, Any]:
+        db = f"hub_bench_wf_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_pg([f'CREATE DATABASE "{db}"']))
+        try:
+            url = f"postgresql+asyncpg://{PG_SERVER}/{db}"
+            return run_hub(data_dir / f"pg-{turn}", runs, chunk, url)
+        finally:
+            asyncio.run(_pg([f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)']))
+
+    def peer_turn(turn: int) -> dict[str, Any]:
+        suffix = uuid.uuid4().hex[:10]
+        dbs = {mode: f"dbos_bench_{suffix}_{mode}" for mode in ("threads", "async")}
+        asyncio.run(_pg([f'CREATE DATABASE "{db}"' for db in dbs.values()]))
+        try:
+            urls = {m: f"postgresql://{PG_SERVER}/{db}" for m, db in dbs.items()}
+            return run_peer(urls, runs, chunk, "normal")
+        finally:
+            asyncio.run(
+                _pg([f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)' for db in dbs.values()])
+            )
+
+    sides = alternate({"hub": hub_turn, "peer": peer_turn}, count, log=log)
+    hub_rates = [r["runs_per_second"] for r in sides["hub"]]
+    peer_rates = [r["runs_per_second"] for r in sides["peer"]]
+    hub_m, peer_m = summary(hub_rates), summary(peer_rates)
     return {
-        "hub_pg": hub["runs_per_second"],
-        "peer_pg": peer["runs_per_second"],
-        "peer_pg_mode": peer["mode"],
-        "peer_pg_by_mode": peer["by_mode"],
-        "ratio_pg": round(hub["runs_per_second"] / peer["runs_per_second"], 4),
-        "hub_pg_dispatch_p50_ms": hub["dispatch_p50_ms"],
-        "hub_pg_dispatch_p99_ms": hub["dispatch_p99_ms"],
-        "peer_pg_dispatch_p50_ms": peer["dispatch_p50_ms"],
-        "peer_pg_dispatch_p99_ms": peer["dispatch_p99_ms"],
+        "hub_pg": hub_m["median"],
+        "peer_pg": peer_m["median"],
+        "ratio_pg": round(hub_m["median"] / peer_m["median"], 4),
+        "hub_pg_spread": [hub_m["min"], hub_m["max"]],
+        "peer_pg_spread": [peer_m["min"], peer_m["max"]],
+        "hub_pg_settings": sides["hub"][0]["settings"],
+        "peer_pg_settings": sides["peer"][0]["settings"],
     }
 
 
 # --- the benchmark ---
 
 
+def compare(root: Path, runs: int, chunk: int, synchronous: str, count: int) -> dict[str, Any]:
+    """Hub and DBOS in alternating turns at one durability level; medians and spreads."""
+
+    def hub_turn(turn: int) -> dict[str, Any]:
+        data = root / f"hub-{synchronous}-{turn}"
+        data.mkdir()
+        return run_hub(data, runs, chunk, synchronous=synchronous)
+
+    def peer_turn(turn: int) -> dict[str, Any]:
+        urls = {
+            m: f"sqlite:///{root / f'dbos-{synchronous}-{turn}-{m}.sqlite'}"
+            for m in ("threads", "async")
+        }
+        return run_peer(urls, runs, chunk, synchronous)
+
+    log(f"synchronous={synchronous}: {count} turns per side, {runs} runs per turn")
+    sides = alternate({"hub": hub_turn, "peer": peer_turn}, count, log=log)
+    hub, peer = sides["hub"], sides["peer"]
+
+    def medians(results: list[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in results if r.get(key) is not None]
+        return summary(values)["median"] if values else None
+
+    return comparison(
+        bench="workflow",
+        metric="runs_per_second",
+        unit="runs/s",
+        hub=[r["runs_per_second"] for r in hub],
+        peer=[r["runs_per_second"] for r in peer],
+        peer_name=f"dbos {peer[0]['version']} (sqlite)",
+        hub_settings=hub[0]["settings"],
+        peer_settings=peer[0]["settings"],
+        peer_modes=[r["mode"] for r in peer],
+        peer_by_mode=[r["by_mode"] for r in peer],
+        hub_dispatch_first_step_p50_ms=medians(hub, "dispatch_first_p50_ms"),
+        hub_dispatch_later_steps_p50_ms=medians(hub, "dispatch_later_p50_ms"),
+        hub_dispatch_p99_ms=medians(hub, "dispatch_p99_ms"),
+        peer_dispatch_first_step_p50_ms=medians(peer, "dispatch_first_p50_ms"),
+        peer_dispatch_later_steps_p50_ms=medians(peer, "dispatch_later_p50_ms"),
+        peer_dispatch_p99_ms=medians(peer, "dispatch_p99_ms"),
+    )
+
+
 def run() -> dict[str, Any]:
     began = time.monotonic()
     runs = _positive_int("HUB_BENCH_RUNS", DEFAULT_RUNS)
     chunk = _positive_int("HUB_BENCH_CONCURRENCY", DEFAULT_CONCURRENCY)
-    postgres = _postgres_wanted()
+    count = turns()
     with tempfile.TemporaryDirectory(prefix="hub-bench-wf-") as tmp:
         root = Path(tmp)
-        (root / "hub").mkdir()
-        hub = run_hub(root / "hub", runs, chunk)
-        peer = run_peer(
-            {m: f"sqlite:///{root / f'dbos-{m}.sqlite'}" for m in ("threads", "async")}, runs, chunk
+        result = compare(root, runs, chunk, "normal", count)
+        full = compare(root, runs, chunk, "full", count)
+        result.update(
+            {
+                "hub_full": full["hub"],
+                "peer_full": full["peer"],
+                "ratio_full": full["ratio"],
+                "hub_full_spread": full["hub_spread"],
+                "peer_full_spread": full["peer_spread"],
+                "hub_full_settings": full["hub_settings"],
+                "peer_full_settings": full["peer_settings"],
+                "database": "sqlite",
+                "workflow_runs": runs,
+                "concurrent_starts": chunk,
+                "warmup_runs": WARMUP,
+            }
         )
-        result: dict[str, Any] = {
-            "bench": "workflow",
-            "metric": "runs_per_second",
-            "hub": hub["runs_per_second"],
-            "peer": peer["runs_per_second"],
-            "peer_name": f"dbos {peer['version']} (sqlite)",
-            "ratio": round(hub["runs_per_second"] / peer["runs_per_second"], 4),
-            "unit": "runs/s",
-            "runs": runs,
-            "hub_dispatch_p50_ms": hub["dispatch_p50_ms"],
-            "hub_dispatch_p99_ms": hub["dispatch_p99_ms"],
-            "peer_dispatch_p50_ms": peer["dispatch_p50_ms"],
-            "peer_dispatch_p99_ms": peer["dispatch_p99_ms"],
-            "hub_dispatch_first_step_p50_ms": hub["dispatch_first_p50_ms"],
-            "hub_dispatch_later_steps_p50_ms": hub["dispatch_later_p50_ms"],
-            "peer_dispatch_first_step_p50_ms": peer["dispatch_first_p50_ms"],
-            "peer_dispatch_later_steps_p50_ms": peer["dispatch_later_p50_ms"],
-            "database": "sqlite",
-            "peer_mode": peer["mode"],
-            "peer_by_mode": peer["by_mode"],
-            "concurrent_starts": chunk,
-            "warmup_runs": WARMUP,
-            "hub_elapsed_s": hub["elapsed_s"],
-            "peer_elapsed_s": peer["elapsed_s"],
-        }
-        if postgres:
-            (root / "hub-pg").mkdir()
-            result.update(run_postgres(runs, chunk, root / "hub-pg"))
+        if _postgres_wanted():
+            result.update(run_postgres(runs, chunk, root, count))
     result["bench_seconds"] = round(time.monotonic() - began, 1)
     return result
 
