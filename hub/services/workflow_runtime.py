@@ -39,7 +39,7 @@ from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.audit import AuditLog
 from hub.services.offload import INLINE_CPU_SECONDS, OFF_LOOP, evaluate_bounded
 from hub.services.workflow_defs import DefinitionCache
-from hub.services.workflow_metrics import ACTIVITY_SECONDS, RUN_SECONDS, RUNS
+from hub.services.workflow_metrics import ACTIVITY_SECONDS, RUN_SECONDS, RUNS, RUNS_FINISHED
 from hub.services.workflow_rows import (
     audit_events,
     child_run_row,
@@ -125,7 +125,7 @@ class WorkflowRuntime:
         while True:
             try:
                 async with self._uow() as uow:
-                    counts = await uow.workflows.count_by_status()
+                    counts = await uow.workflows.count_live()
                 RUNS.clear()
                 for tenant, workflow, status, count in counts:
                     RUNS.labels(tenant, workflow, status).set(count)
@@ -500,6 +500,7 @@ class WorkflowRuntime:
             RUN_SECONDS.labels(run["tenant_id"], run["workflow"], status.value).observe(
                 (now - run["created_at"]).total_seconds()
             )
+            RUNS_FINISHED.labels(run["tenant_id"], run["workflow"], status.value).inc()
         if (
             (transition.finished and run.get("parent_run_id"))
             or (rows and not local)
