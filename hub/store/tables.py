@@ -185,8 +185,9 @@ workflow_definitions = Table(
     Column("created_by", String(64), nullable=False),
 )
 
-# The statuses of a run that has not finished (hub.engine.history.RunStatus), written out
-# as constants: a partial index is used only for a query with the very same condition.
+# The statuses of a run (hub.engine.history.RunStatus): in flight, and finished. The
+# condition of runs in flight is written out with constants: a partial index serves only
+# queries with the very same condition (a bound parameter does not count as equal).
 LIVE_RUN_STATUSES = ("running", "waiting", "suspended")
 FINISHED_RUN_STATUSES = ("completed", "failed", "cancelled")
 LIVE_RUNS = text(f"status IN ({', '.join(repr(s) for s in LIVE_RUN_STATUSES)})")
@@ -214,11 +215,14 @@ workflow_runs = Table(
     Index("uq_workflow_runs_idempotency", "tenant_id", "idempotency_key", unique=True),
     # One index per filter combination of the runs list (tenant, status, workflow; newest
     # first by id, the cursor): a page walks one of them in order and stops at its limit.
+    # Each index with `status` is rewritten by every transition (SQLite rewrites the
+    # entries of an index whose column is SET, changed or not): keep them few.
     Index("ix_workflow_runs_tenant_id_id", "tenant_id", "id"),
     Index("ix_workflow_runs_tenant_id_status_id", "tenant_id", "status", "id"),
     Index("ix_workflow_runs_tenant_id_workflow_id", "tenant_id", "workflow", "id"),
-    Index("ix_workflow_runs_tenant_id_workflow_status_id", "tenant_id", "workflow", "status", "id"),
-    # Only the runs in flight: the hub_runs gauge counts these, whatever the history holds.
+    Index("ix_workflow_runs_tenant_id_status_workflow_id", "tenant_id", "status", "workflow", "id"),
+    # Only the runs in flight: the hub_runs gauge counts these, whatever the history holds
+    # (on PostgreSQL a full index needs a scan of every run's entry or the table).
     Index(
         "ix_workflow_runs_live",
         "tenant_id",

@@ -1,8 +1,9 @@
 """Indexes whose cost does not grow with stored runs (issue 13, item 5).
 
 The runs list walks one index per filter combination in id order and stops at its page
-(it sorted every run of the tenant); the hub_runs gauge counts only runs in flight from a
-partial index; retention finds a finished run's children and user tasks by index.
+(it sorted every run of the tenant); the hub_runs gauge counts the runs in flight from a
+partial index of only those; retention finds a finished run's children and user tasks by
+index.
 
 Revision ID: 0011
 Revises: 0010
@@ -26,7 +27,7 @@ PAGING = {
     "ix_workflow_runs_tenant_id_id": ["tenant_id", "id"],
     "ix_workflow_runs_tenant_id_status_id": ["tenant_id", "status", "id"],
     "ix_workflow_runs_tenant_id_workflow_id": ["tenant_id", "workflow", "id"],
-    "ix_workflow_runs_tenant_id_workflow_status_id": ["tenant_id", "workflow", "status", "id"],
+    "ix_workflow_runs_tenant_id_status_workflow_id": ["tenant_id", "status", "workflow", "id"],
 }
 
 
