@@ -4,7 +4,6 @@ finished child stays while its parent runs, and the audit log keeps every entry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from hub.services.run_retention import RunRetention
 from hub.store.tables import user_tasks, workflow_events, workflow_tasks, workflow_waits
 from tests.conftest import World
 from tests.waiting import eventually
-from tests.workflow_helpers import publish, start, wait_for
+from tests.workflow_helpers import FixedClock, publish, start, wait_for
 
 ENGINEER = "acme-engineer"
 RUNS = "/api/v1/tenants/acme/runs"
@@ -55,14 +54,6 @@ steps:
   hold: {type: wait, signal: go, timeout: 1h, on_timeout: done, next: done}
   done: {type: end}
 """
-
-
-@dataclass
-class FixedClock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def _purge(world: World, hub: Hub, at: datetime) -> int:
