@@ -48,6 +48,7 @@ from hub.services.packs import PackService
 from hub.services.plc import PlcServices, build_plc
 from hub.services.read_cache import VersionedCache
 from hub.services.receipts import ReceiptService
+from hub.services.run_retention import RunRetention
 from hub.services.tenants import TenantService
 from hub.services.workflow_defs import DefinitionCache
 from hub.services.workflow_runtime import WorkerSettings, WorkflowRuntime
@@ -79,6 +80,7 @@ class Hub:
     activities: ActivityRegistry
     runtime: WorkflowRuntime
     workflows: WorkflowService
+    run_retention: RunRetention  # issue 13, item 5
     triggers: TriggerService
     anchors: AnchorService
     receipts: ReceiptService
@@ -95,6 +97,7 @@ class Hub:
         await self.packs.seal_legacy()  # clear secrets of older installs (issue 12)
         if run_workers:
             await self.runtime.start(release_all=self.settings.is_sqlite)
+            await self.run_retention.start()
             await self.triggers.start()
             self.workflows.on_published = self.triggers.refresh
             self.packs.on_triggers_changed = self.triggers.refresh
@@ -106,6 +109,7 @@ class Hub:
         await self.anchors.stop()
         await self.anchors.ledger.close()
         await self.triggers.stop()
+        await self.run_retention.stop()
         await self.runtime.stop()
         close = getattr(self.notifier, "close", None)
         if close is not None:
@@ -182,6 +186,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         activities=activities,
         runtime=runtime,
         workflows=workflows,
+        run_retention=RunRetention(uow, clock, settings.run_retention_days),
         triggers=TriggerService(uow, clock, bus, workflows),
         anchors=anchors,
         receipts=ReceiptService(uow, audit_log, anchors.configured_chain),

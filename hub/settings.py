@@ -47,6 +47,8 @@ class Settings:
     authz_refresh_interval: float = 2.0
     read_cache: bool = True
     workflow_lease_seconds: float = 30.0
+    # finished runs kept this many days, then removed with their history (issue 13); 0: kept
+    run_retention_days: int = 30
     activity_modules: tuple[str, ...] = ()
     log_level: str = "INFO"
     # --- chain anchoring (issue 6) ---
@@ -243,6 +245,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         authz_refresh_interval=_float(env, "HUB_AUTHZ_REFRESH_INTERVAL", 2.0),
         read_cache=_bool(env, "HUB_READ_CACHE", True),
         workflow_lease_seconds=_float(env, "HUB_WORKFLOW_LEASE_SECONDS", 30.0),
+        run_retention_days=_int(env, "HUB_RUN_RETENTION_DAYS", 30, minimum=0),
         activity_modules=tuple(
             m.strip() for m in env.get("HUB_ACTIVITY_MODULES", "").split(",") if m.strip()
         ),

@@ -17,6 +17,12 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.refresh_token_ttl == 7 * 24 * 3600
     assert settings.jwt_algorithm == "HS256"
     assert settings.cors_origins == ()
+    assert settings.run_retention_days == 30
+
+
+def test_run_retention_zero_keeps_finished_runs(tmp_path: Path) -> None:
+    settings = load_settings({"HUB_DATA_DIR": str(tmp_path), "HUB_RUN_RETENTION_DAYS": "0"})
+    assert settings.run_retention_days == 0
 
 
 def test_generated_jwt_secret_is_kept_in_the_data_dir(tmp_path: Path) -> None:
@@ -64,6 +70,8 @@ def test_values_from_the_environment(tmp_path: Path) -> None:
         ("HUB_CORS_ORIGINS", "ftp://x"),
         ("HUB_JWT_PRIVATE_KEY_FILE", "/no/such/key.pem"),
         ("HUB_LOG_LEVEL", "LOUD"),
+        ("HUB_RUN_RETENTION_DAYS", "-1"),
+        ("HUB_RUN_RETENTION_DAYS", "a month"),
     ],
 )
 def test_a_bad_setting_names_itself(tmp_path: Path, name: str, value: str) -> None:

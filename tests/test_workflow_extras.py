@@ -106,4 +106,6 @@ steps:
     lines = [line for line in metrics.splitlines() if 'workflow="measured"' in line]
     assert any(line.startswith("hub_workflow_duration_seconds") for line in lines)
     assert any(line.startswith("hub_activity_duration_seconds") for line in lines)
+    finished = [line for line in lines if line.startswith("hub_runs_finished_total")]
+    assert any('status="completed"' in line and float(line.split()[-1]) >= 1 for line in finished)
     assert all(run["id"] not in line for line in lines)

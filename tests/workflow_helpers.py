@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import functools
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from litestar.testing import TestClient
 
 FINISHED = ("completed", "failed", "cancelled")
+
+
+@dataclass
+class FixedClock:
+    """A clock standing at `at` (the hub's Clock port), for what is due at a given time."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
 
 
 def publish(

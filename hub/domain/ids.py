@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from datetime import datetime
 
 ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -16,3 +17,8 @@ def new_id() -> str:
 
 def is_id(value: str) -> bool:
     return ID_RE.match(value) is not None
+
+
+def time_ordered_floor(at: datetime) -> str:
+    """The smallest id new_id() gives at `at`: every id made before `at` sorts below it."""
+    return f"{int(at.timestamp() * 1000):012x}" + "0" * 20

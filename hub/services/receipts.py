@@ -68,15 +68,18 @@ class ReceiptService:
         }
 
     async def for_run(self, tenant: Tenant, run_id: str) -> dict[str, Any]:
-        """The receipt of the entry that recorded how a run ended (completed or failed)."""
+        """The receipt of the entry that recorded how a run ended (completed or failed),
+        also once retention has removed the run: its audit entries stay."""
+        if not is_id(run_id):
+            raise NotFound(f"run {run_id!r} not found")
         async with self._uow() as uow:
-            run = await uow.workflows.run(tenant.id, run_id) if is_id(run_id) else None
-            if run is None:
-                raise NotFound(f"run {run_id!r} not found")
+            run = await uow.workflows.run(tenant.id, run_id)
             where = AuditFilter(resource_type="workflow_run", resource_id=run_id)
             rows = await uow.audit.search(tenant.id, where, None, 500)
         # The body's action, not the column's: for_entry refuses a row where they differ.
         seqs = [r.seq for r in rows if json.loads(r.body)["action"] in RUN_FINISHED]
         if not seqs:
+            if run is None:  # never a run of this tenant's (its log would name it)
+                raise NotFound(f"run {run_id!r} not found")
             raise Conflict(f"run {run_id!r} is {run['status']}: it has no receipt until it ends")
         return await self.for_entry(tenant, seqs[-1])

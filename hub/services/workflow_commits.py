@@ -29,7 +29,7 @@ from hub.engine.interpreter import Transition
 from hub.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from hub.services.audit import AuditLog
 from hub.services.workflow_defs import DefinitionCache
-from hub.services.workflow_metrics import RUN_SECONDS
+from hub.services.workflow_metrics import RUN_SECONDS, RUNS_FINISHED
 from hub.services.workflow_rows import (
     audit_events,
     child_run_row,
@@ -318,6 +318,7 @@ class TransitionCommitter:
             RUN_SECONDS.labels(run["tenant_id"], run["workflow"], pending.status.value).observe(
                 (pending.now - run["created_at"]).total_seconds()
             )
+            RUNS_FINISHED.labels(run["tenant_id"], run["workflow"], pending.status.value).inc()
         if (
             (transition.finished and run.get("parent_run_id"))
             or (pending.rows and not pending.local)

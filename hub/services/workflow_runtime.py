@@ -133,7 +133,7 @@ class WorkflowRuntime:
         while True:
             try:
                 async with self._uow() as uow:
-                    counts = await uow.workflows.count_by_status()
+                    counts = await uow.workflows.count_live()
                 RUNS.clear()
                 for tenant, workflow, status, count in counts:
                     RUNS.labels(tenant, workflow, status).set(count)

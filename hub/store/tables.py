@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -184,6 +185,14 @@ workflow_definitions = Table(
     Column("created_by", String(64), nullable=False),
 )
 
+# The statuses of a run (hub.engine.history.RunStatus): in flight, and finished. The
+# condition of runs in flight is written out with constants: a partial index serves only
+# queries with the very same condition (a bound parameter does not count as equal).
+LIVE_RUN_STATUSES = ("running", "waiting", "suspended")
+FINISHED_RUN_STATUSES = ("completed", "failed", "cancelled")
+LIVE_RUNS = text(f"status IN ({', '.join(repr(s) for s in LIVE_RUN_STATUSES)})")
+HAS_PARENT = text("parent_run_id IS NOT NULL")
+
 workflow_runs = Table(
     "workflow_runs",
     metadata,
@@ -203,8 +212,32 @@ workflow_runs = Table(
     Column("parent_step", String(64), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
-    Index("ix_workflow_runs_tenant_id_status", "tenant_id", "status"),
     Index("uq_workflow_runs_idempotency", "tenant_id", "idempotency_key", unique=True),
+    # One index per filter combination of the runs list (tenant, status, workflow; newest
+    # first by id, the cursor): a page walks one of them in order and stops at its limit.
+    # Each index with `status` is rewritten by every transition (SQLite rewrites the
+    # entries of an index whose column is SET, changed or not): keep them few.
+    Index("ix_workflow_runs_tenant_id_id", "tenant_id", "id"),
+    Index("ix_workflow_runs_tenant_id_status_id", "tenant_id", "status", "id"),
+    Index("ix_workflow_runs_tenant_id_workflow_id", "tenant_id", "workflow", "id"),
+    Index("ix_workflow_runs_tenant_id_status_workflow_id", "tenant_id", "status", "workflow", "id"),
+    # Only the runs in flight: the hub_runs gauge counts these, whatever the history holds
+    # (on PostgreSQL a full index needs a scan of every run's entry or the table).
+    Index(
+        "ix_workflow_runs_live",
+        "tenant_id",
+        "workflow",
+        "status",
+        sqlite_where=LIVE_RUNS,
+        postgresql_where=LIVE_RUNS,
+    ),
+    # Children by parent (few rows): retention keeps a finished parent while one runs.
+    Index(
+        "ix_workflow_runs_parent_run_id",
+        "parent_run_id",
+        sqlite_where=HAS_PARENT,
+        postgresql_where=HAS_PARENT,
+    ),
 )
 
 workflow_events = Table(
@@ -254,6 +287,7 @@ user_tasks = Table(
     Column("completed_by", String(64), nullable=True),
     Column("values", Text, nullable=True),
     Index("ix_user_tasks_tenant_id_status", "tenant_id", "status"),
+    Index("ix_user_tasks_run_id", "run_id"),  # a finishing run cancels its open ones
 )
 
 # Cron triggers remember the last slot they fired for, so a restart never fires twice.

@@ -7,11 +7,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.domain.ids import time_ordered_floor
 from hub.engine.history import Event, EventType
 from hub.store.tables import (
+    FINISHED_RUN_STATUSES,
+    LIVE_RUN_STATUSES,
+    LIVE_RUNS,
     user_tasks,
     workflow_cron_marks,
     workflow_definitions,
@@ -174,12 +178,56 @@ class SqlWorkflows:
         )
         return result.rowcount == 1
 
-    async def count_by_status(self) -> list[tuple[str, str, str, int]]:
+    async def count_live(self) -> list[tuple[str, str, str, int]]:
+        """(tenant, workflow, status, count) of the runs not finished: one pass over a
+        partial index holding only those, so the cost follows the runs in flight."""
         r = workflow_runs.c
-        query = select(r.tenant_id, r.workflow, r.status, func.count()).group_by(
-            r.tenant_id, r.workflow, r.status
+        query = (
+            select(r.tenant_id, r.workflow, r.status, func.count())
+            .where(LIVE_RUNS)
+            .group_by(r.tenant_id, r.workflow, r.status)
         )
         return [(a, b, c, int(n)) for a, b, c, n in await self._conn.execute(query)]
+
+    async def count_by_status(self, tenant_id: str) -> dict[str, int]:
+        """The tenant's runs by status, counted within the (tenant, status, id) index."""
+        r = workflow_runs.c
+        query = select(r.status, func.count()).where(r.tenant_id == tenant_id).group_by(r.status)
+        return {status: int(n) for status, n in await self._conn.execute(query)}
+
+    async def purge_finished(self, updated_before: datetime, batch: int) -> int:
+        """Delete up to `batch` runs finished before `updated_before` with their history,
+        tasks, event waits and user tasks (never audit entries); how many went.
+
+        Run ids begin with their creation time and a run is updated after it is created,
+        so only ids older than the cutoff are read: the cost follows the runs to delete
+        (and old runs still kept), not the history. A run whose parent is still running
+        stays (the parent reads its child's outcome), and so does one with a child still
+        running (a finishing child gives its parent a task)."""
+        r = workflow_runs.c
+        parent, child = workflow_runs.alias("parent"), workflow_runs.alias("child")
+        query = (
+            select(r.id)
+            .where(
+                r.id < time_ordered_floor(updated_before),
+                r.status.in_(FINISHED_RUN_STATUSES),
+                r.updated_at < updated_before,
+                ~exists().where(
+                    parent.c.id == r.parent_run_id, parent.c.status.in_(LIVE_RUN_STATUSES)
+                ),
+                ~exists().where(
+                    child.c.parent_run_id == r.id, child.c.status.in_(LIVE_RUN_STATUSES)
+                ),
+            )
+            .order_by(r.id)
+            .limit(batch)
+        )
+        ids = list((await self._conn.execute(query)).scalars())
+        if ids:
+            for table in (workflow_events, workflow_tasks, workflow_waits, user_tasks):
+                await self._conn.execute(delete(table).where(table.c.run_id.in_(ids)))
+            await self._conn.execute(delete(workflow_runs).where(r.id.in_(ids)))
+        return len(ids)
 
     # --- history ---
 

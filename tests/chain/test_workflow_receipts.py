@@ -3,6 +3,7 @@ by their hashes, and its receipt verifies against the chain (embedded eth-tester
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,9 +11,10 @@ import pytest
 from audit.receipt import content_hash, verify_receipt
 from hub.bootstrap import Hub
 from hub.engine.activities import ActivityContext, NonRetryableError
+from hub.services.run_retention import RunRetention
 from tests.chain.test_anchors_api import _rpc
 from tests.conftest import World
-from tests.workflow_helpers import publish, start, wait_for
+from tests.workflow_helpers import FixedClock, publish, start, wait_for
 
 ENGINEER = "acme-engineer"
 DEFINITION = """
@@ -69,6 +71,27 @@ def test_completed_run_receipt_carries_hashes_and_verifies(world: World) -> None
     assert entry["details"]["input_hash"] == content_hash({"x": 21})
     assert entry["details"]["result_hash"] == content_hash({"doubled": 42})
     assert verify_receipt(receipt, _rpc(world.client)).ok
+
+
+def test_a_run_removed_by_retention_keeps_its_receipt(world: World, hub: Hub) -> None:
+    headers = world.as_(ENGINEER)
+    assert publish(world.client, headers, DEFINITION).status_code == 201
+    run = start(world.client, headers, "receipted", {"x": 1})
+    done = wait_for(world.client, headers, run["id"])
+    world.client.post("/api/v1/tenants/acme/audit/anchors", headers=world.as_("acme-auditor"))
+    later = FixedClock(datetime.fromisoformat(done["updated_at"]) + timedelta(days=31))
+    with world.client.portal() as portal:
+        assert portal.call(RunRetention(hub.uow, later, 30).purge) == 1
+    url = f"/api/v1/tenants/acme/runs/{run['id']}"
+    assert world.client.get(url, headers=headers).status_code == 404
+    receipt = world.client.get(f"{url}/receipt", headers=headers)
+    assert receipt.status_code == 200, receipt.text
+    assert receipt.json()["entry"]["resource_id"] == run["id"]
+    assert verify_receipt(receipt.json(), _rpc(world.client)).ok
+    other = world.client.get(
+        f"/api/v1/tenants/globex/runs/{run['id']}/receipt", headers=world.as_("globex-engineer")
+    )
+    assert other.status_code == 404  # only the tenant's own log is searched
 
 
 def test_failed_run_receipt_hashes_the_error(world: World, stuck: None) -> None:
