@@ -320,16 +320,18 @@ async def open_peer(hub_settings: dict[str, Any], data_dir: Path) -> Peer:
     return await PostgresPeer.open(os.environ["HUB_BENCH_DATABASE_URL"])
 
 
-async def peer_rate(peer: Peer, count: int, group: int) -> float:
-    """`count` entries in transactions of `group` rows, bodies built inside the timing."""
+async def peer_rate(peer: Peer, count: int, group: int, budget_s: float) -> Rate:
+    """`count` entries in transactions of `group` rows, bodies built inside the timing;
+    stops early at the same time budget as the hub's loops."""
     log_id = fresh_log("peer").log_id
     await peer.write(peer_rows(log_id, 1, items(group)))  # warm-up
-    seq, start = group + 1, time.perf_counter()
-    for first in range(0, count, group):
-        size = min(group, count - first)
-        await peer.write(peer_rows(log_id, seq, items(size, first)))
-        seq += size
-    return count / (time.perf_counter() - start)
+    start = time.perf_counter()
+    done = 0
+    while done < count and time.perf_counter() - start < budget_s:
+        size = min(group, count - done)
+        await peer.write(peer_rows(log_id, group + 1 + done, items(size, done)))
+        done += size
+    return Rate(done / (time.perf_counter() - start), done, done < count)
 
 
 # --- turns ---
@@ -355,8 +357,8 @@ async def peer_turn(peer: Peer) -> dict[str, Rate]:
     counts = {"append": CONCURRENT_APPENDS, "single": SINGLE_APPENDS, "batched": BATCHED_APPENDS}
     rates = {}
     for mode, group in MODES.items():
-        rates[mode] = Rate(await peer_rate(peer, counts[mode], group), counts[mode], False)
-        log(f"peer, {group} rows per transaction: {rates[mode].per_s:,.0f} entries/s")
+        rates[mode] = await peer_rate(peer, counts[mode], group, BUDGET_S["append"])
+        log_rate(f"peer, {group} rows per transaction", rates[mode])
     return rates
 
 

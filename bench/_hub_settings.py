@@ -1,15 +1,20 @@
-"""The hub's durability settings, read back from its own database connection.
+"""The hub's durability settings, read back from its own database connections.
 
-`database_settings(hub)` asks the database the hub's engine really talks to: for SQLite
-`journal_mode` and `synchronous` (bench/_method.py `sqlite_settings`, through the hub's
-pooled connection, since `synchronous` is per connection and a fresh connection would
-not show what the hub set); for PostgreSQL `synchronous_commit` and `fsync`.
+`database_settings(hub)` asks the connections the hub's writes really go through. On
+SQLite that is, first, the one pysqlite connection that in-process writers share on the
+event loop (hub/store/inline.py, `SqlUnitOfWorkFactory.inline.write`), and, as the
+fallback when another process holds the lock, the aiosqlite engine's pooled connection:
+`journal_mode` and `synchronous` of each (bench/_method.py `sqlite_settings`); they are
+reported once when they agree, and the fallback's apart when not. `synchronous` is per
+connection, so a fresh connection would not show what the hub set. On PostgreSQL:
+`synchronous_commit` and `fsync`.
 
 What they mean for a caller (`commit_facts`, which the benches put beside the settings):
-- SQLite WAL + synchronous=NORMAL (the hub's default, hub/store/database.py): a commit
-  has returned once it is in the WAL file, which is fsynced only at checkpoints. A crash
-  of the hub process loses nothing committed; a power loss or OS crash can roll back the
-  transactions committed since the last checkpoint. synchronous=FULL fsyncs each commit.
+- SQLite WAL + synchronous=NORMAL (the hub's default, hub/store/database.py and
+  hub/store/inline.py): a commit has returned once it is in the WAL file, which is
+  fsynced only at checkpoints. A crash of the hub process loses nothing committed; a
+  power loss or OS crash can roll back the transactions committed since the last
+  checkpoint. synchronous=FULL fsyncs each commit.
 - PostgreSQL with synchronous_commit=on and fsync=on: a commit has returned once its WAL
   record is flushed to disk.
 """
@@ -46,9 +51,17 @@ def _read(connection: Connection) -> dict[str, Any]:
 
 
 async def database_settings(hub: Hub) -> dict[str, Any]:
-    """The settings of a connection from the hub's own pool (the one its writes use)."""
+    """The settings of the connections the hub writes through (see the module's docstring)."""
     async with hub.engine.connect() as connection:
-        return await connection.run_sync(_read)
+        pooled = await connection.run_sync(_read)
+    inline = hub.uow.inline
+    if inline is None:
+        return pooled
+    # Taken like a writer takes it, so no transaction of the hub's is open on it meanwhile.
+    async with inline.write_lock():
+        with inline.write.connect() as connection:
+            written = _read(connection)
+    return written if written == pooled else {**written, "fallback_connection": pooled}
 
 
 def commit_facts(settings: dict[str, Any]) -> dict[str, Any]:
