@@ -1,21 +1,46 @@
-"""The `audit` benchmark (entry point bench/audit.py): the audit log through the hub's
-service, and the in-memory Merkle tree against pymerkle (bench/audit_tree.py).
+"""The `audit` benchmark (entry point bench/audit.py): audit appends through the hub's
+service against a raw store of the same rows, inclusion proofs on a large log, and the
+in-memory Merkle tree against pymerkle (bench/audit_tree.py).
 
-Measured, in this order, on one fresh database:
-- append_per_s: `record_now` from CALLERS concurrent callers (group-committed), fresh log;
-- append_single_per_s: `record_now`, one caller at a time (one transaction per entry);
-- append_batched_per_s: `append_many`, BATCH entries per transaction, another fresh log;
-- a third log is filled to HUB_BENCH_AUDIT_ENTRIES entries (default 1,000,000) with
-  `append_many` in FILL_BATCH-entry transactions; then `proof(ref, seq, None)` is timed
-  for PROOFS random seqs (p50/p99 ms), every timed proof verified afterwards; then
-  `record_now` is timed again on that full log (append_per_s_1m);
-- hub/peer/ratio: bench/audit_tree.py's comparison, run as it is.
+Appends, hub against peer in alternating turns (bench/_method.py), `turns()` of each
+(at least 3, HUB_BENCH_TURNS); every figure is the median of the turns, with the min-max
+spread and every run in the JSON. One hub (one database) serves every turn, each turn on
+fresh logs. Per turn, each side runs three modes:
+- append_per_s (the headline, `hub`/`peer`/`ratio`): hub `record_now` from CALLERS
+  concurrent callers (group-committed: a transaction takes what queued meanwhile, at most
+  CALLERS entries); peer: the same entries in transactions of CALLERS rows, the largest
+  group those callers can form, so the peer gets the best case;
+- append_single_per_s: hub `record_now`, one caller (one transaction per entry); peer one
+  row per transaction;
+- append_batched_per_s: hub `append_many`, BATCH entries per transaction; peer BATCH rows.
+The peer (the raw limit) writes the same RFC 8785 entry bodies (the hub's `canonical`
+and `leaf_hash`, so both pay for the bytes) as plain rows of a table with the hub's entry
+columns and indexes plus the leaf hash, with the standard library's sqlite3 (or asyncpg on
+PostgreSQL): no Merkle node rows, no sequence reservation, no pool, no thread hop.
+
+Durability, matched and read back from both connections (`hub_settings`/`peer_settings`):
+on SQLite both run WAL with synchronous=NORMAL (the hub's default, hub/store/database.py).
+An append has returned once its transaction committed, but is not fsynced on return: it
+survives a crash of the process, while a power loss or OS crash can roll back what was
+committed since the last WAL checkpoint. synchronous=FULL would fsync every commit. On
+PostgreSQL (HUB_BENCH_DATABASE_URL) the peer uses the same server and database, and the
+JSON shows `synchronous_commit` and `fsync` for both.
+
+Then, on a third log filled once to HUB_BENCH_AUDIT_ENTRIES entries (default 1,000,000)
+with `append_many` in FILL_BATCH-entry transactions (one run: `fill_s`, `fill_per_s`):
+`proof(ref, seq, None)` for PROOFS random seqs per turn (p50/p99 ms, median of the turns;
+every timed proof verified afterwards); then `record_now` on that full log, APPENDS_AT_FULL
+per turn (append_per_s_full). These have no peer. Last, bench/audit_tree.py as it is
+(alternating turns of its own): its comparison is under `tree_*` (`tree_ratio`), never the
+top-level `ratio`.
 
 Timed loops stop early at a time budget, so that a slow build still finishes within
-minutes; the JSON then says how many calls were timed and sets "capped".
-SQLite in a temporary directory unless HUB_BENCH_DATABASE_URL names another database (use
-a scratch one: log ids are random, so reruns do not collide, but rows are left behind).
-Runs on uvloop when installed, as the served hub does.
+minutes; the JSON then says how many calls were timed and sets "capped". No periodic
+process drives these loops (appends and proofs run back to back), so there is no phase to
+randomise. About 2-3 minutes at the default size on the project's 2-core machine, most of
+it the fill. SQLite in a temporary directory unless HUB_BENCH_DATABASE_URL names another
+database (use a scratch one: log ids are random, so reruns do not collide, but rows are
+left behind). Runs on uvloop when installed, as the served hub does.
 """
 
 from __future__ import annotations
@@ -27,20 +52,25 @@ import json
 import os
 import random
 import secrets
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol
 
 import audit_tree
+from _hub_settings import commit_facts, database_settings
+from _method import alternate, comparison, sqlite_settings, summary, tail, turns
 
-from audit.merkle import verify_inclusion
+from audit.canonical import canonical
+from audit.merkle import leaf_hash, verify_inclusion
 from hub.bootstrap import Hub, build
-from hub.domain.audit import AuditEvent, Outcome, RequestContext
+from hub.domain.audit import AuditEvent, Outcome, RequestContext, entry_object
 from hub.services.audit import AuditLogRef
 from hub.settings import load_settings
 
@@ -59,10 +89,10 @@ WARMUP = 20  # untimed calls first: statement compilation and pool set-up are on
 # 5 ms take 5 s), tight enough that a 100x miss does not take a quarter of an hour.
 BUDGET_S = {"append": 30.0, "proof": 120.0, "append_at_full": 20.0}
 SEED = 6962
-TARGETS = {"append_per_s": 5000, "proof_p99_ms_1m": 5, "ratio": 1}
+TARGETS = {"append_per_s": 5000, "proof_p99_ms_1m": 5, "tree_ratio": 1}
+MODES = {"append": CALLERS, "single": 1, "batched": BATCH}  # mode -> peer rows per transaction
 
 Item = tuple[RequestContext, AuditEvent]
-T = TypeVar("T")
 
 
 class BenchError(RuntimeError):
@@ -91,13 +121,15 @@ def entries_wanted() -> int:
     return value
 
 
-def run_loop(coroutine: Coroutine[Any, Any, T]) -> tuple[T, str]:
-    # uvicorn serves the hub on uvloop when it is installed; measure on the same loop.
+def runner() -> tuple[asyncio.Runner, str]:
+    """One event loop for every turn (the hub and its group-commit flusher live on it).
+
+    uvicorn serves the hub on uvloop when it is installed; measure on the same loop."""
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(coroutine), "asyncio"
-    return uvloop.run(coroutine), f"uvloop {uvloop.__version__}"
+        return asyncio.Runner(), "asyncio"
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop), f"uvloop {uvloop.__version__}"
 
 
 def items(count: int, start: int = 0) -> list[Item]:
@@ -170,6 +202,200 @@ async def batched_rate(hub: Hub, log_id: str, count: int, size: int) -> float:
     return count / (time.perf_counter() - start)
 
 
+# --- the peer: the same rows, stored plainly ---
+
+PEER_COLUMNS = "log_id, seq, ts, actor, action, resource_type, resource_id, outcome, body, leaf"
+
+
+def peer_ddl(table: str, blob: str) -> list[str]:
+    """The hub's audit_entries columns and indexes, plus the leaf hash."""
+    return [
+        f"CREATE TABLE {table} (log_id TEXT NOT NULL, seq BIGINT NOT NULL, ts TEXT NOT NULL, "
+        "actor TEXT NOT NULL, action TEXT NOT NULL, resource_type TEXT NOT NULL, "
+        "resource_id TEXT NOT NULL, outcome TEXT NOT NULL, body TEXT NOT NULL, "
+        f"leaf {blob} NOT NULL, PRIMARY KEY (log_id, seq))",
+        f"CREATE INDEX {table}_ts ON {table} (log_id, ts)",
+        f"CREATE INDEX {table}_actor ON {table} (log_id, actor)",
+        f"CREATE INDEX {table}_resource ON {table} (log_id, resource_type, resource_id)",
+    ]
+
+
+def peer_rows(log_id: str, first: int, batch: Sequence[Item]) -> list[tuple[Any, ...]]:
+    """The rows the hub would write for `batch`, body and leaf made the hub's way."""
+    now = datetime.now(UTC)
+    rows = []
+    for offset, (ctx, event) in enumerate(batch):
+        seq = first + offset
+        entry = entry_object(seq, now, ctx, event)
+        body = canonical(entry)
+        rows.append(
+            (
+                log_id,
+                seq,
+                entry["ts"],
+                ctx.actor,
+                event.action,
+                event.resource_type,
+                event.resource_id,
+                event.outcome.value,
+                body.decode(),
+                leaf_hash(body),
+            )
+        )
+    return rows
+
+
+class Peer(Protocol):
+    name: str
+
+    async def settings(self) -> dict[str, Any]: ...
+
+    async def write(self, rows: list[tuple[Any, ...]]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SqlitePeer:
+    """sqlite3 on its own file, set to the durability the hub's connection reports."""
+
+    name = f"sqlite3 (SQLite {sqlite3.sqlite_version}), plain rows, no Merkle nodes"
+
+    def __init__(self, path: Path, hub: dict[str, Any]) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute(f"PRAGMA journal_mode={hub['journal_mode']}")
+        self._db.execute(f"PRAGMA synchronous={hub['synchronous']}")
+        for statement in peer_ddl("peer_entries", "BLOB"):
+            self._db.execute(statement)
+        self._insert = f"INSERT INTO peer_entries ({PEER_COLUMNS}) VALUES ({', '.join('?' * 10)})"
+
+    async def settings(self) -> dict[str, Any]:
+        return {"database": "sqlite", **sqlite_settings(self._db)}
+
+    async def write(self, rows: list[tuple[Any, ...]]) -> None:
+        self._db.execute("BEGIN IMMEDIATE")  # as the hub's writers take the lock
+        self._db.executemany(self._insert, rows)
+        self._db.execute("COMMIT")
+
+    async def close(self) -> None:
+        self._db.close()
+
+
+class PostgresPeer:
+    """asyncpg on the hub's PostgreSQL database, in a table of its own (dropped after)."""
+
+    name = "asyncpg, plain rows, no Merkle nodes"
+
+    def __init__(self, connection: Any, table: str) -> None:
+        self._db = connection
+        self._table = table
+        values = ", ".join(f"${i}" for i in range(1, 11))
+        self._insert = f"INSERT INTO {table} ({PEER_COLUMNS}) VALUES ({values})"
+
+    @classmethod
+    async def open(cls, url: str) -> PostgresPeer:
+        import asyncpg
+
+        connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        table = f"bench_audit_peer_{secrets.token_hex(4)}"
+        for statement in peer_ddl(table, "BYTEA"):
+            await connection.execute(statement)
+        return cls(connection, table)
+
+    async def settings(self) -> dict[str, Any]:
+        shown = {n: await self._db.fetchval(f"SHOW {n}") for n in ("synchronous_commit", "fsync")}
+        return {"database": "postgresql", **shown}
+
+    async def write(self, rows: list[tuple[Any, ...]]) -> None:
+        async with self._db.transaction():
+            await self._db.executemany(self._insert, rows)
+
+    async def close(self) -> None:
+        await self._db.execute(f"DROP TABLE {self._table}")
+        await self._db.close()
+
+
+async def open_peer(hub_settings: dict[str, Any], data_dir: Path) -> Peer:
+    if hub_settings["database"] == "sqlite":
+        return SqlitePeer(data_dir / "peer.sqlite", hub_settings)
+    return await PostgresPeer.open(os.environ["HUB_BENCH_DATABASE_URL"])
+
+
+async def peer_rate(peer: Peer, count: int, group: int, budget_s: float) -> Rate:
+    """`count` entries in transactions of `group` rows, bodies built inside the timing;
+    stops early at the same time budget as the hub's loops."""
+    log_id = fresh_log("peer").log_id
+    await peer.write(peer_rows(log_id, 1, items(group)))  # warm-up
+    start = time.perf_counter()
+    done = 0
+    while done < count and time.perf_counter() - start < budget_s:
+        size = min(group, count - done)
+        await peer.write(peer_rows(log_id, group + 1 + done, items(size, done)))
+        done += size
+    return Rate(done / (time.perf_counter() - start), done, done < count)
+
+
+# --- turns ---
+
+
+async def hub_turn(hub: Hub) -> dict[str, Rate]:
+    single = await record_rate(hub, fresh_log("single").log_id, SINGLE_APPENDS, BUDGET_S["append"])
+    log_rate("hub record_now, 1 entry per transaction, fresh log", single)
+    concurrent = await concurrent_rate(
+        hub, fresh_log("concurrent").log_id, CONCURRENT_APPENDS, CALLERS
+    )
+    log(f"hub record_now from {CALLERS} concurrent callers: {concurrent:,.0f} entries/s")
+    batched = await batched_rate(hub, fresh_log("batched").log_id, BATCHED_APPENDS, BATCH)
+    log(f"hub append_many, {BATCH} entries per transaction: {batched:,.0f} entries/s")
+    return {
+        "append": Rate(concurrent, CONCURRENT_APPENDS, False),
+        "single": single,
+        "batched": Rate(batched, BATCHED_APPENDS, False),
+    }
+
+
+async def peer_turn(peer: Peer) -> dict[str, Rate]:
+    counts = {"append": CONCURRENT_APPENDS, "single": SINGLE_APPENDS, "batched": BATCHED_APPENDS}
+    rates = {}
+    for mode, group in MODES.items():
+        rates[mode] = await peer_rate(peer, counts[mode], group, BUDGET_S["append"])
+        log_rate(f"peer, {group} rows per transaction", rates[mode])
+    return rates
+
+
+def append_turns(
+    loop: asyncio.Runner, hub: Hub, peer: Peer, count: int
+) -> dict[str, list[dict[str, Rate]]]:
+    sides: dict[str, Callable[[int], dict[str, Rate]]] = {
+        "hub": lambda _: loop.run(hub_turn(hub)),
+        "peer": lambda _: loop.run(peer_turn(peer)),
+    }
+    return alternate(sides, count, log=log)
+
+
+def append_summary(runs: dict[str, list[dict[str, Rate]]]) -> dict[str, Any]:
+    """Medians and spreads of the two secondary modes (the headline goes to comparison())."""
+    out: dict[str, Any] = {}
+    for mode in ("single", "batched"):
+        hub = summary([r[mode].per_s for r in runs["hub"]], 1)
+        peer = summary([r[mode].per_s for r in runs["peer"]], 1)
+        key = f"append_{mode}"
+        out |= {
+            f"{key}_per_s": hub["median"],
+            f"{key}_spread": [hub["min"], hub["max"]],
+            f"{key}_peer_per_s": peer["median"],
+            f"{key}_peer_spread": [peer["min"], peer["max"]],
+            f"{key}_ratio": round(hub["median"] / peer["median"], 4),
+        }
+    single = [r["single"] for r in runs["hub"]]
+    out["single_appends"] = [r.count for r in single]
+    out["single_appends_capped"] = any(r.capped for r in single)
+    out["batched_appends"] = BATCHED_APPENDS
+    return out
+
+
+# --- the full log ---
+
+
 async def fill(hub: Hub, log_id: str, total: int) -> float:
     """Append `total` entries in FILL_BATCH-entry transactions; returns the seconds taken."""
     start = last = time.perf_counter()
@@ -219,18 +445,17 @@ def check_proofs(seqs: Sequence[int], proofs: Sequence[dict[str, Any]], size: in
         raise BenchError("proofs against one signed head name different roots")
 
 
-def percentile(values: Sequence[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+@dataclass(frozen=True)
+class ProofTurn:
+    p50: float
+    tail_name: str
+    tail: float
+    max: float
+    count: int
+    loadavg: float
 
 
-async def proof_latency(hub: Hub, ref: AuditLogRef, size: int) -> dict[str, Any]:
-    rng = random.Random(SEED)
-    # The first call signs the head for the new size: a one-off, reported on its own.
-    start = time.perf_counter()
-    await hub.audit.proof(ref, rng.randint(1, size), None)
-    first_ms = (time.perf_counter() - start) * 1000
+async def proof_turn(hub: Hub, ref: AuditLogRef, size: int, rng: random.Random) -> ProofTurn:
     await timed_proofs(hub, ref, [rng.randint(1, size) for _ in range(WARMUP)], BUDGET_S["proof"])
     seqs = [rng.randint(1, size) for _ in range(PROOFS)]
     times, proofs = await timed_proofs(hub, ref, seqs, BUDGET_S["proof"])
@@ -240,21 +465,40 @@ async def proof_latency(hub: Hub, ref: AuditLogRef, size: int) -> dict[str, Any]
         # A proof takes about a millisecond; when other processes want every core, the
         # scheduler's time slices (several ms) land inside proofs and set the p99.
         log(f"warning: load average {load:.1f} on {os.cpu_count()} cores during the proofs")
-    p50, p99 = statistics.median(times), percentile(times, 99)
-    capped = len(times) < PROOFS
-    log(
-        f"proof at {size:,} entries: p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {max(times):.3f} ms "
-        f"({len(times)} random seqs{', stopped at the time budget' if capped else ''}, "
-        f"all verified); the first, which signs the head, {first_ms:.1f} ms"
+    name, value = tail(times)
+    turn = ProofTurn(
+        statistics.median(times), name, float(value or 0), max(times), len(times), load
     )
+    capped = ", stopped at the time budget" if turn.count < PROOFS else ""
+    log(
+        f"proof at {size:,} entries: p50 {turn.p50:.3f} ms, {name} {turn.tail:.3f} ms, "
+        f"max {turn.max:.3f} ms ({turn.count} random seqs{capped}, all verified)"
+    )
+    return turn
+
+
+async def proof_latency(hub: Hub, ref: AuditLogRef, size: int, count: int) -> dict[str, Any]:
+    rng = random.Random(SEED)
+    # The first call signs the head for the new size: a one-off, reported on its own.
+    start = time.perf_counter()
+    await hub.audit.proof(ref, rng.randint(1, size), None)
+    first_ms = (time.perf_counter() - start) * 1000
+    runs = [await proof_turn(hub, ref, size, rng) for _ in range(count)]
+    names = {r.tail_name for r in runs}
+    name = "p99" if names == {"p99"} else "max"  # p99 only when every turn had 100 proofs
+    p50 = summary([r.p50 for r in runs], 3)
+    tails = summary([r.tail if name == "p99" else r.max for r in runs], 3)
     return {
-        "proof_p50_ms": round(p50, 3),
-        "proof_p99_ms": round(p99, 3),
-        "proof_max_ms": round(max(times), 3),
+        # Named for the default size; "entries" says what this run had.
+        f"proof_{name}_ms_1m": tails["median"],
+        f"proof_{name}_spread": [tails["min"], tails["max"]],
+        "proof_p50_ms_1m": p50["median"],
+        "proof_p50_spread": [p50["min"], p50["max"]],
+        "proof_max_ms": round(max(r.max for r in runs), 3),
         "proof_first_ms": round(first_ms, 2),
-        "proofs": len(times),
-        "proof_loadavg_1m": round(load, 2),
-        "proofs_capped": capped,
+        "proofs": [r.count for r in runs],
+        "proof_loadavg_1m": round(max(r.loadavg for r in runs), 2),
+        "proofs_capped": any(r.count < PROOFS for r in runs),
     }
 
 
@@ -263,61 +507,42 @@ def log_rate(what: str, rate: Rate) -> None:
     log(f"{what}: {rate.per_s:,.0f} entries/s ({rate.count} entries{note})")
 
 
-async def append_rates(hub: Hub) -> dict[str, Any]:
-    single = await record_rate(hub, fresh_log("single").log_id, SINGLE_APPENDS, BUDGET_S["append"])
-    log_rate("record_now, 1 entry per transaction, fresh log", single)
-    concurrent = await concurrent_rate(
-        hub, fresh_log("concurrent").log_id, CONCURRENT_APPENDS, CALLERS
-    )
-    log(f"record_now from {CALLERS} concurrent callers: {concurrent:,.0f} entries/s")
-    batched = await batched_rate(hub, fresh_log("batched").log_id, BATCHED_APPENDS, BATCH)
-    log(f"append_many, {BATCH} entries per transaction: {batched:,.0f} entries/s")
-    return {
-        "append_per_s": round(concurrent, 1),
-        "append_mode": f"record_now, {CALLERS} concurrent callers, group commit",
-        "append_single_per_s": round(single.per_s, 1),
-        "append_batched_per_s": round(batched, 1),
-        "single_appends": single.count,
-        "single_appends_capped": single.capped,
-        "batched_appends": BATCHED_APPENDS,
-    }
-
-
-async def full_log(hub: Hub, entries: int) -> dict[str, Any]:
+async def full_log(hub: Hub, entries: int, count: int) -> dict[str, Any]:
     ref = fresh_log("full")
     log(f"fill: {entries:,} entries, {FILL_BATCH} per transaction")
     fill_s = await fill(hub, ref.log_id, entries)
-    proofs = await proof_latency(hub, ref, entries)
-    at_full = await record_rate(hub, ref.log_id, APPENDS_AT_FULL, BUDGET_S["append_at_full"])
-    log_rate(f"record_now on the log of {entries:,} entries", at_full)
+    # Proofs first: an append grows the log, and the next proof would sign a new head.
+    proofs = await proof_latency(hub, ref, entries, count)
+    at_full = []
+    for _ in range(count):
+        rate = await record_rate(hub, ref.log_id, APPENDS_AT_FULL, BUDGET_S["append_at_full"])
+        log_rate(f"record_now on the log of {entries:,}+ entries", rate)
+        at_full.append(rate)
+    full = summary([r.per_s for r in at_full], 1)
     return {
         "fill_s": round(fill_s, 1),
         "fill_per_s": round(entries / fill_s, 1),
         **proofs,
-        "append_per_s_full": round(at_full.per_s, 1),
-        "appends_full": at_full.count,
-        "appends_full_capped": at_full.capped,
+        "append_per_s_full": full["median"],
+        "append_per_s_full_spread": [full["min"], full["max"]],
+        "appends_full": [r.count for r in at_full],
+        "appends_full_capped": any(r.capped for r in at_full),
     }
 
 
-async def service_bench(env: dict[str, str], entries: int) -> dict[str, Any]:
-    hub = build(load_settings(env))
-    await hub.start()
-    try:
-        return {**await append_rates(hub), **await full_log(hub, entries)}
-    finally:
-        await hub.close()
-
-
 def tree_comparison() -> dict[str, Any]:
-    """bench/audit_tree.py's result: its main() checks roots and paths, then prints JSON."""
+    """bench/audit_tree.py's result, every key prefixed `tree_` (its ratio is `tree_ratio`).
+
+    Its main() checks roots and paths, runs its own alternating turns, then prints JSON."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = audit_tree.main()
     if code != 0:
         raise BenchError(f"audit_tree failed with exit code {code}")
     result: dict[str, Any] = json.loads(out.getvalue().strip().splitlines()[-1])
-    return result
+    keep = ("metric", "hub", "peer", "peer_name", "ratio", "runs", "hub_spread", "peer_spread")
+    keep += ("hub_extend", "hub_extend_ratio")
+    return {f"tree_{key}": result[key] for key in keep}
 
 
 def settings_env(data_dir: Path) -> dict[str, str]:
@@ -327,41 +552,62 @@ def settings_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def summary(service: dict[str, Any], tree: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "bench": "audit",
-        "metric": "append_per_s",
-        "append_per_s": service.pop("append_per_s"),
-        "append_batched_per_s": service.pop("append_batched_per_s"),
-        # Named for the default size; "entries" says what this run had.
-        "proof_p99_ms_1m": service.pop("proof_p99_ms"),
-        "proof_p50_ms_1m": service.pop("proof_p50_ms"),
-        "hub": tree["hub"],
-        "peer": tree["peer"],
-        "peer_name": tree["peer_name"],
-        "ratio": tree["ratio"],
-        "unit": "runs/s",
-        "targets": TARGETS,
-        **service,
-        "tree_metric": tree["metric"],
-    }
+def durability(settings: dict[str, Any]) -> dict[str, Any]:
+    """Read-back settings plus what an append that has returned has survived."""
+    return {**settings, "append_returns": "after its transaction commits", **commit_facts(settings)}
+
+
+def service_bench(
+    loop: asyncio.Runner, env: dict[str, str], data_dir: Path, entries: int, count: int
+) -> dict[str, Any]:
+    hub = build(load_settings(env))
+    loop.run(hub.start())
+    peer: Peer | None = None
+    try:
+        hub_settings = loop.run(database_settings(hub))
+        peer = loop.run(open_peer(hub_settings, data_dir))
+        peer_settings = loop.run(peer.settings())
+        log(f"hub settings {hub_settings}; peer settings {peer_settings}")
+        runs = append_turns(loop, hub, peer, count)
+        full = loop.run(full_log(hub, entries, count))
+    finally:
+        if peer is not None:
+            loop.run(peer.close())
+        loop.run(hub.close())
+    return comparison(
+        bench="audit",
+        metric="append_per_s",
+        unit="entries/s",
+        hub=[r["append"].per_s for r in runs["hub"]],
+        peer=[r["append"].per_s for r in runs["peer"]],
+        peer_name=f"{peer.name}, {CALLERS} rows per transaction",
+        hub_settings=durability(hub_settings),
+        peer_settings=durability(peer_settings),
+        digits=1,
+        append_mode=f"record_now, {CALLERS} concurrent callers, group commit",
+        **append_summary(runs),
+        **full,
+    )
 
 
 def run(entries: int) -> dict[str, Any]:
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="hub-bench-audit-") as data_dir:
+    count = turns()
+    loop, loop_name = runner()
+    with tempfile.TemporaryDirectory(prefix="hub-bench-audit-") as data_dir, loop:
         env = settings_env(Path(data_dir))
         database = "sqlite" if load_settings(env).is_sqlite else "postgresql"
-        log(f"database {database}; the full log gets {entries:,} entries")
-        service, loop = run_loop(service_bench(env, entries))
-    tree = tree_comparison()
+        log(f"database {database}; {count} turns per side; the full log gets {entries:,} entries")
+        result = service_bench(loop, env, Path(data_dir), entries, count)
     return {
-        **summary(service, tree),
+        **result,
+        "targets": TARGETS,
+        **tree_comparison(),
         "database": database,
         "entries": entries,
         "batch": BATCH,
         "fill_batch": FILL_BATCH,
-        "loop": loop,
+        "loop": loop_name,
         "total_s": round(time.perf_counter() - started, 1),
     }
 

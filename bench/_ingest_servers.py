@@ -1,8 +1,11 @@
-"""Peer processes for bench/ingest.py: `modbus PORT REGISTERS` or `opcua PORT NODES MS`.
+"""Peer processes for bench/ingest.py: `modbus PORT REGISTERS MS` or `opcua PORT NODES MS`.
 
-Modbus: a pymodbus TCP server (unit 1) whose holding registers 0..REGISTERS-1 all change
-every 5 ms. OPC-UA: an asyncua server with NODES Double variables (ns=2;s=V{i}) written
-every MS milliseconds. Each prints "ready" once listening and runs until killed.
+Modbus: a pymodbus TCP server (unit 1) whose holding registers 1..REGISTERS-1 all change
+every MS milliseconds (register 0 is the bench's to write). OPC-UA: an asyncua server with
+NODES Double variables (ns=2;s=V{i}) written every MS milliseconds. Each prints "ready"
+once listening and runs until killed. Both update on their own clock, whatever the
+clients do; the bench starts each measured window, subscription and alarm write at a
+random point of that period (bench/_method.py `random_phase`), on both sides.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import sys
 logging.basicConfig(level=logging.ERROR)
 
 
-async def modbus(port: int, registers: int) -> None:
+async def modbus(port: int, registers: int, period_ms: int) -> None:
     from pymodbus.server import ModbusTcpServer
     from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -29,7 +32,7 @@ async def modbus(port: int, registers: int) -> None:
         tick = (tick + 1) % 1000
         # Register 0 is left alone: the bench writes it to trip an alarm.
         await server.async_setValues(1, 3, 1, [(tick + i) % 1000 for i in range(1, registers)])
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(period_ms / 1000)
 
 
 async def opcua(port: int, nodes: int, period_ms: int) -> None:
@@ -58,6 +61,6 @@ async def opcua(port: int, nodes: int, period_ms: int) -> None:
 if __name__ == "__main__":
     kind, *args = sys.argv[1:]
     if kind == "modbus":
-        asyncio.run(modbus(int(args[0]), int(args[1])))
+        asyncio.run(modbus(int(args[0]), int(args[1]), int(args[2])))
     else:
         asyncio.run(opcua(int(args[0]), int(args[1]), int(args[2])))

@@ -24,7 +24,7 @@ import random
 import sqlite3
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 MIN_TURNS = 3
 T = TypeVar("T")
@@ -125,7 +125,14 @@ async def random_phase(period_s: float, rng: random.Random | None = None) -> flo
 SYNCHRONOUS = {0: "off", 1: "normal", 2: "full", 3: "extra"}
 
 
-def sqlite_settings(connection: sqlite3.Connection) -> dict[str, str]:
+class Executes(Protocol):
+    """A sqlite3.Connection, or anything with its `execute(sql).fetchone()` (the hub's
+    pooled SQLAlchemy connection, whose `synchronous` a fresh connection would not show)."""
+
+    def execute(self, sql: str, /) -> Any: ...
+
+
+def sqlite_settings(connection: sqlite3.Connection | Executes) -> dict[str, str]:
     """The durability a SQLite connection runs with, read back from SQLite itself."""
     journal = connection.execute("PRAGMA journal_mode").fetchone()[0]
     level = connection.execute("PRAGMA synchronous").fetchone()[0]
