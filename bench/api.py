@@ -55,7 +55,6 @@ from hub.domain.tenancy import Principal
 from hub.security.passwords import Argon2Hasher
 from hub.services.tenants import NewMember
 from hub.settings import Settings, load_settings
-from hub.store.database import create_engine
 
 TENANT = "acme"
 USERS = 60
@@ -125,8 +124,8 @@ async def seed(settings: Settings) -> mixed.MixedData | None:
 
 
 async def _hub_durability(settings: Settings) -> dict[str, str]:
-    """What the hub's own engine factory gives a connection, read back from the database."""
-    engine = create_engine(settings.database_url)
+    """What the hub's own bootstrap gives a connection, read back from the database."""
+    engine = build(settings).engine  # not started: only its engine is used
     try:
         async with engine.connect() as conn:
             if settings.is_sqlite:
