@@ -1,8 +1,13 @@
 """Serve an app under uvicorn in a child process, and start/stop such children.
 
 Run as a script, it is the child: `python bench/_serve.py hub PORT` (settings as JSON in
-HUB_BENCH_SETTINGS) or `python bench/_serve.py peer PORT BODY_FILE`. Both sides go
-through `serve()`, so the server and its options are the same and only the app differs.
+HUB_BENCH_SETTINGS), `python bench/_serve.py peer PORT BODY_FILE` (the framework's
+ceiling) or `python bench/_serve.py dbpeer PORT DATABASE_FILE` (plain handlers on the same
+SQLite data, bench/_api_peer.py; its JWT settings in HUB_BENCH_SETTINGS). All go through
+`serve()`, so the server and its options are the same and only the app differs.
+
+`cpu_plan()` splits the machine's CPUs between the servers and the load client; `running()`
+and the load clients pin their processes with `pinned()`.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -41,6 +47,41 @@ class BenchError(RuntimeError):
     """The benchmark cannot give a trustworthy number; the message says why."""
 
 
+PIN_ENV = "HUB_BENCH_PIN"  # "0" leaves every process free to run on any CPU
+
+
+@dataclass(frozen=True)
+class CpuPlan:
+    servers: frozenset[int]
+    client: frozenset[int]
+
+    def as_json(self) -> dict[str, list[int]]:
+        return {"servers": sorted(self.servers), "load_client": sorted(self.client)}
+
+
+def cpu_plan() -> CpuPlan | None:
+    """Servers on the first CPU this process may use, the load client on the others; None
+    (no pinning) with fewer than two CPUs or HUB_BENCH_PIN=0."""
+    if os.environ.get(PIN_ENV, "").strip() == "0" or not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return CpuPlan(frozenset(cpus[:1]), frozenset(cpus[1:]))
+
+
+def pinned(cpus: Collection[int] | None) -> Callable[[], None] | None:
+    """A `preexec_fn` that pins the child (and every thread it starts) to `cpus`."""
+    if not cpus:
+        return None
+    wanted = set(cpus)
+
+    def pin() -> None:
+        os.sched_setaffinity(0, wanted)
+
+    return pin
+
+
 def serve(app: Litestar, port: int) -> None:
     uvicorn.run(app, port=port, **UVICORN_OPTIONS)  # type: ignore[arg-type]
 
@@ -58,7 +99,8 @@ def hub_app() -> Litestar:
 
 
 def peer_app(body: bytes) -> Litestar:
-    """The floor: the same route and bytes, with no auth, database or serialisation."""
+    """The framework's ceiling: the same route and bytes, with no auth, database or
+    serialisation."""
 
     @get(USERS_PATH, media_type=MediaType.JSON)
     async def list_users() -> bytes:
@@ -105,8 +147,14 @@ def _wait_ready(child: subprocess.Popen[bytes], url: str, timeout: float) -> Non
 
 
 @contextmanager
-def running(args: list[str], ready_path: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start `_serve.py ARGS` on a free port; yield its base URL once `ready_path` is 2xx."""
+def running(
+    args: list[str],
+    ready_path: str,
+    env: dict[str, str] | None = None,
+    cpus: Collection[int] | None = None,
+) -> Iterator[str]:
+    """Start `_serve.py ARGS` on a free port, pinned to `cpus` when given; yield its base
+    URL once `ready_path` is 2xx."""
     port = free_port()
     # The child's stdout goes to our stderr: our stdout ends with the JSON result only.
     child = subprocess.Popen(
@@ -114,6 +162,7 @@ def running(args: list[str], ready_path: str, env: dict[str, str] | None = None)
         stdin=subprocess.PIPE,  # held open for the child's lifetime: see _exit_with_parent
         stdout=sys.stderr,
         env={**os.environ, **(env or {})},
+        preexec_fn=pinned(cpus),
     )
     base = f"http://{HOST}:{port}"
     try:
@@ -137,6 +186,10 @@ def _child(argv: list[str]) -> None:
         serve(hub_app(), port)
     elif kind == "peer":
         serve(peer_app(Path(argv[2]).read_bytes()), port)
+    elif kind == "dbpeer":
+        from _api_peer import db_peer_app
+
+        serve(db_peer_app(Path(argv[2]), json.loads(os.environ[SETTINGS_ENV])), port)
     else:
         raise SystemExit(f"_serve.py: unknown app {kind!r}")
 
