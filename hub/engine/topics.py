@@ -3,15 +3,25 @@
 ``+`` matches one level and ``#`` (last level only) any number of levels, as in MQTT.
 A level written ``{name}`` matches one level like ``+`` and binds it as ``params.name``,
 so ``areas/{area_id}/sensors/+/alarm`` hands the area id to the run.
+
+Waits are looked up by key, not by reading them all: ``wait_key`` files a filter under its
+topic (exact filters) or under the literal levels before its first wildcard, and
+``event_keys`` names every key a filter matching a topic can be filed under. A key may be
+shared by filters that do not match the same topics, so what a key finds is then matched
+with ``match_topic``, which alone decides.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 MAX_TOPIC_LENGTH = 1024
+KEY_LENGTH = 256  # characters of a lookup key: a small index entry however long the topic
+KEY_LEVELS = 8  # literal levels of a wildcard filter kept in its key
 
 
 def topic_problem(topic: object) -> str | None:
@@ -78,3 +88,45 @@ def payload_matches(payload: Any, match: Any) -> bool:
     if isinstance(match, bool) or isinstance(payload, bool):
         return payload is match  # true is not 1
     return bool(payload == match)
+
+
+def is_wildcard_level(level: str) -> bool:
+    """Does ``match_topic`` take this filter level as a wildcard (not compared literally)?"""
+    return level in ("+", "#") or _PARAM.match(level) is not None
+
+
+def wait_key(topic_filter: str) -> str:
+    """The key a wait's filter is stored under: ``=`` and the filter when it has no
+    wildcard (it matches only itself), else ``+`` and its levels before the first wildcard,
+    at most KEY_LEVELS of them. Cut to KEY_LENGTH characters."""
+    levels = topic_filter.split("/")
+    for index, level in enumerate(levels):
+        if is_wildcard_level(level):
+            return _key("+", "/".join(levels[: min(index, KEY_LEVELS)]))
+    return _key("=", topic_filter)
+
+
+def event_keys(topic: str) -> frozenset[str]:
+    """Every key a filter matching ``topic`` can be stored under: the topic's own, and its
+    first 0..KEY_LEVELS levels as a wildcard filter's start (at most KEY_LEVELS + 2 keys,
+    however many levels the topic has). Telemetry repeats its topics in every burst, so
+    short ones are remembered."""
+    return _short_topic_keys(topic) if len(topic) < KEY_LENGTH else _event_keys(topic)
+
+
+def _event_keys(topic: str) -> frozenset[str]:
+    levels = topic.split("/", KEY_LEVELS)  # past KEY_LEVELS, the rest stays in one piece
+    starts = accumulate(levels[:KEY_LEVELS], lambda start, level: f"{start}/{level}")
+    if len(topic) < KEY_LENGTH and topic.isascii() and "\x00" not in topic:
+        return frozenset(("=" + topic, "+", *["+" + start for start in starts]))  # as is
+    return frozenset((_key("=", topic), "+", *[_key("+", start) for start in starts]))
+
+
+_short_topic_keys = lru_cache(maxsize=4096)(_event_keys)
+
+
+def _key(kind: str, text: str) -> str:
+    # PostgreSQL text holds neither NUL nor lone surrogates: replacing them (like cutting)
+    # only lets more filters share a key, never loses a match.
+    cut = text[: KEY_LENGTH - 1].replace("\x00", "\ufffd")
+    return kind + cut.encode("utf-8", "replace").decode("utf-8")

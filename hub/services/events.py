@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 # (tenant id, topic, payload)
 Handler = Callable[[str, str, Any], Awaitable[None]]
-# (tenant id, [(topic, raw)], render)
-BatchHandler = Callable[[str, Iterable[tuple[str, Any]], Callable[[Any], Any]], Awaitable[None]]
+# (tenant id, [(topic, raw)], render, the burst's distinct topics)
+BatchHandler = Callable[
+    [str, Iterable[tuple[str, Any]], Callable[[Any], Any], Collection[str]], Awaitable[None]
+]
 ALL_TENANTS = None  # a subscription to every tenant's events (platform dispatchers only)
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,8 @@ class InProcessBus:
     ) -> Callable[[], None]:
         """Take `tenant`'s events on topics matching `pattern` (tenant=ALL_TENANTS: every
         tenant's, for a dispatcher that scopes by the tenant it is handed). `batch`, when
-        given, takes a burst of events in one call (see publish_many)."""
+        given, takes a burst of events in one call, with its distinct topics (see
+        publish_many)."""
         entry = _Subscription(tenant, pattern, handler, batch)
         self._subscriptions.append(entry)
         self._routes.clear()
@@ -100,17 +103,20 @@ class InProcessBus:
         sees each event it takes, and one subscribed with `batch=` gets them in one call.
         Events carry a raw form; `render(raw)` makes the payload, only for a handler that
         takes the event (a batch handler renders what it uses). Given the burst's
-        `topics`, when only batch handlers that take all of them listen, the burst is
-        handed over unread, so a burst nobody needs costs nothing per event."""
+        `topics` (every topic of its events), when only batch handlers that take all of
+        them listen, the burst is handed over unread with those topics, so a burst nobody
+        needs costs nothing per event."""
         if not tenant:
             raise ValueError("an event needs its publisher's tenant")
         if topics is not None:
-            routes = [self._route(tenant, t) for t in topics]
+            distinct = set(topics)
+            routes = [self._route(tenant, t) for t in distinct]
             everyone = {s for r in routes for s in r}
             if all(s.batch is not None for s in everyone) and all(
                 len(r) == len(everyone) for r in routes
             ):
-                await self._settle([s.batch(tenant, events, render) for s in everyone])  # type: ignore[misc]
+                batches = [s.batch for s in everyone if s.batch is not None]  # all of them
+                await self._settle([batch(tenant, events, render, distinct) for batch in batches])
                 return
         per_subscription: dict[_Subscription, list[tuple[str, Any]]] = {}
         for event in events:
@@ -119,7 +125,7 @@ class InProcessBus:
         calls: list[Awaitable[None]] = []
         for sub, items in per_subscription.items():
             if sub.batch is not None:
-                calls.append(sub.batch(tenant, items, render))
+                calls.append(sub.batch(tenant, items, render, {topic for topic, _ in items}))
             else:
                 calls.extend(sub.handler(tenant, topic, render(raw)) for topic, raw in items)
         await self._settle(calls)

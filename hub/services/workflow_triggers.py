@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -122,14 +122,17 @@ class TriggerService:
             return await uow.tenants.by_id(tenant_id)
 
     async def _deliver_to_waits(self, tenant_id: str, topic: str, payload: Any) -> None:
-        await self._deliver_many(tenant_id, [(topic, payload)], lambda raw: raw)
+        await self._deliver_many(tenant_id, [(topic, payload)], lambda raw: raw, (topic,))
 
-    async def _deliver_many(self, tenant_id: str, events: Any, render: Any) -> None:
+    async def _deliver_many(
+        self, tenant_id: str, events: Any, render: Any, topics: Collection[str]
+    ) -> None:
         """An event wakes the runs of its own tenant waiting at a `wait: {event: ...}` step
-        for its topic. A burst (telemetry) reads the waits once, and renders only the
-        events it delivers."""
+        for its topic. Only waits that may match the events' topics are read (by key, so
+        other waits cost nothing); a burst (telemetry) reads them once for all its
+        topics, and its events are gone through and rendered only when some were found."""
         async with self._uow() as uow:
-            waits = await uow.workflows.event_waits(tenant_id)
+            waits = await uow.workflows.event_waits(tenant_id, topics)
         if waits:
             for topic, raw in events:
                 if any(match_topic(w.topic, topic) is not None for w in waits):

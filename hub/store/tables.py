@@ -309,6 +309,10 @@ workflow_waits = Table(
     Column("tenant_id", String(32), nullable=False),
     Column("topic", String(1024), nullable=False),
     Column("match", Text, nullable=True),  # JSON: payload fields the event must have
+    # hub.engine.topics.wait_key(topic): an event finds the waits that can match it by key
+    # (indexed), so its cost does not grow with the tenant's other waits.
+    Column("topic_key", String(256), nullable=False),
+    Index("ix_workflow_waits_topic_key_tenant_id", "topic_key", "tenant_id"),
 )
 
 # --- anchors of audit tree heads on a chain (issue 6) ---

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    String,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.domain.ids import time_ordered_floor
 from hub.engine.history import Event, EventType
+from hub.engine.topics import event_keys, wait_key
 from hub.store.tables import (
     FINISHED_RUN_STATUSES,
     LIVE_RUN_STATUSES,
@@ -344,16 +358,22 @@ class SqlWorkflows:
                         "step": step,
                         "tenant_id": tenant_id,
                         "topic": topic,
+                        "topic_key": wait_key(topic),
                         "match": None if match is None else _dump(match),
                     }
                     for step, (topic, match) in waits.items()
                 ],
             )
 
-    async def event_waits(self, tenant_id: str) -> list[Any]:
+    async def event_waits(self, tenant_id: str, topics: Iterable[str]) -> list[Any]:
+        """The tenant's waits whose filter may match one of `topics`: those stored under
+        one of the topics' keys, found through the index whatever the tenant's other
+        waits. The caller matches them with match_topic."""
+        keys = list(frozenset().union(*map(event_keys, topics)))
         w = workflow_waits.c
+        among = _one_of(w.topic_key, keys, self._conn.dialect.name)
         return list(
-            await self._conn.execute(select(workflow_waits).where(w.tenant_id == tenant_id))
+            await self._conn.execute(select(workflow_waits).where(among, w.tenant_id == tenant_id))
         )
 
     # --- cron marks ---
@@ -540,3 +560,13 @@ def _user_task(row: Any) -> dict[str, Any]:
     data["candidate_groups"] = json.loads(data["candidate_groups"])
     data["values"] = json.loads(data["values"]) if data["values"] else None
     return data
+
+
+def _one_of(column: Any, values: list[str], dialect: str) -> Any:
+    """`column` is one of `values`, all in one bound value (an array on PostgreSQL, a JSON
+    array on SQLite): a burst's thousands of topics take one statement, whose text does
+    not change with their number (no bound parameter limit, one prepared statement)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("values", values, type_=ARRAY(String)))
+    listed = func.json_each(bindparam("values", _dump(values))).table_valued("value")
+    return column.in_(select(listed.c.value))
