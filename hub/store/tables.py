@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -363,6 +364,14 @@ telemetry_chunks = Table(
     Column("vals", LargeBinary, nullable=True),
     Column("texts", Text, nullable=True),
     Column("quality", LargeBinary, nullable=False),
+    # The summary of the usable samples (not bad, not empty): a bucket that wholly holds
+    # the chunk takes these instead of decoding it. Numbers are null for text.
+    Column("usable", Integer, nullable=True),
+    Column("v_min", Double, nullable=True),
+    Column("v_max", Double, nullable=True),
+    Column("v_sum", Double, nullable=True),
+    Column("v_last", Double, nullable=True),
+    Column("v_last_ts", BigInteger, nullable=True),
     Index("ix_telemetry_chunks_series_last", "series_id", "ts_last"),
 )
 
