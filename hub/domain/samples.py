@@ -8,9 +8,10 @@ makes storage cost per sample a few array appends, and a tag's history a range o
 Each chunk also carries a summary of its usable (not bad, not empty) samples: their count,
 min, max, sum and last value (with its time). A bucketed read takes the summaries of the
 chunks a bucket wholly holds, in the database, and decodes only the chunks that straddle
-a bucket's edge. A chunk's samples are in time order and lie within MAX_SPAN_US of each
-other, so the chunks holding a time range are found by `ts_last` alone, within the
-range plus MAX_SPAN_US.
+a bucket's edge. A chunk's samples are in time order and within one minute (a flush that
+crosses a minute becomes two chunks), so every bucket of a minute or more wholly holds
+its chunks. Reads find a range's chunks by `ts_last` within the range plus MAX_SPAN_US,
+a margin that also covers chunks stored before summaries existed (one per flush).
 """
 
 from __future__ import annotations
@@ -29,21 +30,22 @@ Summary = tuple[int, float | None, float | None, float | None, float | None, int
 Chunk = tuple[Any, ...]
 NUMBER, BOOL, TEXT = 0, 1, 2
 BAD = 2
-MAX_SPAN_US = 600_000_000  # ten minutes; a flush holds half a second
+MINUTE_US = 60_000_000  # no chunk crosses a minute
+MAX_SPAN_US = 600_000_000  # the read margin: ten minutes; a flush holds half a second
 EMPTY: Summary = (0, None, None, None, None, None)
 T = TypeVar("T")
 
 
 def runs(items: Sequence[T], ts: Callable[[T], int]) -> list[Sequence[T]]:
-    """`items` in time order, cut so that no run spans more than MAX_SPAN_US."""
+    """`items` in time order, cut where a minute begins."""
     if any(ts(a) > ts(b) for a, b in pairwise(items)):
         items = sorted(items, key=ts)  # stable: equal times keep their order
-    if not items or ts(items[-1]) - ts(items[0]) <= MAX_SPAN_US:
+    if not items or ts(items[0]) // MINUTE_US == ts(items[-1]) // MINUTE_US:
         return [items]
     out: list[Sequence[T]] = []
     begin = 0
     for i in range(1, len(items)):
-        if ts(items[i]) - ts(items[begin]) > MAX_SPAN_US:
+        if ts(items[i]) // MINUTE_US != ts(items[begin]) // MINUTE_US:
             out.append(items[begin:i])
             begin = i
     out.append(items[begin:])
@@ -51,7 +53,7 @@ def runs(items: Sequence[T], ts: Callable[[T], int]) -> list[Sequence[T]]:
 
 
 def pack_chunks(kind: int, samples: Sequence[Sample]) -> list[Chunk]:
-    """One tag's samples as chunks in time order, each within MAX_SPAN_US."""
+    """One tag's samples as chunks in time order, each within one minute."""
     return [pack(kind, run) for run in runs(samples, _ts)]
 
 

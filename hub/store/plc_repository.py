@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.domain.alarms import Alarm, AlarmRule, AlarmState, Priority, Transition, rule_dict
 from hub.domain.plc import Device, Protocol, Tag
 from hub.domain.plc_config import device_dict, parse_device, tag_dict
-from hub.domain.samples import MAX_SPAN_US
+from hub.domain.samples import MAX_SPAN_US, MINUTE_US
 from hub.store.tables import alarm_journal, alarms, plc_devices, plc_tags, telemetry_chunks
 
 # Chunks go straight to the driver as tuples: SQLAlchemy's per-row parameter handling
@@ -295,9 +295,10 @@ class SqlPlc:
             c.ts_last >= start,
             c.ts_last < end,
             c.ts_first >= start,
-            c.usable.is_not(None),
-            bucket == c.ts_last // literal_column(str(int(width)), BigInteger),
+            c.usable.is_not(None),  # none on chunks stored before summaries
         )
+        if width % MINUTE_US:  # a bucket of a minute or more holds its chunks wholly
+            whole = and_(whole, bucket == c.ts_last // literal_column(str(int(width)), BigInteger))
         figure = {
             "avg": func.sum(c.v_sum),
             "min": func.min(c.v_min),
@@ -329,18 +330,31 @@ class SqlPlc:
         if not await self._owned(tenant_id, series_id):
             return []
         c = telemetry_chunks.c
-        w = literal_column(str(int(width)), BigInteger)
-        partly = or_(
-            c.usable.is_(None),
-            c.ts_first < start,
-            c.ts_last >= end,
-            c.ts_first // w != c.ts_last // w,
-        )
-        query = (
-            select(*CHUNK_COLUMNS)
-            .where(self._overlapping(series_id, start, end), partly)
-            .order_by(c.ts_last, c.id)
-        )
+        overlapping = self._overlapping(series_id, start, end)
+        if width % MINUTE_US:  # buckets shorter than a minute: chunks may cross their edges
+            w = literal_column(str(int(width)), BigInteger)
+            partly = or_(
+                c.usable.is_(None),
+                c.ts_first < start,
+                c.ts_last >= end,
+                c.ts_first // w != c.ts_last // w,
+            )
+            return await self._chunk_rows(and_(overlapping, partly))
+        # Else only the range's two edges and unsummarised chunks: three index ranges, not
+        # a scan of the range (the partial index holds only chunks without a summary).
+        found = {}
+        for where in (
+            and_(self._overlapping(series_id, start, start), c.ts_first < start),
+            and_(self._overlapping(series_id, end, end), c.ts_first < end),
+            and_(overlapping, c.usable.is_(None)),
+        ):
+            query = select(c.ts_last, c.id, *CHUNK_COLUMNS).where(where)
+            found.update({(r[0], r[1]): tuple(r[2:]) for r in await self._conn.execute(query)})
+        return [found[key] for key in sorted(found)]
+
+    async def _chunk_rows(self, where: Any) -> list[tuple[Any, ...]]:
+        c = telemetry_chunks.c
+        query = select(*CHUNK_COLUMNS).where(where).order_by(c.ts_last, c.id)
         return [tuple(r) for r in await self._conn.execute(query)]
 
     async def latest(self, tenant_id: str, series_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -373,6 +374,15 @@ telemetry_chunks = Table(
     Column("v_last", Double, nullable=True),
     Column("v_last_ts", BigInteger, nullable=True),
     Index("ix_telemetry_chunks_series_last", "series_id", "ts_last"),
+    # Chunks stored before summaries (migration 0013): reads find them without a scan;
+    # new chunks never enter it.
+    Index(
+        "ix_telemetry_chunks_unsummarised",
+        "series_id",
+        "ts_last",
+        sqlite_where=text("usable IS NULL"),
+        postgresql_where=text("usable IS NULL"),
+    ),
 )
 
 # One alarm per rule: the rule (JSON) and the alarm's current ISA-18.2 state.

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hub.bootstrap import Hub
-from hub.domain.samples import NUMBER, Sample, pack_chunks
+from hub.domain.samples import NUMBER, Sample, pack, pack_chunks
 from hub.services.telemetry_feed import from_micros, micros
 from tests.conftest import World
 
@@ -74,25 +74,31 @@ def _device(world: World) -> dict[str, Any]:
     return created.json()
 
 
-async def _store(hub: Hub, device: dict[str, Any], day_us: int, count: int) -> int:
-    """Write `count` samples of the day through the store, as flushes would."""
+async def _store(
+    hub: Hub, device: dict[str, Any], day_us: int, count: int, legacy: bool = False
+) -> int:
+    """Write `count` samples of the day through the store, as flushes would (`legacy`: as
+    they did before chunks had summaries, and crossed minutes)."""
     tenant = await hub.tenants.get("acme")
     async with hub.uow(write=True) as uow:
         series = (await uow.plc.series(tenant.id, device["id"]))["flow"]
-        rows = [(series, *c) for s in _chunks(day_us, count) for c in pack_chunks(NUMBER, s)]
+        if legacy:
+            rows = [(series, *pack(NUMBER, s)[:7], *[None] * 6) for s in _chunks(day_us, count)]
+        else:
+            rows = [(series, *c) for s in _chunks(day_us, count) for c in pack_chunks(NUMBER, s)]
         await uow.plc.add_chunks(rows)
         await uow.commit()
     return len(rows)
 
 
-def _day(world: World, hub: Hub, count: int) -> tuple[int, str, int]:
+def _day(world: World, hub: Hub, count: int, legacy: bool = False) -> tuple[int, str, int]:
     """A device whose tag has `count` samples from midnight two days ago (UTC): the day's
     start, the history's URL and how many chunks hold them."""
     device = _device(world)
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     day_us = micros(midnight - timedelta(days=2))
     with world.client.portal() as portal:
-        chunks = portal.call(_store, hub, device, day_us, count)
+        chunks = portal.call(_store, hub, device, day_us, count, legacy)
     return day_us, f"{BASE}/meter/tags/flow/history", chunks
 
 
@@ -133,6 +139,20 @@ def test_a_day_at_ten_samples_a_second_answers_every_minute(world: World, hub: H
     for agg in ("avg", "min", "max", "last"):
         page = _get(world, url, bucket="1m", agg=agg, **{"from": _iso(low), "to": _iso(high)})
         _check(page["items"], part, agg)
+
+
+def test_chunks_stored_before_summaries_are_decoded(world: World, hub: Hub) -> None:
+    count = 20 * 60 * RATE
+    day_us, url, _ = _day(world, hub, count, legacy=True)
+    span = {"from": _iso(day_us + 1), "to": _iso(day_us + count * STEP_US - 1)}
+    inside = _samples(day_us, 1, count)
+    for bucket, width in (("1m", MINUTE_US), ("10s", 10_000_000)):
+        expected = _expected(inside, width)
+        for agg in ("avg", "last"):
+            _check(_get(world, url, bucket=bucket, agg=agg, **span)["items"], expected, agg)
+        inside = _samples(day_us, 1, count)
+    raw = _get(world, url, limit=5000, **span)
+    assert raw["items"][0]["ts"] == _iso(day_us + STEP_US) and len(raw["items"]) == 5000
 
 
 def test_long_bucketed_ranges_come_in_pages(world: World, hub: Hub) -> None:

@@ -10,7 +10,7 @@ from hub.domain.errors import ValidationFailed
 from hub.domain.plc_config import device_dict, parse_device, patch_device
 from hub.domain.samples import (
     BOOL,
-    MAX_SPAN_US,
+    MINUTE_US,
     NUMBER,
     TEXT,
     aggregate,
@@ -52,12 +52,17 @@ def test_columns_are_scaled_and_summarised() -> None:
     assert pack_column(NUMBER, (3, 1, 2), [1, 2, 3], 1.0, 0.0, False)[2] == (3, 1, 3, 6, 2, 3)
 
 
-def test_chunks_are_in_time_order_within_the_span() -> None:
-    late, early = (MAX_SPAN_US + 10, 2.0, 0), (5, 1.0, 0)
+def test_chunks_are_in_time_order_within_a_minute() -> None:
+    late, early = (MINUTE_US + 10, 2.0, 0), (5, 1.0, 0)
     chunks = pack_chunks(NUMBER, [late, (7, 3.0, 0), early])
     assert [(c[0], c[1], c[2]) for c in chunks] == [(5, 7, 2), (late[0], late[0], 1)]
     assert unpack(NUMBER, *chunks[0][3:7]) == [early, (7, 3.0, 0)]
     assert runs([3, 1, 2], lambda t: t) == [[1, 2, 3]]
+    assert runs([1, MINUTE_US - 1, MINUTE_US, 3 * MINUTE_US], lambda t: t) == [
+        [1, MINUTE_US - 1],
+        [MINUTE_US],
+        [3 * MINUTE_US],
+    ]
 
 
 def test_aggregate_skips_bad_samples() -> None:
