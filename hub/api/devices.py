@@ -20,6 +20,7 @@ from hub.domain.errors import FieldProblem, HubError, ValidationFailed
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from hub.domain.tenancy import Tenant
 from hub.services.devices import device_view
+from hub.services.telemetry_history import MAX_HISTORY
 
 TenantSlug = Annotated[str, PathParameter(max_length=63)]
 DeviceRef = Annotated[str, PathParameter(max_length=64, description="device id or name")]
@@ -34,6 +35,41 @@ MISSING_FIELD = re.compile(r"Object missing required field `(.+)`")
 
 class WriteIn(msgspec.Struct, forbid_unknown_fields=True):
     value: bool | int | float | str
+
+
+class HistoryItem(msgspec.Struct, omit_defaults=True):
+    """A raw sample (with `quality`) or a bucket (with `count`)."""
+
+    ts: Annotated[datetime, msgspec.Meta(description="the sample's time, or the bucket's start")]
+    value: Annotated[
+        bool | int | float | str | None,
+        msgspec.Meta(description="the sample's value, or the bucket's avg, min, max or last"),
+    ]
+    quality: Annotated[str | None, msgspec.Meta(description="raw: good, uncertain or bad")] = None
+    count: Annotated[
+        int | None, msgspec.Meta(description="bucketed: the good and uncertain samples in it")
+    ] = None
+
+
+class HistoryOut(msgspec.Struct):
+    """A page of a tag's history: the whole range, or `truncated` with a `next_cursor`."""
+
+    items: list[HistoryItem]
+    bucket: str | None
+    agg: str | None
+    truncated: Annotated[
+        bool,
+        msgspec.Meta(
+            description="the range holds more than this page: ask again with `next_cursor`"
+        ),
+    ]
+    next_cursor: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="`cursor` for the next page (it keeps this page's range); "
+            "null when the range is complete"
+        ),
+    ]
 
 
 @dataclass
@@ -210,12 +246,27 @@ class DeviceController(Controller):
         to: Annotated[str | None, QueryParameter(max_length=40)] = None,
         bucket: Annotated[str | None, QueryParameter(max_length=8)] = None,
         agg: Annotated[str, QueryParameter(max_length=8)] = "avg",
-    ) -> dict[str, Any]:
+        cursor: Cursor = None,
+        limit: Annotated[
+            int,
+            QueryParameter(
+                ge=1,
+                le=MAX_HISTORY,
+                description="samples (raw) or buckets (bucketed) in one page",
+            ),
+        ] = MAX_HISTORY,
+    ) -> HistoryOut:
         start, end = _parse_time(from_, "from"), _parse_time(to, "to")
-        items = await hub.plc.devices.history(
-            await _tenant(hub, tenant), device_id, tag, start, end, bucket, agg
+        page = await hub.plc.devices.history(
+            await _tenant(hub, tenant), device_id, tag, start, end, bucket, agg, cursor, limit
         )
-        return {"items": items, "bucket": bucket, "agg": agg if bucket else None}
+        return HistoryOut(
+            [HistoryItem(**item) for item in page.items],
+            bucket,
+            agg if bucket else None,
+            page.truncated,
+            page.next_cursor,
+        )
 
     @post(
         "/{device_id:str}/tags/{tag:str}/write",

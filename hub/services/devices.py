@@ -32,6 +32,7 @@ from hub.ports import Clock, Page, TagBatch, UnitOfWorkFactory
 from hub.services.audit import AuditLog
 from hub.services.plc_supervisor import PlcSupervisor
 from hub.services.telemetry import TelemetryService
+from hub.services.telemetry_history import MAX_HISTORY, HistoryPage
 
 MAX_SAFE_INT = 2**53 - 1
 UNKNOWN_WRITE = "the write may still be applied by the PLC; read the tag before writing again"
@@ -205,10 +206,14 @@ class DeviceService:
         end: datetime | None,
         bucket: str | None = None,
         agg: str = "avg",
-    ) -> list[dict[str, Any]]:
+        cursor: str | None = None,
+        limit: int = MAX_HISTORY,
+    ) -> HistoryPage:
+        """A page of the tag's samples or buckets; `truncated` with a `next_cursor` when
+        there are more."""
         device = await self.get(tenant, device_ref)
         self._tag(device, tag)
-        return await self.telemetry.history(device, tag, start, end, bucket, agg)
+        return await self.telemetry.history(device, tag, start, end, bucket, agg, cursor, limit)
 
     async def browse(self, tenant: Tenant, device_ref: str, node: str | None) -> list[BrowseEntry]:
         device = await self.get(tenant, device_ref)

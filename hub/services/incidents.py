@@ -135,7 +135,7 @@ class IncidentService:
             return None
         start, end = item.opened_at - SNAPSHOT_BEFORE, item.opened_at + SNAPSHOT_AFTER
         try:
-            samples = await self._devices.history(tenant, device, tag, start, end)
+            page = await self._devices.history(tenant, device, tag, start, end)
         except NotFound:  # the device or tag was removed since
             return None
         return {
@@ -143,7 +143,8 @@ class IncidentService:
             "tag": tag,
             "from": start,
             "to": end,
-            "samples": samples,
+            "samples": page.items,
+            "truncated": page.truncated,  # more than a page in two minutes: the first page
         }
 
     async def review(

@@ -14,24 +14,21 @@ import contextlib
 import itertools
 import logging
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from hub.domain.audit import rfc3339
-from hub.domain.errors import FieldProblem, NotFound, ValidationFailed
+from hub.domain.errors import NotFound
 from hub.domain.plc import Device, Quality
-from hub.domain.samples import aggregate, pack, pack_column, unpack
+from hub.domain.samples import pack_chunks, pack_column, runs, unpack
 from hub.ports import Clock, TagBatch, UnitOfWorkFactory
 from hub.services.events import InProcessBus
 from hub.services.telemetry_feed import DeviceFeed, Group, TagSlot, from_micros, micros
+from hub.services.telemetry_history import MAX_HISTORY, HistoryPage, read, window
 
 log = logging.getLogger("hub.telemetry")
-BUCKETS = {"1s": 1, "10s": 10, "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
-AGGREGATES = ("avg", "min", "max", "last")
-MAX_HISTORY = 10_000
-MAX_CHUNKS = 20_000
 LABELS = {q: q.label for q in Quality} | {int(q): q.label for q in Quality}
 GOOD, BAD = Quality.GOOD, Quality.BAD
 
@@ -218,7 +215,7 @@ class TelemetryService:
             samples, slot.pending = slot.pending, []
             if samples:
                 taken.append((slot, samples))
-                rows.append((slot.series, *pack(slot.kind, samples)))
+                rows += [(slot.series, *c) for c in pack_chunks(slot.kind, samples)]
         if rows:
             try:
                 async with self._uow(write=True) as uow:
@@ -248,18 +245,10 @@ class TelemetryService:
         for _, group, _, batch in bursts:
             if group is not None:
                 polls.setdefault(id(group), (group, []))[1].append(batch)
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for group, batches in polls.values():
-            stamps = array("q", [micros(b.ts) for b in batches])
-            ts_blob, first, last, n = stamps.tobytes(), stamps[0], stamps[-1], len(stamps)
-            good = bytes(n)
-            columns = zip(*[b.values for b in batches], strict=True)
-            for slot, column in zip(group.slots, columns, strict=True):
-                if slot is not None:
-                    vals, texts = pack_column(
-                        slot.kind, column, slot.scale, slot.offset, slot.linear
-                    )
-                    rows.append((slot.series, first, last, n, ts_blob, vals, texts, good))
+            for run in runs(batches, _poll_micros):  # one run unless the clock jumped
+                rows += _poll_chunks(group, run)
         return rows
 
     def _requeue(self, taken: list[Any], bursts: list[Any], count: int) -> None:
@@ -308,41 +297,39 @@ class TelemetryService:
         end: datetime | None,
         bucket: str | None,
         agg: str,
-    ) -> list[dict[str, Any]]:
-        problems = []
-        if bucket is not None and bucket not in BUCKETS:
-            problems.append(FieldProblem("bucket", f"one of {', '.join(BUCKETS)}"))
-        if agg not in AGGREGATES:
-            problems.append(FieldProblem("agg", f"one of {', '.join(AGGREGATES)}"))
-        end = end or self._clock.now()
-        start = start or end - timedelta(hours=1)
-        if start >= end:
-            problems.append(FieldProblem("from", "must be before 'to'"))
-        if problems:
-            raise ValidationFailed(problems)
+        cursor: str | None = None,
+        limit: int = MAX_HISTORY,
+    ) -> HistoryPage:
+        """One page of a tag's samples or buckets (hub/services/telemetry_history.py)."""
+        w = window(start, end, bucket, agg, cursor, self._clock.now())
         await self.flush()  # what was read a moment ago is part of the history
         async with self._uow() as uow:
             series = (await uow.plc.series(device.tenant_id, device.id)).get(tag)
             if series is None:
                 raise NotFound(f"tag {tag!r} not found on device {device.name!r}")
-            chunks = await uow.plc.chunks(
-                device.tenant_id, series, micros(start), micros(end), MAX_CHUNKS
+            spec = device.tag(tag)
+            kind = TagSlot(spec, series, "").kind if spec is not None else 0
+            return await read(uow.plc, device.tenant_id, series, kind, w, agg, limit)
+
+
+def _poll_micros(batch: TagBatch) -> int:
+    return micros(batch.ts)
+
+
+def _poll_chunks(group: Group, batches: Sequence[TagBatch]) -> list[tuple[Any, ...]]:
+    """A run of one group's polls (in time order) as one chunk per tag."""
+    stamps = array("q", [micros(b.ts) for b in batches])
+    ts_blob, first, last, n = stamps.tobytes(), stamps[0], stamps[-1], len(stamps)
+    good = bytes(n)
+    columns = zip(*[b.values for b in batches], strict=True)
+    rows = []
+    for slot, column in zip(group.slots, columns, strict=True):
+        if slot is not None:
+            vals, texts, summary = pack_column(
+                slot.kind, column, stamps, slot.scale, slot.offset, slot.linear
             )
-        spec = device.tag(tag)
-        kind = TagSlot(spec, series, "").kind if spec is not None else 0
-        low, high = micros(start), micros(end)
-        samples = [s for c in chunks for s in unpack(kind, *c) if low <= s[0] < high]
-        samples.sort(key=lambda s: s[0])  # poll chunks and single values may interleave
-        if bucket is None:
-            return [
-                {"ts": from_micros(ts), "value": value, "quality": Quality(q).label}
-                for ts, value, q in samples[:MAX_HISTORY]
-            ]
-        width = BUCKETS[bucket] * 1_000_000
-        return [
-            {"ts": from_micros(ts), "value": value, "count": n}
-            for ts, value, n in aggregate(samples, width, agg)[:MAX_HISTORY]
-        ]
+            rows.append((slot.series, first, last, n, ts_blob, vals, texts, good, *summary))
+    return rows
 
 
 class SampleEvents:

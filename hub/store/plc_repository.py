@@ -7,20 +7,41 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Double,
+    and_,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.domain.alarms import Alarm, AlarmRule, AlarmState, Priority, Transition, rule_dict
 from hub.domain.plc import Device, Protocol, Tag
 from hub.domain.plc_config import device_dict, parse_device, tag_dict
+from hub.domain.samples import MAX_SPAN_US, MINUTE_US
 from hub.store.tables import alarm_journal, alarms, plc_devices, plc_tags, telemetry_chunks
 
 # Chunks go straight to the driver as tuples: SQLAlchemy's per-row parameter handling
 # cost more than the insert itself.
-_COLUMNS = "telemetry_chunks (series_id, ts_first, ts_last, count, ts, vals, texts, quality)"
+_NAMES = (
+    "series_id, ts_first, ts_last, count, ts, vals, texts, quality,"
+    " usable, v_min, v_max, v_sum, v_last, v_last_ts"
+)
+_COLUMNS = f"telemetry_chunks ({_NAMES})"
+_WIDTH = len(_NAMES.split(","))
 INSERT_CHUNKS = {
-    "qmark": f"INSERT INTO {_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    "numeric_dollar": f"INSERT INTO {_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    "qmark": f"INSERT INTO {_COLUMNS} VALUES ({', '.join('?' * _WIDTH)})",
+    "numeric_dollar": (
+        f"INSERT INTO {_COLUMNS} VALUES ({', '.join(f'${i + 1}' for i in range(_WIDTH))})"
+    ),
 }
 CHUNK_COLUMNS = (
     telemetry_chunks.c.ts,
@@ -216,19 +237,124 @@ class SqlPlc:
         )
         return (await self._conn.execute(query)).first() is not None
 
-    async def chunks(
-        self, tenant_id: str, series_id: int, start: int, end: int, limit: int
+    def _overlapping(self, series_id: int, start: int, end: int) -> Any:
+        """The chunks holding samples in [start, end): a chunk's samples lie within
+        MAX_SPAN_US, so its ts_last is below end + MAX_SPAN_US (an index range)."""
+        c = telemetry_chunks.c
+        return and_(
+            c.series_id == series_id,
+            c.ts_last >= start,
+            c.ts_last < end + MAX_SPAN_US,
+            c.ts_first < end,
+        )
+
+    async def chunk_page(
+        self,
+        tenant_id: str,
+        series_id: int,
+        start: int,
+        end: int,
+        after: tuple[int, int] | None,
+        limit: int,
     ) -> list[tuple[Any, ...]]:
-        """The series' chunks overlapping [start, end), oldest first: (ts, vals, texts, q)."""
+        """Up to `limit` chunks holding samples in [start, end) in stored order (ts_last,
+        id), from the chunk `after` names on: (ts_last, id, ts, vals, texts, q)."""
         if not await self._owned(tenant_id, series_id):
             return []
         c = telemetry_chunks.c
+        where = self._overlapping(series_id, start, end)
+        if after is not None:
+            where = and_(where, c.ts_last >= after[0], or_(c.ts_last > after[0], c.id >= after[1]))
         query = (
-            select(*CHUNK_COLUMNS)
-            .where(c.series_id == series_id, c.ts_last >= start, c.ts_first < end)
-            .order_by(c.ts_last)
+            select(c.ts_last, c.id, *CHUNK_COLUMNS)
+            .where(where)
+            .order_by(c.ts_last, c.id)
             .limit(limit)
         )
+        return [tuple(r) for r in await self._conn.execute(query)]
+
+    async def any_chunk(self, tenant_id: str, series_id: int, start: int, end: int) -> bool:
+        """Whether any chunk may hold samples in [start, end)."""
+        if not await self._owned(tenant_id, series_id):
+            return False
+        query = select(telemetry_chunks.c.id).where(self._overlapping(series_id, start, end))
+        return (await self._conn.execute(query.limit(1))).first() is not None
+
+    async def bucket_figures(
+        self, tenant_id: str, series_id: int, start: int, end: int, width: int, agg: str
+    ) -> list[tuple[int, int, float | None, int | None]]:
+        """Per bucket of `width` µs, from the summaries of the chunks in [start, end) that
+        lie wholly in one bucket: (bucket number, usable count, figure, ts of the last
+        value); the figure is the sum for avg, else min, max or the last value."""
+        if not await self._owned(tenant_id, series_id):
+            return []
+        c = telemetry_chunks.c
+        bucket = c.ts_first // literal_column(str(int(width)), BigInteger)
+        whole = and_(
+            c.series_id == series_id,
+            c.ts_last >= start,
+            c.ts_last < end,
+            c.ts_first >= start,
+            c.usable.is_not(None),  # none on chunks stored before summaries
+        )
+        if width % MINUTE_US:  # a bucket of a minute or more holds its chunks wholly
+            whole = and_(whole, bucket == c.ts_last // literal_column(str(int(width)), BigInteger))
+        figure = {
+            "avg": func.sum(c.v_sum),
+            "min": func.min(c.v_min),
+            "max": func.max(c.v_max),
+            "last": self._newest_last(),
+        }[agg]
+        query = (
+            select(bucket.label("b"), func.sum(c.usable), figure, func.max(c.v_last_ts))
+            .where(whole)
+            .group_by(literal_column("b"))
+        )
+        return [(int(b), int(n), v, t) for b, n, v, t in await self._conn.execute(query)]
+
+    def _newest_last(self) -> Any:
+        """The last value of the bucket's chunk whose last value is newest. SQLite takes a
+        bare column from the row that the query's single max() picked, in one pass; a
+        window function would sort the whole range first."""
+        c = telemetry_chunks.c
+        if self._conn.dialect.name == "postgresql":
+            newest = aggregate_order_by(c.v_last, c.v_last_ts.desc().nulls_last(), c.id.desc())
+            return func.array_agg(newest, type_=ARRAY(Double))[1]
+        return c.v_last
+
+    async def edge_chunks(
+        self, tenant_id: str, series_id: int, start: int, end: int, width: int
+    ) -> list[tuple[Any, ...]]:
+        """The chunks `bucket_figures` leaves out (they straddle a bucket's or the range's
+        edge, or have no summary), to decode: (ts, vals, texts, q), in stored order."""
+        if not await self._owned(tenant_id, series_id):
+            return []
+        c = telemetry_chunks.c
+        overlapping = self._overlapping(series_id, start, end)
+        if width % MINUTE_US:  # buckets shorter than a minute: chunks may cross their edges
+            w = literal_column(str(int(width)), BigInteger)
+            partly = or_(
+                c.usable.is_(None),
+                c.ts_first < start,
+                c.ts_last >= end,
+                c.ts_first // w != c.ts_last // w,
+            )
+            return await self._chunk_rows(and_(overlapping, partly))
+        # Else only the range's two edges and unsummarised chunks: three index ranges, not
+        # a scan of the range (the partial index holds only chunks without a summary).
+        found = {}
+        for where in (
+            and_(self._overlapping(series_id, start, start), c.ts_first < start),
+            and_(self._overlapping(series_id, end, end), c.ts_first < end),
+            and_(overlapping, c.usable.is_(None)),
+        ):
+            query = select(c.ts_last, c.id, *CHUNK_COLUMNS).where(where)
+            found.update({(r[0], r[1]): tuple(r[2:]) for r in await self._conn.execute(query)})
+        return [found[key] for key in sorted(found)]
+
+    async def _chunk_rows(self, where: Any) -> list[tuple[Any, ...]]:
+        c = telemetry_chunks.c
+        query = select(*CHUNK_COLUMNS).where(where).order_by(c.ts_last, c.id)
         return [tuple(r) for r in await self._conn.execute(query)]
 
     async def latest(self, tenant_id: str, series_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
