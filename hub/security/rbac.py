@@ -2,8 +2,11 @@
 
 The enforcer is rebuilt from a store snapshot whenever the store's authz version moves,
 checked at most every `refresh_interval` seconds (other processes) and at once after a
-change made by this process (`invalidate`). Decisions are cached per snapshot because a
-casbin evaluation walks every policy line.
+change made by this process (`invalidate`). Decisions are cached because a casbin
+evaluation walks every policy line. A decision depends only on the caller's role in the
+domain (and whether they are a platform admin), the domain, the resource and the action,
+so that is its key: users of one role share decisions, and a change of someone's role
+keeps the cache (only a change of the policy lines themselves clears it).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class _State:
     snapshot: AuthzSnapshot
     enforcer: casbin.Enforcer
     domains: dict[str, frozenset[str]]
+    roles: dict[tuple[str, str], str]  # (user, tenant slug) -> role
 
 
 class CasbinAuthorizer:
@@ -65,18 +69,25 @@ class CasbinAuthorizer:
         self._checked_at = float("-inf")
         self._stale = True
         self._lock = asyncio.Lock()
-        self._cache: OrderedDict[tuple[str, str, str, str], bool] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, bool, str, str, str], bool] = OrderedDict()
 
     async def load(self) -> None:
         async with self._uow_factory() as uow:
             snapshot = await uow.authz.snapshot()
         domains: dict[str, set[str]] = {}
+        roles: dict[tuple[str, str], str] = {}
         for membership in snapshot.memberships:
             domains.setdefault(membership.user_id, set()).add(membership.tenant_slug)
+            roles[(membership.user_id, membership.tenant_slug)] = membership.role.value
+        previous = self._state
         self._state = _State(
-            snapshot, build_enforcer(snapshot), {u: frozenset(d) for u, d in domains.items()}
+            snapshot,
+            build_enforcer(snapshot),
+            {u: frozenset(d) for u, d in domains.items()},
+            roles,
         )
-        self._cache.clear()
+        if previous is None or previous.snapshot.policies != snapshot.policies:
+            self._cache.clear()  # decisions keyed by role hold while the policy lines do
         self._stale = False
         self._checked_at = self._monotonic()
         log.debug("authorization snapshot %s loaded", snapshot.version)
@@ -116,10 +127,7 @@ class CasbinAuthorizer:
         return user_id in self._current.snapshot.active_users
 
     def role_in(self, user_id: str, domain: str) -> str | None:
-        for membership in self._current.snapshot.memberships:
-            if membership.user_id == user_id and membership.tenant_slug == domain:
-                return membership.role.value
-        return None
+        return self._current.roles.get((user_id, domain))
 
     def username_of(self, user_id: str) -> str:
         return self._current.snapshot.usernames.get(user_id, user_id)
@@ -137,7 +145,8 @@ class CasbinAuthorizer:
         state = self._current
         if user_id not in state.snapshot.active_users:
             return False
-        key = (user_id, domain, resource, action)
+        admin = user_id in state.snapshot.platform_admins
+        key = (state.roles.get((user_id, domain), ""), admin, domain, resource, action)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
