@@ -84,6 +84,8 @@ class Activities:
         """The event is the first reading past the limit; each further one is a good
         reading of the tag, taken 100 ms apart, that still shows the condition."""
         confirmed = 1
+        if needed <= 1:
+            return confirmed
         tenant = await self.s.tenant(ctx.tenant)
         for _ in range(needed - 1):
             await asyncio.sleep(0.1)
@@ -131,14 +133,10 @@ class Activities:
             target = rules.release_value(item) if release else item["value"]
             where = f"{item['device']}/{item['tag']}"
             try:
-                current = await self.s.devices.read_tag(tenant, item["device"], item["tag"])
-                if current.quality is Quality.GOOD and current.value == target:
-                    already.append(where)
-                    continue
-                await self.s.devices.write_tag(
+                done = await self.s.devices.set_tag(
                     tenant, item["device"], item["tag"], target, self.s.actor(ctx)
                 )
-                written.append(where)
+                (already if done is None else written).append(where)
             except (NotWritable, NotFound) as exc:
                 failures.append((where, exc.detail, False))
             except (PlcError, HubError) as exc:
