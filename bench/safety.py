@@ -30,7 +30,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _method import SYNCHRONOUS, alternate, comparison, percentile, summary, tail, turns
+from _method import (
+    alternate,
+    comparison,
+    percentile,
+    sqlite_settings,
+    summary,
+    tail,
+    turns,
+)
 from _safety_server import SafetyPlc
 from asyncua import Client, ua
 
@@ -204,14 +212,15 @@ async def _prepare(hub: Any, endpoint: str) -> None:
 
 
 async def _database_settings(hub: Any) -> dict[str, str]:
-    """The durability the hub's writes run with, read back on the connection its own
-    write units of work commit on (inline or aiosqlite, whichever it uses)."""
+    """The durability the hub's writes run with, read back from the connection they
+    commit on."""
+    inline = hub.uow.inline
+    if inline is not None:  # SQLite: one connection takes every write made on the loop
+        async with inline.write_lock():  # the writers' turn, so the connection is free
+            with inline.write.connect() as conn:
+                return sqlite_settings(conn.connection.dbapi_connection)
     async with hub.uow(write=True) as uow:
         conn = uow.tenants._conn  # every repository of a unit shares its connection
-        if hub.settings.is_sqlite:
-            journal = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
-            level = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar()
-            return {"journal_mode": str(journal).lower(), "synchronous": SYNCHRONOUS[level]}
         commit = (await conn.exec_driver_sql("SHOW synchronous_commit")).scalar()
         return {"synchronous_commit": str(commit)}
 
