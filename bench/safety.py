@@ -274,6 +274,7 @@ def main() -> int:
     plc = SafetyPlc(free_port())
     plc.start()
     count = turns()
+    load_before = os.getloadavg()[0]
     say(f"safety: {count} turns per side of {EXCURSIONS} excursions (+{WARMUP} warm-up)")
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -306,6 +307,10 @@ def main() -> int:
         warmup=WARMUP,
         random_phase_ms=[0, INTERVAL_MS],
         target_p99_ms=TARGET_P99_MS,
+        # the machine's 1-minute load at the start and the end: on a shared machine the
+        # hub's side (milliseconds of CPU per excursion) suffers from it, the peer's not
+        loadavg_1m=[round(load_before, 2), round(os.getloadavg()[0], 2)],
+        cores=os.cpu_count(),
         database="postgresql" if os.environ.get("HUB_BENCH_DATABASE_URL") else "sqlite",
     )
     hub_tail, peer_tail = result["hub"], result["peer"]
