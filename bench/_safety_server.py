@@ -4,11 +4,13 @@ and notes, server-side, when the interlock is written back."""
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from concurrent.futures import Future
 from typing import Any
 
+from _method import random_phase
 from asyncua import Server, ua
 from asyncua.common.callback import CallbackType
 
@@ -67,15 +69,28 @@ class SafetyPlc:
                 if done is not None and not done.done():
                     done.set_result(time.perf_counter() - self._raised_at)
 
-    async def _excursion(self, value: float) -> Future[float]:
+    async def _excursion(
+        self, value: float, phase_s: float, rng: random.Random | None
+    ) -> Future[float]:
+        # A random share of the publishing interval first, so no side's excursions keep
+        # landing at one point of the server's publish cycle.
+        await random_phase(phase_s, rng)
         self._written = Future()
         self._raised_at = time.perf_counter()
         await self._nodes["Pressure"].write_value(ua.Variant(value, ua.VariantType.Double))
         return self._written
 
-    def excursion(self, value: float = 12.0, timeout: float = 10.0) -> float:
-        """Push the pressure past HiHi; seconds until the interlock was written true."""
-        return self.call(self._excursion(value)).result(timeout)
+    def excursion(
+        self,
+        value: float = 12.0,
+        timeout: float = 10.0,
+        *,
+        phase_s: float = 0.0,
+        rng: random.Random | None = None,
+    ) -> float:
+        """After a random 0..`phase_s` delay, push the pressure past HiHi; seconds from
+        the change to the interlock being written true (the delay not counted)."""
+        return self.call(self._excursion(value, phase_s, rng)).result(timeout)
 
     def reset(self) -> None:
         async def reset() -> None:

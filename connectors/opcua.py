@@ -51,6 +51,7 @@ VARIANTS = {
     Datatype.STRING: ua.VariantType.String,
 }
 SERVER_STATE = ua.NodeId(2259)  # Server_ServerStatus_State
+QUEUE_SIZE = 10  # values the server keeps per monitored item between two publishes
 ASYNCUA_CLIENT_LOGGERS = (
     "asyncua.client.client",
     "asyncua.client.ua_client.UaClient",
@@ -326,7 +327,9 @@ class OpcUaConnection:
             if nodes:
                 results = await self._call(
                     "subscribe",
-                    sub._subscribe(nodes, mfilter=flt, queuesize=10, sampling_interval=sampling),
+                    sub._subscribe(
+                        nodes, mfilter=flt, queuesize=QUEUE_SIZE, sampling_interval=sampling
+                    ),
                 )
                 # The server answers each item on its own (BadNodeIdUnknown for a node it
                 # lacks): those tags are bad with that status, the others are monitored.

@@ -244,7 +244,30 @@ class DeviceService:
         a timed-out one with outcome unknown, since the PLC may still apply it.
         """
         device = await self.get(tenant, device_ref)
+        return await self._write(tenant, device, self._tag(device, tag_name), value, ctx)
+
+    async def set_tag(
+        self, tenant: Tenant, device_ref: str, tag_name: str, value: Any, ctx: RequestContext
+    ) -> WriteResult | None:
+        """`write_tag` unless the tag already holds `value` with good quality (None then):
+        what an idempotent writer (an interlock) does, with one look-up of the device."""
+        device = await self.get(tenant, device_ref)
         tag = self._tag(device, tag_name)
+        if self._holds(device, tag, value):
+            return None
+        return await self._write(tenant, device, tag, value, ctx)
+
+    def _holds(self, device: Device, tag: Tag, value: Any) -> bool:
+        """The tag's latest value is `value`, read good from a connected device."""
+        slot = self.telemetry.slot(device.id, tag.name)
+        if slot is None or not self.status(device).connected:
+            return False
+        current, quality, ts, _ = slot.latest()
+        return ts is not None and quality is Quality.GOOD and current == value
+
+    async def _write(
+        self, tenant: Tenant, device: Device, tag: Tag, value: Any, ctx: RequestContext
+    ) -> WriteResult:
         if not tag.writable:
             raise NotWritable(f"tag {tag.name!r} of {device.name!r} is not writable")
         problem = tag.value_problem(value)

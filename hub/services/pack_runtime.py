@@ -7,7 +7,7 @@ through the alarm service's topics, notifications through the Notifier port.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hub.domain.audit import ActorType, AuditEvent, RequestContext
@@ -34,12 +34,18 @@ class PackRuntime:
     notifier: Notifier
     incidents: IncidentService
     packs: PackService
+    _tenants: dict[str, Tenant] = field(default_factory=dict, repr=False)
 
     async def tenant(self, tenant_id: str) -> Tenant:
-        async with self.uow() as uow:
-            tenant = await uow.tenants.by_id(tenant_id)
+        """The run's tenant, read once: tenants are never deleted, and the services an
+        activity calls use its id and slug, which never change (not its name or status)."""
+        tenant = self._tenants.get(tenant_id)
         if tenant is None:
-            raise NotFound(f"tenant {tenant_id!r} not found")
+            async with self.uow() as uow:
+                tenant = await uow.tenants.by_id(tenant_id)
+            if tenant is None:
+                raise NotFound(f"tenant {tenant_id!r} not found")
+            self._tenants[tenant_id] = tenant
         return tenant
 
     async def parameters(self, tenant_id: str, pack: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from croniter import croniter
 
 from hub.domain.audit import SYSTEM
 from hub.domain.errors import HubError
+from hub.domain.tenancy import Tenant
 from hub.engine.expressions import Expression, ExpressionError
 from hub.engine.model import CronTrigger, EventTrigger
 from hub.engine.topics import match_topic, payload_matches
@@ -50,6 +51,7 @@ class TriggerService:
         self._crons: list[tuple[str, str, int, CronTrigger]] = []
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe_waits: Callable[[], None] | None = None
+        self._tenants: dict[str, Tenant] = {}
 
     async def start(self) -> None:
         await self.refresh()
@@ -111,15 +113,22 @@ class TriggerService:
         if tenant is None:
             return
         try:
-            await self._workflows.start(
+            await self._workflows.start_run(
                 tenant, StartRun(workflow, run_input, idempotency_key=key), SYSTEM
             )
         except HubError as exc:
             log.warning("trigger of %s could not start a run: %s", workflow, exc.detail)
 
-    async def _tenant(self, tenant_id: str) -> Any:
-        async with self._uow() as uow:
-            return await uow.tenants.by_id(tenant_id)
+    async def _tenant(self, tenant_id: str) -> Tenant | None:
+        """A tenant, read once: tenants are never deleted, and starting or signalling a run
+        uses the tenant's id, which never changes (not its name or status)."""
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            async with self._uow() as uow:
+                tenant = await uow.tenants.by_id(tenant_id)
+            if tenant is not None:
+                self._tenants[tenant_id] = tenant
+        return tenant
 
     async def _deliver_to_waits(self, tenant_id: str, topic: str, payload: Any) -> None:
         await self._deliver_many(tenant_id, [(topic, payload)], lambda raw: raw, (topic,))

@@ -157,11 +157,19 @@ class WorkflowService:
         self, tenant: Tenant, start: StartRun, ctx: RequestContext
     ) -> tuple[dict[str, Any], bool]:
         """The run, and whether it was created now (False: an Idempotency-Key replay)."""
+        run_id, created = await self.start_run(tenant, start, ctx)
+        return await self.run(tenant, run_id), created
+
+    async def start_run(
+        self, tenant: Tenant, start: StartRun, ctx: RequestContext
+    ) -> tuple[str, bool]:
+        """As `start`, for a caller that needs only the run's id (a trigger): the run's
+        first task is under way when this returns, and no read of the run follows."""
         if start.idempotency_key:
             async with self._uow() as uow:
                 found = await uow.workflows.run_by_key(tenant.id, start.idempotency_key)
             if found is not None:
-                return _run_view(found), False
+                return found["id"], False
         reference = start.workflow + (f"@{start.version}" if start.version else "")
         name, version = await self.definitions.resolve(tenant.id, reference)
         definition = await self.definitions.get(tenant.id, name, version)
@@ -197,9 +205,9 @@ class WorkflowService:
                 async with self._uow() as uow:
                     found = await uow.workflows.run_by_key(tenant.id, start.idempotency_key)
                 if found is not None:
-                    return _run_view(found), False
+                    return found["id"], False
             raise
-        return await self.run(tenant, run["id"]), True
+        return run["id"], True
 
     async def runs(
         self,

@@ -78,12 +78,19 @@ class Activities:
         if confirmed < needed:
             reason = f"{confirmed} of {needed} readings confirmed the alarm"
             return {"valid": False, "reason": reason, "confirmations": confirmed}
-        return {"valid": True, "reason": "confirmed", "confirmations": confirmed}
+        return {
+            "valid": True,
+            "reason": "confirmed",
+            "confirmations": confirmed,
+            "assessment": _assessment(event, data.get("safety_level", "medium")),
+        }
 
     async def _confirm(self, ctx: ActivityContext, event: dict[str, Any], needed: int) -> int:
         """The event is the first reading past the limit; each further one is a good
         reading of the tag, taken 100 ms apart, that still shows the condition."""
         confirmed = 1
+        if needed <= 1:
+            return confirmed
         tenant = await self.s.tenant(ctx.tenant)
         for _ in range(needed - 1):
             await asyncio.sleep(0.1)
@@ -95,15 +102,9 @@ class Activities:
         return confirmed
 
     async def assess_severity(self, ctx: ActivityContext, data: Any) -> Any:
-        event, level = data["event"], data.get("safety_level", "medium")
-        found = rules.severity(event.get("condition"), level)
-        return {
-            "severity": found,
-            "condition": event.get("condition"),
-            "level": level,
-            "value": event.get("value"),
-            "limit": event.get("limit"),
-        }
+        """The assessment as a step of its own (runs of definitions published before
+        validate_event made it)."""
+        return _assessment(data["event"], data.get("safety_level", "medium"))
 
     async def emergency_response(self, ctx: ActivityContext, data: Any) -> Any:
         event = data["event"]
@@ -131,14 +132,10 @@ class Activities:
             target = rules.release_value(item) if release else item["value"]
             where = f"{item['device']}/{item['tag']}"
             try:
-                current = await self.s.devices.read_tag(tenant, item["device"], item["tag"])
-                if current.quality is Quality.GOOD and current.value == target:
-                    already.append(where)
-                    continue
-                await self.s.devices.write_tag(
+                done = await self.s.devices.set_tag(
                     tenant, item["device"], item["tag"], target, self.s.actor(ctx)
                 )
-                written.append(where)
+                (already if done is None else written).append(where)
             except (NotWritable, NotFound) as exc:
                 failures.append((where, exc.detail, False))
             except (PlcError, HubError) as exc:
@@ -311,7 +308,7 @@ class Activities:
 
     async def log_safety_event(self, ctx: ActivityContext, data: Any) -> Any:
         event, steps = data["event"], data.get("steps") or {}
-        severity = (steps.get("assess_severity") or {}).get("output", {}).get("severity", "low")
+        severity = _severity_of({k: (v or {}).get("output") for k, v in steps.items()})
         await self.s.record(
             ctx,
             "safety.event",
@@ -325,7 +322,7 @@ class Activities:
     async def record_incident(self, ctx: ActivityContext, data: Any) -> Any:
         event, steps = data["event"], data.get("steps") or {}
         outputs = {k: v.get("output") for k, v in steps.items()}
-        severity = (outputs.get("assess_severity") or {}).get("severity", "low")
+        severity = _severity_of(outputs)
         interlocks = outputs.get("activate_safety_systems")
         failed = outputs.get("interlock_failed")
         summary = (
@@ -351,6 +348,25 @@ class Activities:
             ctx.tenant, ctx.run_id, PACK, fields, self.s.actor(ctx)
         )
         return {"incident_id": item.id, "severity": item.severity}
+
+
+def _assessment(event: dict[str, Any], level: str) -> dict[str, Any]:
+    """The event's severity at the area's safety level, with what it was judged on."""
+    return {
+        "severity": rules.severity(event.get("condition"), level),
+        "condition": event.get("condition"),
+        "level": level,
+        "value": event.get("value"),
+        "limit": event.get("limit"),
+    }
+
+
+def _severity_of(outputs: dict[str, Any]) -> str:
+    """The run's assessed severity (validate_event's, or an older run's assess_severity
+    step's); low when the run was not assessed."""
+    validated = (outputs.get("validate_event") or {}).get("assessment")
+    assessed = validated or outputs.get("assess_severity") or {}
+    return str(assessed.get("severity", "low"))
 
 
 def _held_before(steps: dict[str, Any]) -> list[str] | None:

@@ -1,0 +1,67 @@
+"""`DeviceService.set_tag`, the idempotent write an interlock uses: written (read back and
+audited) when the tag holds another value, left alone while it holds this one, good."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hub.bootstrap import Hub
+from hub.domain.audit import ActorType, RequestContext
+from hub.domain.plc import NotWritable
+from tests.conftest import World
+from tests.plc.sim import SimThread, wait_for
+from tests.plc.test_plc_refusals import BASE, _connected
+
+OPERATOR = RequestContext("set-tag-test", ActorType.USER)
+
+
+def _interlock_writes(world: World) -> list[dict[str, Any]]:
+    entries = world.client.get(
+        "/api/v1/tenants/acme/audit?action=tag.write", headers=world.as_("acme-auditor")
+    ).json()["items"]
+    return [e for e in entries if e["resource_id"].endswith("/interlock")]
+
+
+def test_set_tag_writes_once_and_not_again_while_the_tag_holds_the_value(
+    world: World, hub: Hub, plant: SimThread
+) -> None:
+    _connected(world, plant)
+    devices = hub.plc.devices
+    with world.client.portal() as portal:
+        tenant = portal.call(hub.tenants.get, "acme")
+        first = portal.call(devices.set_tag, tenant, "boiler-1", "interlock", True, OPERATOR)
+        assert first is not None and first.value is True  # read back from the PLC
+        again = portal.call(devices.set_tag, tenant, "boiler-1", "interlock", True, OPERATOR)
+        assert again is None
+        other = portal.call(devices.set_tag, tenant, "boiler-1", "interlock", False, OPERATOR)
+        assert other is not None and other.value is False
+    assert plant.sim.model.interlock is False
+    assert plant.sim.writes["interlock"] == 2  # the held value was not written again
+    assert len(_interlock_writes(world)) == 2
+
+
+def test_set_tag_does_not_trust_a_value_from_a_device_it_is_not_connected_to(
+    world: World, hub: Hub, plant: SimThread
+) -> None:
+    _connected(world, plant)
+    devices = hub.plc.devices
+    with world.client.portal() as portal:
+        tenant = portal.call(hub.tenants.get, "acme")
+        portal.call(devices.set_tag, tenant, "boiler-1", "interlock", True, OPERATOR)
+    disabled = world.client.patch(
+        f"{BASE}/boiler-1", json={"enabled": False}, headers=world.as_("acme-engineer")
+    )
+    assert disabled.status_code == 200, disabled.text
+    wait_for(
+        lambda: (
+            not world.client.get(
+                f"{BASE}/boiler-1/status", headers=world.as_("acme-viewer")
+            ).json()["connected"]
+        )
+    )
+    with world.client.portal() as portal, pytest.raises(NotWritable):
+        # the last value read was true, but from a device no longer connected: no answer
+        # without asking the PLC, and it cannot be asked
+        portal.call(devices.set_tag, tenant, "boiler-1", "interlock", True, OPERATOR)
