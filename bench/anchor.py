@@ -38,8 +38,9 @@ the medians of the turns, with spreads (equal when the bytes' zero count is). Th
 verification latency runs hub and hashlib in alternating turns, each figure the median of
 the turns' p99. Nothing here is periodic, so there is no phase to randomise.
 What is durable: the audit entries and anchor rows are committed with the hub's SQLite
-settings (WAL + synchronous=NORMAL: not fsynced on return, see `hub_settings`); the chain
-is in memory on both sides. About 1-2 minutes, most of it filling the logs.
+settings (WAL + synchronous=NORMAL by default: not fsynced on return; HUB_SQLITE_SYNCHRONOUS
+is passed on; see `hub_settings`); the chain is in memory on both sides.
+About 1-2 minutes, most of it filling the logs.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
-from _hub_settings import commit_facts, database_settings
+from _hub_settings import commit_facts, database_settings, hub_env
 from _method import alternate, comparison, summary, tail, turns
 from web3 import EthereumTesterProvider, Web3
 
@@ -177,8 +178,7 @@ def raw_gas(data: bytes) -> tuple[int, str | None]:
 
 
 async def service_part(data_dir: Path, count: int) -> dict[str, Any]:
-    env = {"HUB_DATA_DIR": str(data_dir), "HUB_LOG_LEVEL": "WARNING"}
-    hub = build(load_settings(env))
+    hub = build(load_settings(hub_env(str(data_dir), HUB_LOG_LEVEL="WARNING")))
     await hub.start()
     try:
         turns_: list[dict[int, Anchored]] = []

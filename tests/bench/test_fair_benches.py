@@ -18,7 +18,8 @@ import anchor
 import audit_tree
 import ingest
 
-from hub.bootstrap import Hub
+from hub.bootstrap import Hub, build
+from hub.settings import load_settings
 
 
 def test_the_hubs_settings_are_read_back_from_its_own_connection(hub: Hub) -> None:
@@ -34,6 +35,23 @@ def test_the_hubs_settings_are_read_back_from_its_own_connection(hub: Hub) -> No
         assert settings == {"database": "sqlite", "journal_mode": "wal", "synchronous": "normal"}
     else:
         assert {"synchronous_commit", "fsync"} <= settings.keys()
+
+
+def test_hubs_the_benches_build_run_at_the_level_the_user_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_SQLITE_SYNCHRONOUS", "full")
+    hub = build(load_settings(_hub_settings.hub_env(str(tmp_path))))
+
+    async def read() -> dict[str, object]:
+        try:
+            return await _hub_settings.database_settings(hub)
+        finally:
+            await hub.uow.dispose()
+
+    # Both connections the hub writes through, read back: no fallback entry that differs.
+    wanted = {"database": "sqlite", "journal_mode": "wal", "synchronous": "full"}
+    assert asyncio.run(read()) == wanted
 
 
 def test_wal_with_normal_is_not_fsynced_on_commit_and_full_is() -> None:
