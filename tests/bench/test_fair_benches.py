@@ -119,3 +119,15 @@ def test_the_per_leaf_tree_agrees_with_the_batch_tree_and_pymerkle(leaves: int) 
     per_leaf = audit_tree.hub_per_leaf(entries, indices)
     for other in (audit_tree.hub_extend, audit_tree.peer):
         assert audit_tree.mismatch(entries, indices, per_leaf, other(entries, indices)) is None
+
+
+def test_the_floor_figures_are_those_of_the_median_turn() -> None:
+    # A root hash with a zero byte makes one turn's calldata three tokens lighter.
+    usual = anchor.Calldata(b"\x01" * 71 + b"\x00" * 29)
+    lighter = anchor.Calldata(b"\x01" * 70 + b"\x00" * 30)
+    turns = [anchor.Anchored(d.gas(4433), d) for d in (lighter, usual, usual)]
+    facts = anchor.floor_facts(turns, [d.gas(0) for d in (lighter, usual, usual)])
+    assert facts["calldata_tokens"] == 313
+    assert facts["floor_applies"] == {"hub": False, "peer": True}
+    assert facts["peer_gas_without_floor"] == 22_252
+    assert facts["ratio_without_floor"] == round(22_252 / 26_685, 4)
