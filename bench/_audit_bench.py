@@ -19,25 +19,30 @@ columns and indexes plus the leaf hash, with the standard library's sqlite3 (or 
 PostgreSQL): no Merkle node rows, no sequence reservation, no pool, no thread hop.
 
 Durability, matched and read back from both connections (`hub_settings`/`peer_settings`):
-on SQLite both run WAL with synchronous=NORMAL (the hub's default, hub/store/database.py).
-An append has returned once its transaction committed, but is not fsynced on return: it
+on SQLite both run WAL with synchronous=NORMAL (the hub's default; HUB_SQLITE_SYNCHRONOUS
+is passed on to the hub, and the peer follows what the hub's connections report). An
+append has returned once its transaction committed, but is not fsynced on return: it
 survives a crash of the process, while a power loss or OS crash can roll back what was
-committed since the last WAL checkpoint. synchronous=FULL would fsync every commit. On
-PostgreSQL (HUB_BENCH_DATABASE_URL) the peer uses the same server and database, and the
-JSON shows `synchronous_commit` and `fsync` for both.
+committed since the last WAL checkpoint. Since a user can choose HUB_SQLITE_SYNCHRONOUS=
+full (an fsync per commit: a returned append survives a power loss too), the headline
+mode is measured again at the other level on a fresh hub and peer, both read back at it:
+`hub_full`, `peer_full`, `ratio_full` with spreads, runs and settings (`_normal` when the
+main pass ran at full). On PostgreSQL (HUB_BENCH_DATABASE_URL) the peer uses the same
+server and database, the JSON shows `synchronous_commit` and `fsync` for both, and there
+is no second level.
 
 Then, on a third log filled once to HUB_BENCH_AUDIT_ENTRIES entries (default 1,000,000)
 with `append_many` in FILL_BATCH-entry transactions (one run: `fill_s`, `fill_per_s`):
 `proof(ref, seq, None)` for PROOFS random seqs per turn (p50/p99 ms, median of the turns;
 every timed proof verified afterwards); then `record_now` on that full log, APPENDS_AT_FULL
-per turn (append_per_s_full). These have no peer. Last, bench/audit_tree.py as it is
+per turn (append_per_s_1m). These have no peer. Last, bench/audit_tree.py as it is
 (alternating turns of its own): its comparison is under `tree_*` (`tree_ratio`), never the
 top-level `ratio`.
 
 Timed loops stop early at a time budget, so that a slow build still finishes within
 minutes; the JSON then says how many calls were timed and sets "capped". No periodic
 process drives these loops (appends and proofs run back to back), so there is no phase to
-randomise. About 2-3 minutes at the default size on the project's 2-core machine, most of
+randomise. About 3 minutes at the default size on the project's 2-core machine, most of
 it the fill. SQLite in a temporary directory unless HUB_BENCH_DATABASE_URL names another
 database (use a scratch one: log ids are random, so reruns do not collide, but rows are
 left behind). Runs on uvloop when installed, as the served hub does.
@@ -57,14 +62,20 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import audit_tree
-from _hub_settings import commit_facts, database_settings
+from _hub_settings import (
+    SQLITE_LEVELS,
+    commit_facts,
+    database_settings,
+    hub_env,
+    sqlite_synchronous,
+)
 from _method import alternate, comparison, sqlite_settings, summary, tail, turns
 
 from audit.canonical import canonical
@@ -87,7 +98,9 @@ APPENDS_AT_FULL = 1_000
 WARMUP = 20  # untimed calls first: statement compilation and pool set-up are one-off costs
 # Seconds per timed loop before it stops early. Generous for the targets (1,000 proofs at
 # 5 ms take 5 s), tight enough that a 100x miss does not take a quarter of an hour.
-BUDGET_S = {"append": 30.0, "proof": 120.0, "append_at_full": 20.0}
+# The other durability level gets less: it is a second look at the headline, and an fsync
+# per commit on a busy disk can take a hundred times longer.
+BUDGET_S = {"append": 30.0, "proof": 120.0, "append_at_full": 20.0, "other_level": 10.0}
 SEED = 6962
 TARGETS = {"append_per_s": 5000, "proof_p99_ms_1m": 5, "tree_ratio": 1}
 MODES = {"append": CALLERS, "single": 1, "batched": BATCH}  # mode -> peer rows per transaction
@@ -178,19 +191,26 @@ async def record_rate(hub: Hub, log_id: str, count: int, budget_s: float) -> Rat
     return Rate(done / (time.perf_counter() - start), done, done < count)
 
 
-async def concurrent_rate(hub: Hub, log_id: str, count: int, callers: int) -> float:
-    """record_now from `callers` producers at once, as a busy hub calls it (group commit)."""
+async def concurrent_rate(hub: Hub, log_id: str, count: int, callers: int, budget_s: float) -> Rate:
+    """record_now from `callers` producers at once, as a busy hub calls it (group commit);
+    the producers stop taking entries at the time budget."""
     batch = items(count)
     await hub.audit.record_now([log_id], *batch[0])  # warm-up
     queue = iter(batch[1:])
+    start = time.perf_counter()
+    deadline = start + budget_s
+    done = 0
 
     async def producer() -> None:
+        nonlocal done
         for ctx, event in queue:
             await hub.audit.record_now([log_id], ctx, event)
+            done += 1
+            if time.perf_counter() > deadline:
+                return
 
-    start = time.perf_counter()
     await asyncio.gather(*(producer() for _ in range(callers)))
-    return (count - 1) / (time.perf_counter() - start)
+    return Rate(done / (time.perf_counter() - start), done, done < count - 1)
 
 
 async def batched_rate(hub: Hub, log_id: str, count: int, size: int) -> float:
@@ -340,14 +360,11 @@ async def peer_rate(peer: Peer, count: int, group: int, budget_s: float) -> Rate
 async def hub_turn(hub: Hub) -> dict[str, Rate]:
     single = await record_rate(hub, fresh_log("single").log_id, SINGLE_APPENDS, BUDGET_S["append"])
     log_rate("hub record_now, 1 entry per transaction, fresh log", single)
-    concurrent = await concurrent_rate(
-        hub, fresh_log("concurrent").log_id, CONCURRENT_APPENDS, CALLERS
-    )
-    log(f"hub record_now from {CALLERS} concurrent callers: {concurrent:,.0f} entries/s")
+    concurrent = await headline_turn(hub, BUDGET_S["append"])
     batched = await batched_rate(hub, fresh_log("batched").log_id, BATCHED_APPENDS, BATCH)
     log(f"hub append_many, {BATCH} entries per transaction: {batched:,.0f} entries/s")
     return {
-        "append": Rate(concurrent, CONCURRENT_APPENDS, False),
+        "append": concurrent,
         "single": single,
         "batched": Rate(batched, BATCHED_APPENDS, False),
     }
@@ -389,6 +406,8 @@ def append_summary(runs: dict[str, list[dict[str, Rate]]]) -> dict[str, Any]:
     single = [r["single"] for r in runs["hub"]]
     out["single_appends"] = [r.count for r in single]
     out["single_appends_capped"] = any(r.capped for r in single)
+    headline = [r["append"] for side in ("hub", "peer") for r in runs[side]]
+    out["append_capped"] = any(r.capped for r in headline)
     out["batched_appends"] = BATCHED_APPENDS
     return out
 
@@ -523,10 +542,11 @@ async def full_log(hub: Hub, entries: int, count: int) -> dict[str, Any]:
         "fill_s": round(fill_s, 1),
         "fill_per_s": round(entries / fill_s, 1),
         **proofs,
-        "append_per_s_full": full["median"],
-        "append_per_s_full_spread": [full["min"], full["max"]],
-        "appends_full": [r.count for r in at_full],
-        "appends_full_capped": any(r.capped for r in at_full),
+        # Named for the default size, as the proofs are ("entries" says what this run had).
+        "append_per_s_1m": full["median"],
+        "append_per_s_1m_spread": [full["min"], full["max"]],
+        "appends_1m": [r.count for r in at_full],
+        "appends_1m_capped": any(r.capped for r in at_full),
     }
 
 
@@ -545,8 +565,8 @@ def tree_comparison() -> dict[str, Any]:
     return {f"tree_{key}": result[key] for key in keep}
 
 
-def settings_env(data_dir: Path) -> dict[str, str]:
-    env = {"HUB_DATA_DIR": str(data_dir), "HUB_LOG_LEVEL": "WARNING"}
+def settings_env(data_dir: Path, synchronous: str | None = None) -> dict[str, str]:
+    env = hub_env(str(data_dir), synchronous, HUB_LOG_LEVEL="WARNING")
     if os.environ.get("HUB_BENCH_DATABASE_URL"):
         env["HUB_DATABASE_URL"] = os.environ["HUB_BENCH_DATABASE_URL"]
     return env
@@ -557,9 +577,11 @@ def durability(settings: dict[str, Any]) -> dict[str, Any]:
     return {**settings, "append_returns": "after its transaction commits", **commit_facts(settings)}
 
 
-def service_bench(
-    loop: asyncio.Runner, env: dict[str, str], data_dir: Path, entries: int, count: int
-) -> dict[str, Any]:
+@contextlib.contextmanager
+def hub_and_peer(
+    loop: asyncio.Runner, env: dict[str, str], data_dir: Path
+) -> Iterator[tuple[Hub, Peer, dict[str, Any], dict[str, Any]]]:
+    """A started hub, a peer at the durability the hub's connections report, both settings."""
     hub = build(load_settings(env))
     loop.run(hub.start())
     peer: Peer | None = None
@@ -568,12 +590,19 @@ def service_bench(
         peer = loop.run(open_peer(hub_settings, data_dir))
         peer_settings = loop.run(peer.settings())
         log(f"hub settings {hub_settings}; peer settings {peer_settings}")
-        runs = append_turns(loop, hub, peer, count)
-        full = loop.run(full_log(hub, entries, count))
+        yield hub, peer, durability(hub_settings), durability(peer_settings)
     finally:
         if peer is not None:
             loop.run(peer.close())
         loop.run(hub.close())
+
+
+def service_bench(
+    loop: asyncio.Runner, env: dict[str, str], data_dir: Path, entries: int, count: int
+) -> dict[str, Any]:
+    with hub_and_peer(loop, env, data_dir) as (hub, peer, hub_settings, peer_settings):
+        runs = append_turns(loop, hub, peer, count)
+        full = loop.run(full_log(hub, entries, count))
     return comparison(
         bench="audit",
         metric="append_per_s",
@@ -581,13 +610,59 @@ def service_bench(
         hub=[r["append"].per_s for r in runs["hub"]],
         peer=[r["append"].per_s for r in runs["peer"]],
         peer_name=f"{peer.name}, {CALLERS} rows per transaction",
-        hub_settings=durability(hub_settings),
-        peer_settings=durability(peer_settings),
+        hub_settings=hub_settings,
+        peer_settings=peer_settings,
         digits=1,
         append_mode=f"record_now, {CALLERS} concurrent callers, group commit",
         **append_summary(runs),
         **full,
     )
+
+
+async def headline_turn(hub: Hub, budget_s: float) -> Rate:
+    log_id = fresh_log("concurrent").log_id
+    rate = await concurrent_rate(hub, log_id, CONCURRENT_APPENDS, CALLERS, budget_s)
+    log_rate(f"hub record_now from {CALLERS} concurrent callers", rate)
+    return rate
+
+
+async def peer_headline_turn(peer: Peer, budget_s: float) -> Rate:
+    rate = await peer_rate(peer, CONCURRENT_APPENDS, CALLERS, budget_s)
+    log_rate(f"peer, {CALLERS} rows per transaction", rate)
+    return rate
+
+
+def other_level(loop: asyncio.Runner, data_dir: Path, level: str, count: int) -> dict[str, Any]:
+    """The headline comparison again at the other SQLite level a user can choose, both
+    sides at it (read back): `hub_full`, `peer_full`, `ratio_full` and their spreads, runs
+    and settings (`_normal` instead when the main pass ran at full)."""
+    data_dir.mkdir()
+    env = settings_env(data_dir, level)
+    with hub_and_peer(loop, env, data_dir) as (hub, peer, hub_settings, peer_settings):
+        budget = BUDGET_S["other_level"]
+        sides: dict[str, Callable[[int], Rate]] = {
+            "hub": lambda _: loop.run(headline_turn(hub, budget)),
+            "peer": lambda _: loop.run(peer_headline_turn(peer, budget)),
+        }
+        log(f"synchronous={level}: {count} turns per side, {CALLERS} callers / rows")
+        runs = alternate(sides, count, log=log)
+    other = comparison(
+        bench="audit",
+        metric="append_per_s",
+        unit="entries/s",
+        hub=[r.per_s for r in runs["hub"]],
+        peer=[r.per_s for r in runs["peer"]],
+        peer_name=peer.name,
+        hub_settings=hub_settings,
+        peer_settings=peer_settings,
+        digits=1,
+    )
+    named = {f"{side}_{level}": other[side] for side in ("hub", "peer", "ratio")}
+    for side in ("hub", "peer"):
+        for what in ("spread", "runs", "settings"):
+            named[f"{side}_{level}_{what}"] = other[f"{side}_{what}"]
+        named[f"{side}_{level}_capped"] = any(r.capped for r in runs[side])
+    return named
 
 
 def run(entries: int) -> dict[str, Any]:
@@ -599,8 +674,14 @@ def run(entries: int) -> dict[str, Any]:
         database = "sqlite" if load_settings(env).is_sqlite else "postgresql"
         log(f"database {database}; {count} turns per side; the full log gets {entries:,} entries")
         result = service_bench(loop, env, Path(data_dir), entries, count)
+        level = sqlite_synchronous()
+        other = {}
+        if database == "sqlite" and level in SQLITE_LEVELS:
+            level = SQLITE_LEVELS[1 - SQLITE_LEVELS.index(level)]
+            other = other_level(loop, Path(data_dir) / f"sync-{level}", level, count)
     return {
         **result,
+        **other,
         "targets": TARGETS,
         **tree_comparison(),
         "database": database,

@@ -10,17 +10,18 @@ connection, so a fresh connection would not show what the hub set. On PostgreSQL
 `synchronous_commit` and `fsync`.
 
 What they mean for a caller (`commit_facts`, which the benches put beside the settings):
-- SQLite WAL + synchronous=NORMAL (the hub's default, hub/store/database.py and
-  hub/store/inline.py): a commit has returned once it is in the WAL file, which is
-  fsynced only at checkpoints. A crash of the hub process loses nothing committed; a
-  power loss or OS crash can roll back the transactions committed since the last
-  checkpoint. synchronous=FULL fsyncs each commit.
+- SQLite WAL + synchronous=NORMAL (the hub's default, HUB_SQLITE_SYNCHRONOUS=normal): a
+  commit has returned once it is in the WAL file, which is fsynced only at checkpoints.
+  A crash of the hub process loses nothing committed; a power loss or OS crash can roll
+  back the transactions committed since the last checkpoint. HUB_SQLITE_SYNCHRONOUS=full
+  fsyncs each commit. `hub_env` passes the bench's HUB_SQLITE_SYNCHRONOUS to its hubs.
 - PostgreSQL with synchronous_commit=on and fsync=on: a commit has returned once its WAL
   record is flushed to disk.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from _method import sqlite_settings
@@ -29,6 +30,21 @@ from sqlalchemy import Connection
 from hub.bootstrap import Hub
 
 POSTGRES_SETTINGS = ("synchronous_commit", "fsync")
+SQLITE_LEVELS = ("normal", "full")  # HUB_SQLITE_SYNCHRONOUS (hub/settings.py)
+
+
+def sqlite_synchronous() -> str:
+    """The level the user asked the bench's hubs to run at (HUB_SQLITE_SYNCHRONOUS)."""
+    return os.environ.get("HUB_SQLITE_SYNCHRONOUS", "").strip().lower() or "normal"
+
+
+def hub_env(data_dir: str, synchronous: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment a bench builds its hub from: HUB_SQLITE_SYNCHRONOUS passed on."""
+    return {
+        "HUB_DATA_DIR": data_dir,
+        "HUB_SQLITE_SYNCHRONOUS": synchronous or sqlite_synchronous(),
+        **extra,
+    }
 
 
 class _Pragmas:

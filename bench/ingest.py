@@ -25,7 +25,8 @@ What is durable when: the hub buffers samples in memory and writes them every
 `flush_interval_s` (0.5 s) in one transaction, so a sample is not stored when it is
 polled; a crash loses up to that interval. The write commits with SQLite WAL and
 synchronous=NORMAL, not fsynced: it survives a process crash, not a power loss (commits
-since the last WAL checkpoint can roll back). An alarm transition is committed before
+since the last WAL checkpoint can roll back; HUB_SQLITE_SYNCHRONOUS=full, passed on to
+the hub, fsyncs each write instead). An alarm transition is committed before
 it counts (same durability). The raw peers store nothing. Both sides' settings, read
 back from the hub's own database connection, are in `hub_settings`/`peer_settings`
 (`opcua_hub_settings`/`opcua_peer_settings`).
@@ -57,7 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from _hub_settings import commit_facts, database_settings
+from _hub_settings import commit_facts, database_settings, hub_env
 from _method import alternate, comparison, random_phase, summary, tail, turns
 from asyncua import Client
 from pymodbus.client import AsyncModbusTcpClient
@@ -151,7 +152,7 @@ async def raw_modbus(port: int, blocks: int, duration: float) -> float:
 
 
 def _settings(data: Path) -> Any:
-    return load_settings({"HUB_DATA_DIR": str(data), "HUB_LOG_LEVEL": "ERROR"})
+    return load_settings(hub_env(str(data), HUB_LOG_LEVEL="ERROR"))
 
 
 async def _hub_with_device(data: Path, device: dict[str, Any]) -> tuple[Hub, Any, Any]:

@@ -18,7 +18,8 @@ import anchor
 import audit_tree
 import ingest
 
-from hub.bootstrap import Hub
+from hub.bootstrap import Hub, build
+from hub.settings import load_settings
 
 
 def test_the_hubs_settings_are_read_back_from_its_own_connection(hub: Hub) -> None:
@@ -34,6 +35,23 @@ def test_the_hubs_settings_are_read_back_from_its_own_connection(hub: Hub) -> No
         assert settings == {"database": "sqlite", "journal_mode": "wal", "synchronous": "normal"}
     else:
         assert {"synchronous_commit", "fsync"} <= settings.keys()
+
+
+def test_hubs_the_benches_build_run_at_the_level_the_user_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_SQLITE_SYNCHRONOUS", "full")
+    hub = build(load_settings(_hub_settings.hub_env(str(tmp_path))))
+
+    async def read() -> dict[str, object]:
+        try:
+            return await _hub_settings.database_settings(hub)
+        finally:
+            await hub.uow.dispose()
+
+    # Both connections the hub writes through, read back: no fallback entry that differs.
+    wanted = {"database": "sqlite", "journal_mode": "wal", "synchronous": "full"}
+    assert asyncio.run(read()) == wanted
 
 
 def test_wal_with_normal_is_not_fsynced_on_commit_and_full_is() -> None:
@@ -101,3 +119,15 @@ def test_the_per_leaf_tree_agrees_with_the_batch_tree_and_pymerkle(leaves: int) 
     per_leaf = audit_tree.hub_per_leaf(entries, indices)
     for other in (audit_tree.hub_extend, audit_tree.peer):
         assert audit_tree.mismatch(entries, indices, per_leaf, other(entries, indices)) is None
+
+
+def test_the_floor_figures_are_those_of_the_median_turn() -> None:
+    # A root hash with a zero byte makes one turn's calldata three tokens lighter.
+    usual = anchor.Calldata(b"\x01" * 71 + b"\x00" * 29)
+    lighter = anchor.Calldata(b"\x01" * 70 + b"\x00" * 30)
+    turns = [anchor.Anchored(d.gas(4433), d) for d in (lighter, usual, usual)]
+    facts = anchor.floor_facts(turns, [d.gas(0) for d in (lighter, usual, usual)])
+    assert facts["calldata_tokens"] == 313
+    assert facts["floor_applies"] == {"hub": False, "peer": True}
+    assert facts["peer_gas_without_floor"] == 22_252
+    assert facts["ratio_without_floor"] == round(22_252 / 26_685, 4)
