@@ -165,11 +165,44 @@ def running(
         preexec_fn=pinned(cpus),
     )
     base = f"http://{HOST}:{port}"
+    _PIDS[base] = child.pid
     try:
         _wait_ready(child, base + ready_path, timeout=60.0)
         yield base
     finally:
+        _PIDS.pop(base, None)
         _stop(child)
+
+
+_PIDS: dict[str, int] = {}  # base URL -> server process, while running() holds it
+SETTLED_SHARE = 0.1  # a server using less CPU than this has worked off what it was sent
+SETTLE_STEP_S = 0.25
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of the whole process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(base: str, timeout: float = 120.0) -> float:
+    """Wait until the server at `base` is idle, its CPU use under SETTLED_SHARE for two
+    steps in a row; returns the seconds waited. A closed-loop client leaves up to one
+    request per connection behind when it stops; a slow server would still be working
+    them off in the next run, the other side's included."""
+    pid = _PIDS.get(base)
+    if pid is None or not Path(f"/proc/{pid}/stat").exists():
+        return 0.0
+    started = time.monotonic()
+    quiet, used = 0, _cpu_seconds(pid)
+    while quiet < 2:
+        if time.monotonic() - started > timeout:
+            raise BenchError(f"{base} was still busy {timeout:.0f} s after its run")
+        time.sleep(SETTLE_STEP_S)
+        now = _cpu_seconds(pid)
+        quiet = quiet + 1 if now - used < SETTLED_SHARE * SETTLE_STEP_S else 0
+        used = now
+    return time.monotonic() - started
 
 
 def _exit_with_parent() -> None:

@@ -45,7 +45,7 @@ import _api_mixed as mixed
 import httpx
 from _load import LoadResult, Request, announce_client, client_label, effective_duration, load
 from _method import SYNCHRONOUS, alternate, comparison, summary, turns
-from _serve import SETTINGS_ENV, BenchError, CpuPlan, cpu_plan, running
+from _serve import SETTINGS_ENV, BenchError, CpuPlan, cpu_plan, running, settle
 from sqlalchemy import make_url
 
 from hub.bootstrap import build, ensure_platform_admin
@@ -203,10 +203,12 @@ def measure(
 ) -> LoadResult:
     cpus = plan.client if plan else None
     load(base, requests, CONNECTIONS, WARMUP_S, cpus)  # warm-up, same for every side
+    settle(base)  # each run starts on an idle server with warm caches
     result = load(base, requests, CONNECTIONS, duration, cpus)
+    waited = settle(base)  # nothing of this run spills into the next
     log(
         f"{side}: {result.requests_per_second:.1f} req/s, {result.tail_name} "
-        f"{result.tail_ms:.2f} ms ({result.requests} requests)"
+        f"{result.tail_ms:.2f} ms ({result.requests} requests; idle {waited:.1f} s after)"
     )
     return result
 
@@ -319,6 +321,7 @@ def run(duration: float) -> dict[str, Any]:
             "connections": CONNECTIONS,
             "duration_s": duration,
             "warmup_s": WARMUP_S,
+            "settle": "each run starts once the server it loads uses < 10% CPU",
             "database": database,
         }
         log("hot cache: one user, one URL")

@@ -115,3 +115,8 @@ def test_a_request_list_is_cycled(peer: str, client: str, monkeypatch: pytest.Mo
     # Every request in the list is sent: one that fails fails the run.
     with pytest.raises(_serve.BenchError):
         _load.load(peer, [*requests, _load.Request("/nowhere")], 4, 1.0, cpus)
+
+
+def test_an_idle_server_settles_at_once_and_an_unknown_one_is_not_waited_for(peer: str) -> None:
+    assert _serve.settle(peer, timeout=10.0) < 5.0
+    assert _serve.settle("http://127.0.0.1:1") == 0.0
