@@ -13,6 +13,9 @@ alternating turns (HUB_BENCH_TURNS, at least 3) of HUB_BENCH_EXCURSIONS (100) me
 excursions each, after the same warm-up; each turn's p50 and p99 are reported and the
 figures are the medians over the turns, with their spread. The hub is built once; while
 the peer runs, the hub's device is disabled, so only one side writes the interlock.
+Between excursions, outside the measured time, the PLC is reset and, on the hub's side,
+the alarm acknowledged once the hub has seen the reset, so each run ends (its monitoring
+sees the pressure back) before the next excursion.
 """
 
 from __future__ import annotations
@@ -76,9 +79,9 @@ def _measure(
         took = plc.excursion(phase_s=INTERVAL_MS / 1000, rng=rng) * 1000
         if index >= WARMUP:
             times.append(took)
-        before_reset()  # the writer has read its write back: resetting now is no refusal
+        before_reset()  # the writer is done with its write (the hub: read back)
         plc.reset()
-        settle()
+        settle()  # the side has seen the reset (the hub: and finished its run)
     return times
 
 
@@ -163,7 +166,7 @@ class HubSide:
         gc.collect()
         gc.freeze()
 
-    def call(self, coro: Any, timeout: float = 60) -> Any:
+    def call(self, coro: Any, timeout: float = 120) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def turn(self, turn: int) -> dict[str, Any]:
@@ -174,7 +177,7 @@ class HubSide:
                 self.plc,
                 turn,
                 lambda: self.call(_settled(hub)),
-                lambda: self.call(_acknowledged(hub)),
+                lambda: self.call(_waiting_for_ack(hub)),
             )
         finally:
             self.call(_enable(hub, False))
@@ -236,37 +239,40 @@ async def _enable(hub: Any, on: bool) -> None:
         await asyncio.sleep(0.5)  # as the peer: connected and subscribed a while
 
 
-async def _acknowledged(hub: Any) -> None:
-    """The operator's part, outside the measured time: once the run has read its write
-    back and waits, acknowledge the alarm, so the run finishes (no waits pile up)."""
+async def _waiting_for_ack(hub: Any) -> None:
+    """Outside the measured time: wait until the run has read its write back and waits
+    for the operator's acknowledgement."""
     tenant = await hub.tenants.get("acme")
-    for _ in range(1000):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         runs, _ = await hub.workflows.runs(tenant, "waiting", "safety-monitoring", None, 10)
         if any(r["current_steps"] == ["wait_for_acknowledgment"] for r in runs):
-            break
+            return
         await asyncio.sleep(0.01)
-    alarm = (await hub.plc.alarms.list(tenant, "all", None, 1)).items[0]
-    await hub.plc.alarms.ack(tenant, alarm["id"], "bench", OPERATOR)
+    raise RuntimeError("no run waits for the acknowledgement")
 
 
-async def _settled(hub: Any, within_s: float = 30) -> None:
-    """Wait until every run has finished and the hub sees the reset (pressure back to 5,
-    the interlock false)."""
+async def _settled(hub: Any, within_s: float = 60) -> None:
+    """Wait until the hub sees the reset (pressure back to 5, the interlock false), then
+    do the operator's part (acknowledge the alarm), then wait until every run has
+    finished: its monitoring sees the pressure back inside its limits, the run ends."""
     tenant = await hub.tenants.get("acme")
     deadline = time.monotonic() + within_s
-    while await _busy(hub, tenant):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"runs still busy after {within_s} s")
-        await asyncio.sleep(0.02)
     while True:
         pressure = await hub.plc.devices.read_tag(tenant, "boiler-1", "pressure")
         interlock = await hub.plc.devices.read_tag(tenant, "boiler-1", "interlock")
         if pressure.value == 5.0 and interlock.value is False:
-            await asyncio.sleep(0.1)  # the alarm's clear is stored and published
-            return
+            break
         if time.monotonic() > deadline:
             raise RuntimeError("the hub did not see the reset")
         await asyncio.sleep(0.02)
+    for alarm in (await hub.plc.alarms.list(tenant, "unacknowledged", None, 10)).items:
+        await hub.plc.alarms.ack(tenant, alarm["id"], "bench", OPERATOR)
+    while await _busy(hub, tenant):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"runs still busy after {within_s} s")
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)  # the alarm's clear is stored and published
 
 
 async def _busy(hub: Any, tenant: Any) -> bool:
