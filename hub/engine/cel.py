@@ -56,6 +56,12 @@ _TYPE_IDENTIFIERS = frozenset(
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 # `input.n`, `steps.a.output`: most templates only pick a value out of the context.
 _MEMBER_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+# `trigger.payload.action in ["activate", "escalate"]`: the usual guard of a trigger. Only
+# plain double-quoted strings (no escapes), whose CEL value is their text as written.
+_PLAIN_STRING = r'"[^"\\\n]*"'
+_MEMBERSHIP = re.compile(
+    rf"({_MEMBER_PATH.pattern})\s+in\s+\[\s*({_PLAIN_STRING}(?:\s*,\s*{_PLAIN_STRING})*)\s*\]"
+)
 
 
 @functools.cache
@@ -138,6 +144,9 @@ class Expression:
     # interpreter when every part is there (the result is the same value CEL gives;
     # anything else, a missing key included, goes through CEL for CEL's own answer).
     _path: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+    # For `path in ["a", "b"]`: the strings; a string found at `_path` is looked up in
+    # them without the interpreter (anything else goes through CEL).
+    _among: frozenset[str] | None = field(default=None, compare=False, repr=False)
 
     def evaluate(
         self,
@@ -160,7 +169,11 @@ class Expression:
 
     def evaluate_prepared(self, context: PreparedContext) -> Any:
         """As ``evaluate``, charged to the active budget (a fresh default one if none)."""
-        if self._path is not None:
+        if self._among is not None and self._path is not None:
+            found = context.member(self._path)
+            if isinstance(found, str):
+                return found in self._among
+        elif self._path is not None:
             found = context.member(self._path)
             if found is not _MISSING:
                 try:
@@ -211,11 +224,21 @@ def _compile_cached(text: str, variables: frozenset[str]) -> Expression:
         raise ExpressionError(text, "expression nests too deeply") from None
     names, step_refs = _check_names(text, ast, variables)
     runner = _environment().program(ast, functions=HUB_FUNCTIONS)
-    stripped = text.strip()
-    path = None
-    if _MEMBER_PATH.fullmatch(stripped) and stripped.split(".", 1)[0] in names:
-        path = tuple(stripped.split("."))
-    return Expression(text, names, step_refs, runner, path)
+    return Expression(text, names, step_refs, runner, *_shortcut(text.strip(), names))
+
+
+def _shortcut(
+    text: str, names: frozenset[str]
+) -> tuple[tuple[str, ...] | None, frozenset[str] | None]:
+    """The member path and, for a membership test, the strings of an expression that can
+    be answered without the interpreter; (None, None) for every other expression."""
+    if _MEMBER_PATH.fullmatch(text) and text.split(".", 1)[0] in names:
+        return tuple(text.split(".")), None
+    membership = _MEMBERSHIP.fullmatch(text)
+    if membership and membership[1].split(".", 1)[0] in names:
+        strings = re.findall(_PLAIN_STRING, membership[2])
+        return tuple(membership[1].split(".")), frozenset(s[1:-1] for s in strings)
+    return None, None
 
 
 def _syntax_reason(error: CELParseError) -> str:

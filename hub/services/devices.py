@@ -250,8 +250,10 @@ class DeviceService:
         self, tenant: Tenant, device_ref: str, tag_name: str, value: Any, ctx: RequestContext
     ) -> WriteResult | None:
         """`write_tag` unless the tag already holds `value` with good quality (None then):
-        what an idempotent writer (an interlock) does, with one look-up of the device."""
-        device = await self.get(tenant, device_ref)
+        what an idempotent writer (an interlock) does. A running device is taken from its
+        session, as it is now (updates restart the session), without a database read."""
+        running = self.supervisor.session_named(tenant.id, device_ref)
+        device = running.device if running is not None else await self.get(tenant, device_ref)
         tag = self._tag(device, tag_name)
         if self._holds(device, tag, value):
             return None

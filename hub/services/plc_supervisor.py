@@ -280,3 +280,11 @@ class PlcSupervisor:
 
     def session(self, device_id: str) -> DeviceSession | None:
         return self.sessions.get(device_id)
+
+    def session_named(self, tenant_id: str, name: str) -> DeviceSession | None:
+        """The running session of the tenant's device called `name` (a scan: a hub runs
+        tens of devices, and this spares a database read on the interlock path)."""
+        for session in self.sessions.values():
+            if session.device.tenant_id == tenant_id and session.device.name == name:
+                return session
+        return None

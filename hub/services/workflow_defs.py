@@ -46,6 +46,8 @@ class DefinitionCache:
     async def resolve(self, tenant_id: str, reference: str) -> tuple[str, str]:
         """`name`, `name@1.2.3` or `name@^1` to (name, newest matching version)."""
         name, _, wanted = reference.partition("@")
+        if (tenant_id, name, wanted) in self._parsed:
+            return name, wanted  # an exact version already read: versions never change
         async with self._uow() as uow:
             versions = await uow.workflows.definition_versions(tenant_id, name)
         if not versions:

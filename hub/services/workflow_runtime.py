@@ -144,15 +144,16 @@ class WorkflowRuntime:
     def wake(self) -> None:
         self._wake.set()
 
-    def submit(self, task: Claimed) -> None:
-        """Run a task that a commit leased to this worker, as soon as a slot is free."""
-        holder = asyncio.create_task(self._submit(task))
+    def submit(self, task: Claimed, kept: Loaded | None = None) -> None:
+        """Run a task that a commit leased to this worker, as soon as a slot is free;
+        `kept` is its run as that commit left it, when the caller has it."""
+        holder = asyncio.create_task(self._submit(task, kept))
         self._inflight.add(holder)
         holder.add_done_callback(self._inflight.discard)
 
-    async def _submit(self, task: Claimed) -> None:
+    async def _submit(self, task: Claimed, kept: Loaded | None) -> None:
         await self._slots.acquire()
-        self._spawn(task)
+        self._spawn(task, kept)
 
     # --- dispatching ---
 
@@ -169,8 +170,8 @@ class WorkflowRuntime:
             if not claimed:
                 await self._idle()
 
-    def _spawn(self, task: Claimed) -> None:
-        running = asyncio.create_task(self._run(task))
+    def _spawn(self, task: Claimed, kept: Loaded | None = None) -> None:
+        running = asyncio.create_task(self._run(task, kept))
         self._inflight.add(running)
         running.add_done_callback(self._inflight.discard)
 
@@ -203,9 +204,9 @@ class WorkflowRuntime:
             for r in chosen
         ]
 
-    async def _run(self, task: Claimed) -> None:
+    async def _run(self, task: Claimed, kept: Loaded | None) -> None:
         try:
-            follow_up, loaded = await self._execute(task, None)
+            follow_up, loaded = await self._execute(task, kept)
             while follow_up:  # work this transition made due at once, already leased to us
                 extra = follow_up[1:]
                 follow_up, loaded = await self._execute(follow_up[0], loaded)
@@ -464,6 +465,13 @@ class WorkflowRuntime:
         tasks leased to this worker to run now, or None when the run moved on since
         `state` was read (nothing was written)."""
         return await self._commits.commit(run, state, before, transition, consumed, ctx, new_run)
+
+
+def started(
+    run: dict[str, Any], definition: Any, state: RunState, transition: Transition
+) -> Loaded | None:
+    """A new run as its committed first transition leaves it."""
+    return _moved_on(Loaded(run, [], definition, state), state, transition)
 
 
 def _moved_on(loaded: Loaded, state: RunState, transition: Transition) -> Loaded | None:

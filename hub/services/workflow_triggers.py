@@ -48,7 +48,7 @@ class TriggerService:
         self._workflows = workflows
         self._tick = tick_seconds
         self._unsubscribe: list[Any] = []
-        self._crons: list[tuple[str, str, int, CronTrigger]] = []
+        self._crons: list[tuple[str, str, str, int, CronTrigger]] = []
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe_waits: Callable[[], None] | None = None
         self._tenants: dict[str, Tenant] = {}
@@ -89,11 +89,15 @@ class TriggerService:
             )
             for index, trigger in enumerate(definition.triggers):
                 if isinstance(trigger, EventTrigger):
-                    self._subscribe(tenant_id, definition.name, trigger)
+                    self._subscribe(tenant_id, definition.name, definition.version, trigger)
                 elif isinstance(trigger, CronTrigger):
-                    self._crons.append((tenant_id, definition.name, index, trigger))
+                    self._crons.append(
+                        (tenant_id, definition.name, definition.version, index, trigger)
+                    )
 
-    def _subscribe(self, tenant_id: str, workflow: str, trigger: EventTrigger) -> None:
+    def _subscribe(
+        self, tenant_id: str, workflow: str, version: str, trigger: EventTrigger
+    ) -> None:
         pattern = _NAMED_LEVEL.sub("+", trigger.topic)
 
         async def on_event(_tenant: str, topic: str, payload: Any) -> None:
@@ -103,18 +107,22 @@ class TriggerService:
             run_input = await evaluate_bounded(_triggered_input, trigger, context, workflow)
             if run_input is _NO_RUN:
                 return
-            await self._start(tenant_id, workflow, run_input, None)
+            await self._start(tenant_id, workflow, version, run_input, None)
 
         # Only this tenant's events: the bus filters on the publisher's tenant.
         self._unsubscribe.append(self._bus.subscribe(pattern, on_event, tenant=tenant_id))
 
-    async def _start(self, tenant_id: str, workflow: str, run_input: Any, key: str | None) -> None:
+    async def _start(
+        self, tenant_id: str, workflow: str, version: str, run_input: Any, key: str | None
+    ) -> None:
+        """A run of the version whose triggers fired (the newest: `refresh` follows every
+        publication), so no look-up of the newest version stands before the run starts."""
         tenant = await self._tenant(tenant_id)
         if tenant is None:
             return
         try:
             await self._workflows.start_run(
-                tenant, StartRun(workflow, run_input, idempotency_key=key), SYSTEM
+                tenant, StartRun(workflow, run_input, version, idempotency_key=key), SYSTEM
             )
         except HubError as exc:
             log.warning("trigger of %s could not start a run: %s", workflow, exc.detail)
@@ -179,7 +187,7 @@ class TriggerService:
 
     async def fire_due(self, now: datetime) -> int:
         fired = 0
-        for tenant_id, workflow, index, trigger in list(self._crons):
+        for tenant_id, workflow, version, index, trigger in list(self._crons):
             slot = croniter(trigger.cron, now).get_prev(datetime)
             if await self._claim_slot(tenant_id, workflow, index, slot):
                 context = {"trigger": {"fired_at": slot.isoformat()}}
@@ -189,7 +197,7 @@ class TriggerService:
                     else {}
                 )
                 key = f"cron:{workflow}:{index}:{slot.isoformat()}"
-                await self._start(tenant_id, workflow, run_input, key)
+                await self._start(tenant_id, workflow, version, run_input, key)
                 fired += 1
         return fired
 

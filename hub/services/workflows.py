@@ -24,7 +24,7 @@ from hub.engine.interpreter import Interpreter, Transition
 from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.audit import AuditLog
 from hub.services.workflow_defs import DefinitionCache
-from hub.services.workflow_runtime import WorkflowRuntime, folding
+from hub.services.workflow_runtime import WorkflowRuntime, folding, started
 
 
 @dataclass(frozen=True)
@@ -198,8 +198,10 @@ class WorkflowService:
         )
         try:
             local = await self.runtime.commit(run, state, 1, transition, None, ctx, new_run=run)
-            for task in local or []:
-                self.runtime.submit(task)
+            kept = started(run, definition, state, transition) if local else None
+            for index, task in enumerate(local or []):
+                # the first needs no read of the run just written (others read it)
+                self.runtime.submit(task, kept if index == 0 else None)
         except Exception:
             if start.idempotency_key:  # a concurrent replay with the same key won the race
                 async with self._uow() as uow:

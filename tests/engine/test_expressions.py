@@ -219,3 +219,51 @@ def test_a_value_out_of_cel_range_fails_on_the_fast_path_too() -> None:
     context = {**CONTEXT, "input": {"big": 2**70}}
     with pytest.raises(ExpressionError):
         compile_expression("input.big").evaluate(context)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('input.action in ["activate", "escalate"]', "activate"),
+        ('input.action in ["activate", "escalate"]', "return"),
+        ('input.action in [ "a b" , "" ]', ""),
+        ('input.action in ["activate"]', 3),  # not a string: CEL answers
+        ('input.action in ["activate"]', ["activate"]),
+    ],
+)
+def test_a_membership_guard_gives_what_the_cel_interpreter_gives(text: str, value: object) -> None:
+    fast = compile_expression(text)
+    assert fast._among is not None
+    slow = compile_expression(f"({text})")  # parenthesised: CEL evaluates
+    assert slow._among is None
+    context = {**CONTEXT, "input": {"action": value}}
+    try:
+        expected: object = slow.evaluate(context)
+    except ExpressionError as error:
+        with pytest.raises(ExpressionError) as fast_error:
+            fast.evaluate(context)
+        assert fast_error.value.reason == error.reason
+    else:
+        assert fast.evaluate(context) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'input.action in ["a\\"b"]',  # an escape: CEL's own reading of the literal
+        "input.action in ['a']",
+        'input.action in ["a"] || true',
+        "input.action in [input.other]",
+    ],
+)
+def test_other_membership_forms_go_through_the_interpreter(text: str) -> None:
+    assert compile_expression(text)._among is None
+
+
+def test_a_membership_guard_on_a_missing_key_fails_as_cel_says() -> None:
+    text = 'input.missing in ["a"]'
+    with pytest.raises(ExpressionError) as fast:
+        compile_expression(text).evaluate(CONTEXT)
+    with pytest.raises(ExpressionError) as slow:
+        compile_expression(f"({text})").evaluate(CONTEXT)
+    assert fast.value.reason == slow.value.reason

@@ -9,7 +9,8 @@ import pytest
 
 from hub.bootstrap import Hub
 from hub.domain.audit import ActorType, RequestContext
-from hub.domain.plc import NotWritable
+from hub.domain.errors import NotFound
+from hub.domain.plc import NotWritable, PlcError
 from tests.conftest import World
 from tests.plc.sim import SimThread, wait_for
 from tests.plc.test_plc_refusals import BASE, _connected
@@ -65,3 +66,34 @@ def test_set_tag_does_not_trust_a_value_from_a_device_it_is_not_connected_to(
         # the last value read was true, but from a device no longer connected: no answer
         # without asking the PLC, and it cannot be asked
         portal.call(devices.set_tag, tenant, "boiler-1", "interlock", True, OPERATOR)
+
+
+def test_set_tag_finds_a_running_device_by_its_current_name_only(
+    world: World, hub: Hub, plant: SimThread
+) -> None:
+    """The running session answers the look-up: after a rename, the old name is unknown
+    and the new one writes, as a read of the registry would say."""
+    _connected(world, plant)
+    renamed = world.client.patch(
+        f"{BASE}/boiler-1", json={"name": "boiler-9"}, headers=world.as_("acme-engineer")
+    )
+    assert renamed.status_code == 200, renamed.text
+    devices = hub.plc.devices
+    with world.client.portal() as portal:
+        tenant = portal.call(hub.tenants.get, "acme")
+        wait_for(lambda: hub.plc.supervisor.session_named(tenant.id, "boiler-9") is not None)
+        with pytest.raises(NotFound):
+            portal.call(devices.set_tag, tenant, "boiler-1", "interlock", True, OPERATOR)
+        written = wait_for(
+            lambda: _quietly(portal, devices.set_tag, tenant, "boiler-9", "interlock", True)
+        )
+        assert written is not None and written.value is True
+    assert plant.sim.writes["interlock"] == 1
+
+
+def _quietly(portal: Any, call: Any, *args: Any) -> Any:
+    """The call's result, or None while the renamed device's session is connecting."""
+    try:
+        return portal.call(call, *args, OPERATOR)
+    except (NotWritable, PlcError):
+        return None
