@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Integer, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,9 +30,12 @@ def _nodes_statement(count: int) -> Any:
     return text(f"SELECT level, idx, hash FROM audit_nodes WHERE {terms}")
 
 
-def _upsert_size(dialect: str, log_id: str, count: int) -> Any:
+@lru_cache(maxsize=2)
+def _upsert_size(dialect: str) -> Any:
+    """Built once per dialect (every append runs it): parameters `log` and `count`."""
     module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(audit_logs).values(log_id=log_id, size=count)
+    count = bindparam("count", type_=Integer)
+    statement = module.insert(audit_logs).values(log_id=bindparam("log"), size=count)
     return statement.on_conflict_do_update(
         index_elements=[audit_logs.c.log_id],
         set_={"size": audit_logs.c.size + count},
@@ -46,8 +49,8 @@ class SqlAudit:
     async def reserve(self, log_id: str, count: int) -> int:
         """Claim `count` sequence numbers; returns the first. Holds the log's row lock
         until the transaction ends, so concurrent writers get gapless, distinct numbers."""
-        statement = _upsert_size(self._conn.dialect.name, log_id, count)
-        size = (await self._conn.execute(statement)).scalar_one()
+        statement = _upsert_size(self._conn.dialect.name)
+        size = (await self._conn.execute(statement, {"log": log_id, "count": count})).scalar_one()
         return int(size) - count + 1
 
     async def size(self, log_id: str) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Double,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -397,11 +398,8 @@ class SqlPlc:
 
     async def save_alarm(self, alarm: Alarm, at: datetime) -> None:
         rule = alarm.rule
-        await self._conn.execute(
-            update(alarms)
-            .where(alarms.c.tenant_id == rule.tenant_id, alarms.c.id == rule.id)
-            .values(**_alarm_values(alarm), updated_at=at)
-        )
+        keys = {"w_tenant": rule.tenant_id, "w_id": rule.id}
+        await self._conn.execute(_SAVE_ALARM, {**_alarm_values(alarm), "updated_at": at, **keys})
 
     async def get_alarm(self, tenant_id: str, alarm_id: str) -> Alarm | None:
         query = select(alarms).where(alarms.c.tenant_id == tenant_id, alarms.c.id == alarm_id)
@@ -434,21 +432,20 @@ class SqlPlc:
         )
 
     async def journal_add(self, tenant_id: str, alarm_id: str, t: Transition) -> None:
-        await self._conn.execute(
-            insert(alarm_journal).values(
-                alarm_id=alarm_id,
-                tenant_id=tenant_id,
-                ts=t.at,
-                action=t.action,
-                old_state=t.old.value,
-                new_state=t.new.value,
-                condition=t.condition,
-                value=json.dumps(t.value),
-                limit=json.dumps(t.limit),
-                actor=t.actor,
-                comment=t.comment,
-            )
-        )
+        row = {
+            "alarm_id": alarm_id,
+            "tenant_id": tenant_id,
+            "ts": t.at,
+            "action": t.action,
+            "old_state": t.old.value,
+            "new_state": t.new.value,
+            "condition": t.condition,
+            "value": json.dumps(t.value),
+            "limit": json.dumps(t.limit),
+            "actor": t.actor,
+            "comment": t.comment,
+        }
+        await self._conn.execute(_ADD_JOURNAL, row)
 
     async def journal(
         self, tenant_id: str, alarm_id: str, limit: int = 500
@@ -488,6 +485,14 @@ class SqlPlc:
 
 
 __all__ = ["SqlPlc", "Tag"]
+
+
+# Built once (an alarm's transition is on the path to its interlock): the columns set
+# are the parameters' keys.
+_SAVE_ALARM = update(alarms).where(
+    alarms.c.tenant_id == bindparam("w_tenant"), alarms.c.id == bindparam("w_id")
+)
+_ADD_JOURNAL = insert(alarm_journal)
 
 
 def _alarm_values(alarm: Alarm) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -370,11 +371,10 @@ class SqlWorkflows:
         one of the topics' keys, found through the index whatever the tenant's other
         waits. The caller matches them with match_topic."""
         keys = list(frozenset().union(*map(event_keys, topics)))
-        w = workflow_waits.c
-        among = _one_of(w.topic_key, keys, self._conn.dialect.name)
-        return list(
-            await self._conn.execute(select(workflow_waits).where(among, w.tenant_id == tenant_id))
-        )
+        dialect = self._conn.dialect.name
+        values = keys if dialect == "postgresql" else _dump(keys)
+        params = {"values": values, "tenant": tenant_id}
+        return list(await self._conn.execute(_event_waits_query(dialect), params))
 
     # --- cron marks ---
 
@@ -478,26 +478,21 @@ class SqlWorkflows:
         id order, the order every batch takes them in, so two batches never deadlock)."""
         if not task_ids:
             return {}
-        t = workflow_tasks.c
-        query = select(t.id, t.lease_owner).where(t.id.in_(sorted(task_ids))).order_by(t.id)
-        if self._conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        return {row.id: row.lease_owner for row in await self._conn.execute(query)}
+        query = _locked(_TASK_OWNERS, self._conn.dialect.name)
+        rows = await self._conn.execute(query, {"ids": sorted(task_ids)})
+        return {row.id: row.lease_owner for row in rows}
 
     async def lock_run_seqs(self, run_ids: Sequence[str]) -> dict[str, int]:
         """Each run's next history seq, locked like `lock_task_owners`."""
         if not run_ids:
             return {}
-        r = workflow_runs.c
-        query = select(r.id, r.next_seq).where(r.id.in_(sorted(run_ids))).order_by(r.id)
-        if self._conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        return {row.id: row.next_seq for row in await self._conn.execute(query)}
+        query = _locked(_RUN_SEQS, self._conn.dialect.name)
+        rows = await self._conn.execute(query, {"ids": sorted(run_ids)})
+        return {row.id: row.next_seq for row in rows}
 
     async def delete_tasks(self, task_ids: Sequence[str]) -> None:
         if task_ids:
-            t = workflow_tasks.c
-            await self._conn.execute(delete(workflow_tasks).where(t.id.in_(list(task_ids))))
+            await self._conn.execute(_DELETE_TASKS, {"ids": list(task_ids)})
 
     async def update_runs(self, updates: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Move many runs' projections on (their seqs already checked under lock): one
@@ -508,12 +503,7 @@ class SqlWorkflows:
             row["v_id"] = run_id
             shapes.setdefault(tuple(sorted(values)), []).append(row)
         for columns, rows in shapes.items():
-            statement = (
-                update(workflow_runs)
-                .where(workflow_runs.c.id == bindparam("v_id"))
-                .values({c: bindparam(f"v_{c}") for c in columns})
-            )
-            await self._conn.execute(statement, rows)
+            await self._conn.execute(_run_update(columns), rows)
 
     async def add_history(self, histories: Sequence[tuple[str, Sequence[Event]]]) -> None:
         """Append many runs' events in one statement."""
@@ -560,6 +550,44 @@ def _user_task(row: Any) -> dict[str, Any]:
     data["candidate_groups"] = json.loads(data["candidate_groups"])
     data["values"] = json.loads(data["values"]) if data["values"] else None
     return data
+
+
+# Statements of the transition path, built once: building a statement (coercing each
+# operand) costs several times what SQLite takes to run it.
+_IDS = bindparam("ids", expanding=True)
+_TASK_OWNERS = (
+    select(workflow_tasks.c.id, workflow_tasks.c.lease_owner)
+    .where(workflow_tasks.c.id.in_(_IDS))
+    .order_by(workflow_tasks.c.id)
+)
+_RUN_SEQS = (
+    select(workflow_runs.c.id, workflow_runs.c.next_seq)
+    .where(workflow_runs.c.id.in_(_IDS))
+    .order_by(workflow_runs.c.id)
+)
+_DELETE_TASKS = delete(workflow_tasks).where(workflow_tasks.c.id.in_(_IDS))
+
+
+@functools.cache
+def _locked(query: Any, dialect: str) -> Any:
+    """`query`, taking row locks where the database has them (PostgreSQL)."""
+    return query.with_for_update() if dialect == "postgresql" else query
+
+
+@functools.lru_cache(maxsize=64)
+def _run_update(columns: tuple[str, ...]) -> Any:
+    return (
+        update(workflow_runs)
+        .where(workflow_runs.c.id == bindparam("v_id"))
+        .values({c: bindparam(f"v_{c}") for c in columns})
+    )
+
+
+@functools.cache
+def _event_waits_query(dialect: str) -> Any:
+    w = workflow_waits.c
+    among = _one_of(w.topic_key, [], dialect)
+    return select(workflow_waits).where(among, w.tenant_id == bindparam("tenant"))
 
 
 def _one_of(column: Any, values: list[str], dialect: str) -> Any:
