@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -53,9 +54,24 @@ CHUNK_COLUMNS = (
 
 
 def _device(row: Any, tag_specs: Sequence[str]) -> Device:
-    config = json.loads(row.config)
+    return _parsed_device(row.id, row.tenant_id, row.created_at, row.config, tuple(tag_specs))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_device(
+    device_id: str,
+    tenant_id: str,
+    created_at: datetime,
+    config_json: str,
+    tag_specs: tuple[str, ...],
+) -> Device:
+    """A stored device, parsed (with every check of its configuration) once per stored
+    form: the key is the row's text itself, so a changed row parses afresh, and a Device
+    is frozen, so sharing one between readers is safe. Listing devices parsed each one's
+    configuration and tags on every read."""
+    config = json.loads(config_json)
     config["tags"] = [json.loads(s) for s in tag_specs]
-    return parse_device(config, id=row.id, tenant_id=row.tenant_id, at=row.created_at)
+    return parse_device(config, id=device_id, tenant_id=tenant_id, at=created_at)
 
 
 def _alarm(row: Any) -> Alarm:
