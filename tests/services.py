@@ -66,10 +66,6 @@ def scratch_postgres(prefix: str, admin_url: str = POSTGRES_URL) -> Iterator[str
     need("PostgreSQL", parsed.host or "127.0.0.1", parsed.port or 5432)
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     asyncio.run(_run_admin(admin_url, f'CREATE DATABASE "{name}"'))
-    # A throwaway database: commits need not wait for the WAL to reach the disk (that
-    # only matters to an operating-system crash, which no test makes). Crash tests kill
-    # processes, whose committed work PostgreSQL keeps either way.
-    asyncio.run(_run_admin(admin_url, f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     try:
         yield parsed.set(database=name).render_as_string(hide_password=False)
     finally:
