@@ -6,14 +6,14 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar, Router
+from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
 
 import hub
 from hub.api.alarms import AlarmController, AlarmRuleController
 from hub.api.anchors import AnchorController, chain_rpc, entry_receipt, run_receipt
+from hub.api.api_docs import docs_assets, openapi_config
 from hub.api.audit import AuditController, public_key
 from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
@@ -73,6 +73,7 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             live,
             ready,
             metrics,  # issue 12: token or platform admin only
+            docs_assets(),  # issue 14: the docs page's files, no CDN
         ],
         dependencies={"hub": hub_dependency(the_hub)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -83,12 +84,5 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
         before_request=authorize_request,
         after_exception=[record_refusal],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="Industrial Hub API",
-            version=hub.__version__,
-            path="/schema",
-            openapi_router=Router(
-                "/schema", route_handlers=[], include_in_schema=False, opt={"public": True}
-            ),
-        ),
+        openapi_config=openapi_config("Industrial Hub API", hub.__version__),
     )
