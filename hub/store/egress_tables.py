@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, String, Table, Text
 
-from hub.store.tables import Timestamp, metadata
+from hub.store.table_base import Timestamp, metadata
 
 # One row per tenant that set rules; no row: the platform's list as it is.
 tenant_egress = Table(

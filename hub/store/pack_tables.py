@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, String, Table, Text
 
-from hub.store.tables import Timestamp, metadata
+from hub.store.table_base import Timestamp, metadata
 
 # One row per (tenant, pack): what is installed, with which parameters (secrets kept as
 # given, hashed ones as their digest) and what the install created (JSON).

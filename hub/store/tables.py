@@ -2,58 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Double,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
-    TypeDecorator,
     text,
 )
-from sqlalchemy.engine import Dialect
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on both backends (SQLite keeps them naive in UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
-
-
-Timestamp = UtcDateTime()
+from hub.store.table_base import Timestamp, metadata
 
 tenants = Table(
     "tenants",
@@ -461,7 +425,7 @@ alarm_journal = Table(
     Index("ix_alarm_journal_alarm_id", "alarm_id", "id"),
 )
 
-# Pack tables live in their own module (this one is near its size limit); importing it
-# here puts them in `metadata` wherever the metadata is used.
+# Pack and egress tables live in their own modules, which import table_base, not this
+# one; importing them here puts them in `metadata` wherever the metadata is used.
 from hub.store import egress_tables as _egress_tables  # noqa: E402, F401  (issue 12, item 3)
 from hub.store import pack_tables as _pack_tables  # noqa: E402, F401
