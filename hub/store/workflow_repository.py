@@ -372,8 +372,7 @@ class SqlWorkflows:
         waits. The caller matches them with match_topic."""
         keys = list(frozenset().union(*map(event_keys, topics)))
         dialect = self._conn.dialect.name
-        values = keys if dialect == "postgresql" else _dump(keys)
-        params = {"values": values, "tenant": tenant_id}
+        params = {"values": _one_of_value(keys, dialect), "tenant": tenant_id}
         return list(await self._conn.execute(_event_waits_query(dialect), params))
 
     # --- cron marks ---
@@ -586,15 +585,21 @@ def _run_update(columns: tuple[str, ...]) -> Any:
 @functools.cache
 def _event_waits_query(dialect: str) -> Any:
     w = workflow_waits.c
-    among = _one_of(w.topic_key, [], dialect)
+    among = _one_of(w.topic_key, dialect)
     return select(workflow_waits).where(among, w.tenant_id == bindparam("tenant"))
 
 
-def _one_of(column: Any, values: list[str], dialect: str) -> Any:
-    """`column` is one of `values`, all in one bound value (an array on PostgreSQL, a JSON
-    array on SQLite): a burst's thousands of topics take one statement, whose text does
-    not change with their number (no bound parameter limit, one prepared statement)."""
+def _one_of(column: Any, dialect: str) -> Any:
+    """`column` is one of the values bound as `values` (see `_one_of_value`), all in one
+    bound value (an array on PostgreSQL, a JSON array on SQLite): a burst's thousands of
+    topics take one statement, whose text does not change with their number (no bound
+    parameter limit, one prepared statement)."""
     if dialect == "postgresql":
-        return column == any_(bindparam("values", values, type_=ARRAY(String)))
-    listed = func.json_each(bindparam("values", _dump(values))).table_valued("value")
+        return column == any_(bindparam("values", type_=ARRAY(String)))
+    listed = func.json_each(bindparam("values")).table_valued("value")
     return column.in_(select(listed.c.value))
+
+
+def _one_of_value(values: list[str], dialect: str) -> Any:
+    """What `_one_of`'s `values` parameter takes on `dialect`."""
+    return values if dialect == "postgresql" else _dump(values)
