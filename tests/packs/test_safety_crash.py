@@ -3,7 +3,6 @@ restarted hub continues the run, and the interlock is written once (counted by t
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +73,10 @@ def test_sigkill_while_waiting_for_acknowledgement(
     base, headers = second.base, _headers(second.base)
     api = f"{base}/api/v1/tenants/acme"
     rules = httpx.get(f"{api}/alarm-rules", headers=headers).json()["items"]
-    time.sleep(0.5)  # the restarted hub has reconnected to the PLC and subscribed the waits
+    # the restarted hub is connected to the PLC again (its waits were subscribed at start)
+    eventually(
+        lambda: httpx.get(f"{api}/devices/boiler-1/status", headers=headers).json()["connected"]
+    )
     acked = httpx.post(f"{api}/alarms/{rules[0]['id']}/ack", json={"comment": "after restart"},
                        headers=headers)  # fmt: skip
     assert acked.status_code == 200, acked.text

@@ -97,3 +97,15 @@ def _quietly(portal: Any, call: Any, *args: Any) -> Any:
         return portal.call(call, *args, OPERATOR)
     except (NotWritable, PlcError):
         return None
+
+
+def test_another_tenant_cannot_reach_a_running_device_by_its_name(
+    world: World, hub: Hub, plant: SimThread
+) -> None:
+    """The session look-up is scoped by tenant: globex naming acme's running boiler-1 gets
+    what the registry says, not found, and nothing is written."""
+    _connected(world, plant)
+    with world.client.portal() as portal, pytest.raises(NotFound):
+        globex = portal.call(hub.tenants.get, "globex")
+        portal.call(hub.plc.devices.set_tag, globex, "boiler-1", "interlock", True, OPERATOR)
+    assert plant.sim.writes.get("interlock", 0) == 0
