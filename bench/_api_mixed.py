@@ -9,7 +9,7 @@ The requests: 90% reads over six pages (users, runs first page, runs at a cursor
 filtered by status, devices, one device, audit entries at a cursor), each by a user whose
 role may read it; 10% writes: device changes (audited) and member role changes, which
 move the authorization version and so expire the read cache, the token-to-decision cache
-and the casbin enforcer (hub/services/read_cache.py, hub/security/rbac.py).
+and the casbin enforcer (hub/services/tenancy/read_cache.py, hub/security/rbac.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from hub.bootstrap import Hub
 from hub.domain.audit import SYSTEM, AuditEvent, RequestContext
 from hub.domain.ids import new_id
 from hub.domain.tenancy import Principal
-from hub.services.tenants import NewMember
+from hub.services.tenancy.tenants import NewMember
 
 TENANTS = ("plant-a", "plant-b", "plant-c")
 # Who sends requests, per tenant: role and count.

@@ -82,7 +82,7 @@ from audit.canonical import canonical
 from audit.merkle import leaf_hash, verify_inclusion
 from hub.bootstrap import Hub, build
 from hub.domain.audit import AuditEvent, Outcome, RequestContext, entry_object
-from hub.services.audit import AuditLogRef
+from hub.services.audit.log import AuditLogRef
 from hub.settings import load_settings
 
 DEFAULT_ENTRIES = 1_000_000

@@ -61,7 +61,7 @@ from _method import alternate, comparison, summary, tail, turns
 from web3 import EthereumTesterProvider, Web3
 
 from audit.receipt import verify_receipt_offline
-from connectors.ethereum import artifact, tenant_key
+from connectors.ledger.ethereum import artifact, tenant_key
 from hub.bootstrap import Hub, build
 from hub.domain.audit import SYSTEM, AuditEvent, RequestContext
 from hub.settings import load_settings

@@ -53,7 +53,7 @@ from hub.domain.audit import SYSTEM
 from hub.domain.errors import Conflict
 from hub.domain.tenancy import Principal
 from hub.security.passwords import Argon2Hasher
-from hub.services.tenants import NewMember
+from hub.services.tenancy.tenants import NewMember
 from hub.settings import Settings, load_settings
 
 TENANT = "acme"

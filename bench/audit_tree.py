@@ -1,7 +1,7 @@
 """The audit library's Merkle tree against pymerkle: append 100,000 leaves one at a time,
 then 1,000 inclusion proofs, both in memory.
 
-- hub (the headline): the path the product takes, `hub/services/audit.py` `append_many`:
+- hub (the headline): the path the product takes, `hub/services/audit/log.py` `append_many`:
   each entry is hashed (`leaf_hash`) and appended on its own with `append_nodes`, whose
   completed nodes go into a dict (the service writes the same pairs to its node table);
   proofs are `inclusion_proof(index, size, nodes)` read from those nodes, as the service

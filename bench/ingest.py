@@ -63,7 +63,7 @@ from _method import alternate, comparison, random_phase, summary, tail, turns
 from asyncua import Client
 from pymodbus.client import AsyncModbusTcpClient
 
-from connectors.plant_sim import free_port
+from connectors.plc.plant_sim import free_port
 from hub.bootstrap import Hub, build
 from hub.domain.audit import SYSTEM
 from hub.settings import load_settings

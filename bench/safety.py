@@ -45,8 +45,8 @@ from _method import (
 from _safety_server import SafetyPlc
 from asyncua import Client, ua
 
-from connectors.opcua import QUEUE_SIZE
-from connectors.plant_sim import free_port
+from connectors.plc.opcua import QUEUE_SIZE
+from connectors.plc.plant_sim import free_port
 from hub.bootstrap import build, ensure_platform_admin
 from hub.domain.audit import SYSTEM, ActorType, RequestContext
 from hub.settings import load_settings
@@ -117,7 +117,7 @@ class Peer:
                     pending.add(task)
                     task.add_done_callback(pending.discard)
 
-        # The hub's subscription, call for call (connectors/opcua.py).
+        # The hub's subscription, call for call (connectors/plc/opcua.py).
         subscription = await self.client.create_subscription(INTERVAL_MS, Handler())
         await subscription.subscribe_data_change(
             pressure, queuesize=QUEUE_SIZE, sampling_interval=float(SAMPLING_MS)

@@ -62,17 +62,17 @@ from hub.domain.samples import NUMBER, pack_chunks
 from hub.domain.tenancy import Principal, Tenant
 from hub.engine import topics
 from hub.security.passwords import Argon2Hasher
-from hub.services.tenants import NewMember
-from hub.services.workflows import StartRun
+from hub.services.tenancy.tenants import NewMember
+from hub.services.workflows.service import StartRun
 from hub.settings import load_settings
-from hub.store.pack_tables import incidents
-from hub.store.tables import (
+from hub.store.tables.core import (
     user_tasks,
     workflow_events,
     workflow_runs,
     workflow_tasks,
     workflow_waits,
 )
+from hub.store.tables.packs import incidents
 
 TENANT = "bench"
 USER, PASSWORD = "bench-engineer", "bench-password-1234"

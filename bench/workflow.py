@@ -60,7 +60,7 @@ from _workflow_stats import percentile
 from hub.bootstrap import build
 from hub.domain.audit import SYSTEM
 from hub.domain.tenancy import Tenant
-from hub.services.workflows import StartRun
+from hub.services.workflows.service import StartRun
 from hub.settings import load_settings
 
 BENCH_DIR = Path(__file__).resolve().parent

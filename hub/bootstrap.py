@@ -9,11 +9,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.signing import generate_private_key, load_private_key_pem, private_key_pem
-from connectors.egress import SystemResolver
-from connectors.http_activity import HttpRequest
-from connectors.ledger import ledger_for
-from connectors.notify import ChannelNotifier
-from connectors.plc import ProtocolPort
+from connectors.ledger.deferred import ledger_for
+from connectors.outbound.http_activity import HttpRequest
+from connectors.outbound.notify import ChannelNotifier
+from connectors.outbound.pinned import SystemResolver
+from connectors.plc.protocols import ProtocolPort
 from hub.clock import SystemClock
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent
 from hub.domain.egress import EgressRuleError, parse_allow_list
@@ -36,24 +36,24 @@ from hub.security.private_files import read_or_create
 from hub.security.rbac import CasbinAuthorizer
 from hub.security.sealing import AeadSealer
 from hub.security.tokens import AccessTokens
-from hub.services.anchoring import AnchorService, AnchorSettings
-from hub.services.audit import AuditLog
-from hub.services.auth import AuthService
-from hub.services.egress import EgressService
-from hub.services.events import InProcessBus
-from hub.services.incidents import IncidentService
-from hub.services.pack_catalog import PackInvalid, load_catalog
-from hub.services.pack_runtime import PackRuntime
-from hub.services.packs import PackService
-from hub.services.plc import PlcServices, build_plc
-from hub.services.read_cache import VersionedCache
-from hub.services.receipts import ReceiptService
-from hub.services.run_retention import RunRetention
-from hub.services.tenants import TenantService
-from hub.services.workflow_defs import DefinitionCache
-from hub.services.workflow_runtime import WorkerSettings, WorkflowRuntime
-from hub.services.workflow_triggers import TriggerService
-from hub.services.workflows import WorkflowService
+from hub.services.anchoring.service import AnchorService, AnchorSettings
+from hub.services.audit.log import AuditLog
+from hub.services.audit.receipts import ReceiptService
+from hub.services.egress.rules import EgressService
+from hub.services.events.bus import InProcessBus
+from hub.services.packs.catalog import PackInvalid, load_catalog
+from hub.services.packs.incidents import IncidentService
+from hub.services.packs.runtime import PackRuntime
+from hub.services.packs.service import PackService
+from hub.services.plc.assembly import PlcServices, build_plc
+from hub.services.tenancy.auth import AuthService
+from hub.services.tenancy.read_cache import VersionedCache
+from hub.services.tenancy.tenants import TenantService
+from hub.services.workflows.definitions import DefinitionCache
+from hub.services.workflows.retention import RunRetention
+from hub.services.workflows.runtime import WorkerSettings, WorkflowRuntime
+from hub.services.workflows.service import WorkflowService
+from hub.services.workflows.triggers import TriggerService
 from hub.settings import Settings, SettingsError
 from hub.store import migrate
 from hub.store.database import create_engine

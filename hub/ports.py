@@ -191,7 +191,7 @@ class Authorizer(Protocol):
     def invalidate(self) -> None: ...
 
 
-# --- ledger: anchoring audit tree heads on a chain (connectors/ethereum.py) ---
+# --- ledger: anchoring audit tree heads on a chain (connectors/ledger/ethereum.py) ---
 
 
 class LedgerPort(Protocol):
@@ -266,7 +266,7 @@ class PlcPort(Protocol):
     def open(self, device: Device) -> PlcConnection: ...
 
 
-# --- notifications (issue 7, connectors/notify.py) ---
+# --- notifications (issue 7, connectors/outbound/notify.py) ---
 
 
 @dataclass(frozen=True)
@@ -292,7 +292,7 @@ class Notifier(Protocol):
     ) -> None: ...
 
 
-# --- egress (issue 12, item 3; connectors/egress.py) ---
+# --- egress (issue 12, item 3; connectors/outbound/pinned.py) ---
 
 
 class Resolver(Protocol):

@@ -24,7 +24,7 @@ from hub.security.passwords import Argon2Hasher
 from hub.settings import Settings, load_settings
 from hub.store import migrate
 from hub.store.database import create_engine
-from hub.store.tables import metadata
+from hub.store.tables.core import metadata
 from tests import services
 
 PASSWORD = "a-long-test-password"

@@ -11,7 +11,7 @@ from audit.canonical import entry_leaf
 from audit.signing import load_public_key_document, verify_tree_head
 from hub.bootstrap import Hub
 from hub.domain.audit import PLATFORM_LOG, AuditFilter
-from hub.services.audit import AuditLogRef
+from hub.services.audit.log import AuditLogRef
 from tests.conftest import PASSWORD, World
 
 AUDIT = "/api/v1/tenants/acme/audit"

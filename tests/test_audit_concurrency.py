@@ -10,8 +10,8 @@ import pytest
 
 from hub.bootstrap import build
 from hub.domain.audit import AuditEvent, RequestContext
-from hub.services.audit import AuditLogRef
-from hub.services.audit_export import verify_log
+from hub.services.audit.export import verify_log
+from hub.services.audit.log import AuditLogRef
 from hub.settings import load_settings
 from tests import services
 from tests.conftest import FAST_HASHER

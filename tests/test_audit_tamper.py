@@ -18,7 +18,7 @@ from audit import merkle
 from hub.domain.audit import INDEXED_FIELDS
 from hub.settings import Settings
 from hub.store.database import create_engine
-from hub.store.tables import audit_entries, audit_logs, audit_nodes
+from hub.store.tables.core import audit_entries, audit_logs, audit_nodes
 from tests.cli import run_hub
 from tests.conftest import World
 

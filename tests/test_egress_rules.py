@@ -279,7 +279,7 @@ def test_the_rules_import_no_io_library() -> None:
     code = (
         "import importlib, json, sys\n"
         "importlib.import_module('hub.domain.egress')\n"
-        "importlib.import_module('hub.services.egress')\n"
+        "importlib.import_module('hub.services.egress.rules')\n"
         "print(json.dumps(sorted(sys.modules)))"
     )
     result = subprocess.run(

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from connectors.http_activity import HttpRequest
+from connectors.outbound.http_activity import HttpRequest
 from hub.domain.egress import EgressPolicy, parse_allow_list
 from hub.engine.activities import ActivityContext
-from hub.services.egress import StaticEgress
+from hub.services.egress.rules import StaticEgress
 from hub.settings import Settings
 from tests.conftest import World
 from tests.workflow_helpers import history, publish, start, wait_for

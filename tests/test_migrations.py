@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from hub.store import migrate
 from hub.store.database import create_engine
-from hub.store.tables import metadata
+from hub.store.tables.core import metadata
 from tests import services
 
 

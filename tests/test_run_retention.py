@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from hub.bootstrap import Hub
-from hub.services.audit import AuditLogRef
-from hub.services.audit_export import verify_log
-from hub.services.run_retention import RunRetention
-from hub.store.tables import user_tasks, workflow_events, workflow_tasks, workflow_waits
+from hub.services.audit.export import verify_log
+from hub.services.audit.log import AuditLogRef
+from hub.services.workflows.retention import RunRetention
+from hub.store.tables.core import user_tasks, workflow_events, workflow_tasks, workflow_waits
 from tests.conftest import World
 from tests.waiting import eventually
 from tests.workflow_helpers import FixedClock, publish, start, wait_for

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.engine.history import RunStatus
 from hub.settings import Settings
 from hub.store.database import create_engine
-from hub.store.tables import FINISHED_RUN_STATUSES, LIVE_RUN_STATUSES, workflow_runs
-from hub.store.workflow_repository import SqlWorkflows
+from hub.store.repositories.workflows import SqlWorkflows
+from hub.store.tables.core import FINISHED_RUN_STATUSES, LIVE_RUN_STATUSES, workflow_runs
 
 TENANT, OTHER = "t" * 32, "o" * 32
 STATUSES = ["completed", "completed", "failed", "waiting", "running", "suspended", "cancelled"]

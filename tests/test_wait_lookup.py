@@ -19,7 +19,7 @@ from hub.domain.ids import new_id
 from hub.engine.topics import match_topic, wait_key
 from hub.store import migrate
 from hub.store.database import create_engine
-from hub.store.tables import workflow_waits
+from hub.store.tables.core import workflow_waits
 from tests import services
 from tests.conftest import World
 from tests.workflow_helpers import emit, history, publish, start, wait_for

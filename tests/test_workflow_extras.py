@@ -9,7 +9,7 @@ from collections import namedtuple
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from hub.services.workflow_rows import fair_order
+from hub.services.workflows.rows import fair_order
 from tests.conftest import World
 from tests.workflow_helpers import publish, start, wait_for
 

@@ -1,4 +1,4 @@
-"""Group-committed transitions (hub/services/workflow_commits.py): many runs' transitions
+"""Group-committed transitions (hub/services/workflows/commits.py): many runs' transitions
 share a transaction, yet each stays atomic, a transition that no longer applies is turned
 back without writing, and a bad one fails alone."""
 
@@ -11,9 +11,9 @@ from typing import Any
 from hub.bootstrap import Hub
 from hub.domain.audit import SYSTEM
 from hub.domain.tenancy import Tenant
-from hub.services.audit import AuditLogRef
-from hub.services.audit_export import verify_log
-from hub.services.workflows import StartRun
+from hub.services.audit.export import verify_log
+from hub.services.audit.log import AuditLogRef
+from hub.services.workflows.service import StartRun
 
 THREE_STEPS: dict[str, Any] = {
     "name": "three",

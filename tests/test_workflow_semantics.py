@@ -16,7 +16,7 @@ from sqlalchemy import delete
 from hub.bootstrap import Hub
 from hub.engine.activities import ActivityContext
 from hub.services.offload import OFF_LOOP
-from hub.store.tables import workflow_definitions
+from hub.store.tables.core import workflow_definitions
 from tests.conftest import World
 from tests.waiting import eventually
 from tests.workflow_helpers import history, kinds, publish, start, wait_for

@@ -14,7 +14,7 @@ from hub.api.deps import HubDep
 from hub.api.devices import Cursor, Limit, TenantSlug, _body, _tenant
 from hub.domain.errors import FieldProblem, NotFound, ValidationFailed
 from hub.domain.paging import DEFAULT_LIMIT
-from hub.services.alarm_views import alarm_view
+from hub.services.alarms.views import alarm_view
 
 AlarmId = Annotated[str, PathParameter(max_length=64)]
 AnyRequest = Request[Any, Any, Any]

@@ -15,7 +15,7 @@ from hub.api.deps import HubDep
 from hub.domain.audit import ENTRY_FIELDS, AuditFilter
 from hub.domain.errors import FieldProblem, ValidationFailed
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
-from hub.services.audit import AuditLogRef
+from hub.services.audit.log import AuditLogRef
 
 MAX_SEQ = 2**53 - 1  # RFC 8785 numbers are exact up to here
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]

@@ -12,7 +12,7 @@ from hub.api.context import request_context
 from hub.api.deps import HubDep
 from hub.api.guards import principal_of
 from hub.api.schemas import LoginIn, MeOut, RefreshIn, TokenOut
-from hub.services.auth import TokenPair
+from hub.services.tenancy.auth import TokenPair
 
 
 def _out(pair: TokenPair) -> TokenOut:

@@ -19,8 +19,8 @@ from hub.api.deps import HubDep
 from hub.domain.errors import FieldProblem, HubError, ValidationFailed
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from hub.domain.tenancy import Tenant
-from hub.services.devices import device_view
-from hub.services.telemetry_history import MAX_HISTORY
+from hub.services.plc.devices import device_view
+from hub.services.telemetry.history import MAX_HISTORY
 
 TenantSlug = Annotated[str, PathParameter(max_length=63)]
 DeviceRef = Annotated[str, PathParameter(max_length=64, description="device id or name")]

@@ -13,7 +13,7 @@ from hub.api.context import request_context
 from hub.api.deps import HubDep
 from hub.api.devices import TenantSlug, _tenant
 from hub.domain.egress import MAX_ENTRIES
-from hub.services.egress import EgressView
+from hub.services.egress.rules import EgressView
 
 Entry = Annotated[
     str,

@@ -24,7 +24,7 @@ from hub.api.schemas import (
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from hub.domain.tenancy import TenantMember
 from hub.ports import Page
-from hub.services.tenants import MemberChange, NewMember
+from hub.services.tenancy.tenants import MemberChange, NewMember
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, description="from next_cursor")]

@@ -20,7 +20,7 @@ from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from hub.engine.definition import DefinitionSyntaxError, load_definition_text, parse_definition
 from hub.engine.diagram import to_dot, to_mermaid
 from hub.engine.loading import DefinitionTooDeep
-from hub.services.workflows import StartRun
+from hub.services.workflows.service import StartRun
 
 TenantSlug = Annotated[str, PathParameter(max_length=63)]
 Name = Annotated[str, PathParameter(max_length=64)]

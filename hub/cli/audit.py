@@ -13,8 +13,8 @@ from hub.bootstrap import Hub, build
 from hub.cli.chain import add_audit_actions, anchor_tenant, verify_receipt_file
 from hub.domain.audit import PLATFORM_LOG
 from hub.domain.errors import NotFound
-from hub.services.audit import AuditLogRef
-from hub.services.audit_export import export_bundle, verify_log
+from hub.services.audit.export import export_bundle, verify_log
+from hub.services.audit.log import AuditLogRef
 from hub.settings import Settings
 
 

@@ -49,7 +49,7 @@ def add_audit_actions(actions: Any) -> None:
 def run_chain(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.chain_url or not settings.chain_private_key:
         raise ChainCliError("set HUB_CHAIN_URL and HUB_CHAIN_PRIVATE_KEY to deploy")
-    from connectors.ethereum import account_of, connect, deploy_contract
+    from connectors.ledger.ethereum import account_of, connect, deploy_contract
     from hub.domain.anchors import LedgerRejected
 
     w3 = connect(settings.chain_url)

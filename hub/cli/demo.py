@@ -10,7 +10,7 @@ from hub.bootstrap import Hub, ensure_platform_admin
 from hub.domain.audit import SYSTEM
 from hub.domain.errors import Conflict
 from hub.domain.tenancy import Principal, TenantRole
-from hub.services.tenants import NewMember
+from hub.services.tenancy.tenants import NewMember
 from hub.settings import Settings
 
 DEMO_TENANT = "acme"

@@ -9,7 +9,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from connectors.plant_sim import MODBUS_TAGS, PlantSimulator
+from connectors.plc.plant_sim import MODBUS_TAGS, PlantSimulator
 from hub.bootstrap import Hub
 from hub.domain.audit import SYSTEM
 from hub.domain.errors import Conflict, NotFound

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hub.services.pack_catalog import PackInvalid, load_catalog
+from hub.services.packs.catalog import PackInvalid, load_catalog
 from hub.settings import Settings
 
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-from connectors.plant_sim import MODBUS_TAGS, OPCUA_TAGS, PlantSimulator, TankModel
+from connectors.plc.plant_sim import MODBUS_TAGS, OPCUA_TAGS, PlantSimulator, TankModel
 
 
 def add_parser(sub: Any) -> None:

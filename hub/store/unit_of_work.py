@@ -11,13 +11,13 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
-from hub.store.anchor_repository import SqlAnchors
-from hub.store.audit_repository import SqlAudit
-from hub.store.egress_repository import SqlEgress
 from hub.store.inline import InlineConnection, inline_read_engine, inline_write_engine
-from hub.store.pack_repository import SqlPacks
-from hub.store.plc_repository import SqlPlc
-from hub.store.repositories import (
+from hub.store.repositories.anchors import SqlAnchors
+from hub.store.repositories.audit import SqlAudit
+from hub.store.repositories.egress import SqlEgress
+from hub.store.repositories.packs import SqlPacks
+from hub.store.repositories.plc import SqlPlc
+from hub.store.repositories.tenancy import (
     SqlAuthz,
     SqlLoginFailures,
     SqlMemberships,
@@ -25,7 +25,7 @@ from hub.store.repositories import (
     SqlTenants,
     SqlUsers,
 )
-from hub.store.workflow_repository import SqlWorkflows
+from hub.store.repositories.workflows import SqlWorkflows
 
 
 @dataclass

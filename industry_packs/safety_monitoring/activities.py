@@ -25,7 +25,7 @@ from hub.engine.activities import (
     NonRetryableError,
 )
 from hub.ports import Notification
-from hub.services.pack_runtime import PackRuntime
+from hub.services.packs.runtime import PackRuntime
 from industry_packs.safety_monitoring import rules
 from industry_packs.safety_monitoring.health import SensorHealth
 

@@ -8,7 +8,7 @@ from typing import Any
 from hub.domain.errors import NotFound
 from hub.domain.plc import Quality
 from hub.engine.activities import ActivityContext
-from hub.services.pack_runtime import PackRuntime
+from hub.services.packs.runtime import PackRuntime
 
 
 class SensorHealth:

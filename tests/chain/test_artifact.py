@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from audit.receipt import ANCHORED_TOPIC
-from connectors.ethereum import ANCHORED, ARTIFACT, artifact
+from connectors.ledger.ethereum import ANCHORED, ARTIFACT, artifact
 
 CONTRACTS = Path(ARTIFACT).parent
 

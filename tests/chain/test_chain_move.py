@@ -14,14 +14,14 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from connectors.ethereum import account_of, connect, deploy_contract
+from connectors.ledger.ethereum import account_of, connect, deploy_contract
 from hub.api.app import create_app
 from hub.bootstrap import Hub, build, ensure_platform_admin
 from hub.domain.anchors import AnchorStatus, ChainRef
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditFilter
 from hub.domain.errors import Conflict
 from hub.domain.tenancy import Tenant
-from hub.services.audit import AuditLogRef
+from hub.services.audit.log import AuditLogRef
 from hub.settings import Settings
 from tests.chain.conftest import HARDHAT_CHAIN_ID, HARDHAT_KEY, HardhatNode
 from tests.cli import run_hub

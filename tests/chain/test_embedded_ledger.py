@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from audit.receipt import tenant_topic
-from connectors.ethereum import EthereumLedger, tenant_key
+from connectors.ledger.ethereum import EthereumLedger, tenant_key
 from hub.domain.anchors import LedgerRejected, LedgerUnavailable, TxState
 
 ROOT = hashlib.sha256(b"root").hexdigest()

@@ -8,7 +8,7 @@ from typing import Any
 
 from hub.bootstrap import Hub, build
 from hub.domain.audit import SYSTEM, AuditFilter
-from hub.services.audit import AuditLogRef
+from hub.services.audit.log import AuditLogRef
 from hub.settings import Settings
 from tests.conftest import FAST_HASHER
 

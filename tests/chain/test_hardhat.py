@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from connectors.ethereum import account_of, connect, deploy_contract
+from connectors.ledger.ethereum import account_of, connect, deploy_contract
 from hub.bootstrap import Hub, build
 from hub.settings import Settings
 from tests.chain.conftest import HARDHAT_CHAIN_ID, HARDHAT_KEY, HardhatNode, rpc

@@ -3,7 +3,7 @@
 deeply nested body overflowed msgspec's C stack and killed the process.
 
 A fresh interpreter, because this test process has imported web3 already (other chain
-tests import connectors.ethereum at collection)."""
+tests import connectors.ledger.ethereum at collection)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import asyncio, json, sys
 import msgspec
-from connectors.ledger import ledger_for
+from connectors.ledger.deferred import ledger_for
 
-EMBEDDED_KEY = "0x" + "00" * 31 + "01"  # importing connectors.ethereum would load py-evm here
+# importing connectors.ledger.ethereum would load py-evm here
+EMBEDDED_KEY = "0x" + "00" * 31 + "01"
 
 async def main():
     before = sys.getrecursionlimit()

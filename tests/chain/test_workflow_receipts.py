@@ -11,7 +11,7 @@ import pytest
 from audit.receipt import content_hash, verify_receipt
 from hub.bootstrap import Hub
 from hub.engine.activities import ActivityContext, NonRetryableError
-from hub.services.run_retention import RunRetention
+from hub.services.workflows.retention import RunRetention
 from tests.chain.test_anchors_api import _rpc
 from tests.conftest import World
 from tests.workflow_helpers import FixedClock, publish, start, wait_for

@@ -15,7 +15,7 @@ from hub.engine.loading import (
     load_definition_text,
     load_yaml_text,
 )
-from hub.services.pack_catalog import PackInvalid, load_pack
+from hub.services.packs.catalog import PackInvalid, load_pack
 
 HEAD = "name: deep\nversion: 1.0.0\nstart: done\nsteps:\n  done: {type: end}\n"
 TOO_DEEP = "nested deeper than 64 levels"

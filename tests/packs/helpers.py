@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.plant_sim import MODBUS_TAGS, OPCUA_TAGS
+from connectors.plc.plant_sim import MODBUS_TAGS, OPCUA_TAGS
 from tests.conftest import World
 from tests.plc.sim import SimThread
 from tests.waiting import eventually as eventually  # the pack tests wait with it

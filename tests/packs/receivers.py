@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from connectors.plant_sim import free_port
+from connectors.plc.plant_sim import free_port
 
 WEBHOOK_SECRET = "a-webhook-secret-of-some-length"
 

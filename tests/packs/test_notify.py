@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from connectors.egress import SystemResolver
-from connectors.notify import ChannelNotifier, sign, verify
+from connectors.outbound.notify import ChannelNotifier, sign, verify
+from connectors.outbound.pinned import SystemResolver
 from hub.domain.egress import EgressPolicy, parse_allow_list
 from hub.domain.packs import NotificationFailed
 from hub.ports import Notification
-from hub.services.egress import StaticEgress
+from hub.services.egress.rules import StaticEgress
 from tests.conftest import LOOPBACK
 from tests.packs.receivers import WEBHOOK_SECRET, SmtpSink, WebhookSink
 

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from connectors.egress import SystemResolver
-from connectors.notify import ChannelNotifier
-from connectors.plant_sim import free_port
+from connectors.outbound.notify import ChannelNotifier
+from connectors.outbound.pinned import SystemResolver
+from connectors.plc.plant_sim import free_port
 from hub.api.app import create_app
 from hub.bootstrap import build
 from hub.domain.egress import EgressPolicy, EgressRefused
 from hub.ports import Notification
-from hub.services.egress import StaticEgress
-from hub.services.pack_catalog import DEFAULT_ROOT
+from hub.services.egress.rules import StaticEgress
+from hub.services.packs.catalog import DEFAULT_ROOT
 from hub.settings import Settings
 from tests.conftest import FAST_HASHER, World
 from tests.packs.helpers import PACK, add_device, eventually, install, parameters

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hub.domain.packs import RuleTemplate, Substitution, SubstitutionError, expand_rules
-from hub.services.pack_catalog import PackInvalid, load_catalog, load_pack
+from hub.services.packs.catalog import PackInvalid, load_catalog, load_pack
 
 
 def test_params_are_substituted_as_data_never_as_text() -> None:

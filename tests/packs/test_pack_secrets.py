@@ -18,16 +18,16 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
-from connectors.notify import verify
-from connectors.plant_sim import free_port
+from connectors.outbound.notify import verify
+from connectors.plc.plant_sim import free_port
 from hub.api.app import create_app
 from hub.bootstrap import Hub, build
 from hub.domain.packs import SEALED, SealBroken
 from hub.security.sealing import AeadSealer
-from hub.services.pack_catalog import DEFAULT_ROOT, PackInvalid, load_pack
+from hub.services.packs.catalog import DEFAULT_ROOT, PackInvalid, load_pack
 from hub.settings import Settings
 from hub.store.database import create_engine
-from hub.store.pack_tables import pack_installations
+from hub.store.tables.packs import pack_installations
 from tests.conftest import FAST_HASHER, World
 from tests.packs import raw_plc
 from tests.packs.helpers import PACK, add_device, eventually, install, parameters

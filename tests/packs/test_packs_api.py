@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from hub.api.app import create_app
 from hub.bootstrap import build
-from hub.services.pack_catalog import DEFAULT_ROOT
+from hub.services.packs.catalog import DEFAULT_ROOT
 from tests.conftest import FAST_HASHER, World
 from tests.packs.helpers import OVERRIDE_KEY, PACK, add_device, install, parameters
 from tests.plc.sim import SimThread

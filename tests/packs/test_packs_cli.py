@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from connectors.plant_sim import free_port
+from connectors.plc.plant_sim import free_port
 from tests.packs.helpers import eventually
 
 ROOT = Path(__file__).resolve().parents[2]

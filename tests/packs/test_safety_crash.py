@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from connectors.plant_sim import MODBUS_TAGS
+from connectors.plc.plant_sim import MODBUS_TAGS
 from tests.packs.helpers import eventually, parameters
 from tests.plc.sim import SimThread
 from tests.test_workflow_crash import Server, _admin

@@ -12,7 +12,7 @@ import pytest
 from audit import merkle
 from audit.canonical import entry_leaf
 from audit.receipt import verify_receipt
-from connectors.notify import verify
+from connectors.outbound.notify import verify
 from tests.chain.test_anchors_api import _rpc
 from tests.conftest import World
 from tests.packs import raw_plc

@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
-from connectors.plant_sim import PlantSimulator, free_port
+from connectors.plc.plant_sim import PlantSimulator, free_port
 
 
 class SimThread:

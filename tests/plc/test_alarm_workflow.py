@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.plant_sim import MODBUS_TAGS
+from connectors.plc.plant_sim import MODBUS_TAGS
 from tests.conftest import World
 from tests.plc.sim import SimThread
 from tests.plc.sim import wait_for as wait_until

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from connectors.plant_sim import MODBUS_TAGS
-from hub.services import plc_supervisor
+from connectors.plc.plant_sim import MODBUS_TAGS
+from hub.services.plc import supervisor as plc_supervisor
 from tests.conftest import World
 from tests.plc.sim import SimThread, wait_for
 

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from connectors.codec import decode, encode, plan_blocks
+from connectors.plc.codec import decode, encode, plan_blocks
 from hub.domain.plc import ByteOrder, Datatype, Register, Tag
 
 CASES = [

@@ -12,7 +12,7 @@ import pytest
 
 from hub.bootstrap import Hub
 from hub.domain.samples import NUMBER, Sample, pack, pack_chunks
-from hub.services.telemetry_feed import from_micros, micros
+from hub.services.telemetry.feed import from_micros, micros
 from tests.conftest import World
 
 BASE = "/api/v1/tenants/acme/devices"

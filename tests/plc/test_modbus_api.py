@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from connectors.plant_sim import MODBUS_TAGS
+from connectors.plc.plant_sim import MODBUS_TAGS
 from tests.conftest import World
 from tests.plc.sim import SimThread, wait_for
 

@@ -15,8 +15,8 @@ import pytest
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from connectors.opcua import OpcUaConnection
-from connectors.plant_sim import OPCUA_TAGS, OpcUaSecurity, plant
+from connectors.plc.opcua import OpcUaConnection
+from connectors.plc.plant_sim import OPCUA_TAGS, OpcUaSecurity, plant
 from hub.domain.plc import PlcError, PlcRefused, Quality
 from hub.domain.plc_config import parse_device
 from hub.ports import TagBatch

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from asyncua import ua
 
-from connectors.plant_sim import OPCUA_TAGS
+from connectors.plc.plant_sim import OPCUA_TAGS
 from tests.conftest import World
 from tests.plc.sim import SimThread, wait_for
 

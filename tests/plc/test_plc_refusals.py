@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connectors.plant_sim import MODBUS_TAGS
+from connectors.plc.plant_sim import MODBUS_TAGS
 from hub.domain.plc import Datatype, Tag
 from tests.conftest import World
 from tests.plc.sim import SimThread, wait_for

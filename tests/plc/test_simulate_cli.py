@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from connectors.codec import decode
-from connectors.plant_sim import F32, free_port
+from connectors.plc.codec import decode
+from connectors.plc.plant_sim import F32, free_port
 
 HUB = str(Path(sys.executable).parent / "hub")  # the console script of this environment
 

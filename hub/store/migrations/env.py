@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from hub.store.database import create_engine
-from hub.store.tables import metadata
+from hub.store.tables.core import metadata
 
 config = context.config
 

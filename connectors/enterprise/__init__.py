@@ -1,0 +1,1 @@
+"""Enterprise adapters behind the enterprise port (the OData connector comes here)."""

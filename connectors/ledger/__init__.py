@@ -1,0 +1,1 @@
+"""Ledger adapters behind the ledger port: EVM chains through web3."""

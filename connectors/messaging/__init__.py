@@ -1,0 +1,1 @@
+"""Messaging adapters behind the event-bus port: the in-process bus (MQTT comes here)."""

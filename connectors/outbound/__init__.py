@@ -1,0 +1,3 @@
+"""Outbound calls under the egress policy:
+pinned HTTP and SMTP, the http_request activity, notifications.
+"""

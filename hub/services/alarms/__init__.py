@@ -1,0 +1,1 @@
+"""ISA-18.2 alarms: rules, the evaluator, operator actions, views."""

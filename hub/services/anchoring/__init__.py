@@ -1,0 +1,1 @@
+"""Anchoring signed tree heads on a chain, through the ledger port."""

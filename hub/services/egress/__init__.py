@@ -1,0 +1,1 @@
+"""Egress rules per tenant and the check every outbound call makes."""

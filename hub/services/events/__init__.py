@@ -1,0 +1,1 @@
+"""Tenant-scoped events: publish and subscribe through the event-bus port."""

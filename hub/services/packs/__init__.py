@@ -1,0 +1,1 @@
+"""Industry packs: catalog, install/upgrade, what pack activities may use, incidents."""

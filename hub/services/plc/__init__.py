@@ -1,0 +1,1 @@
+"""Devices and their connections: the registry, tag writes, the connection supervisor."""

@@ -1,0 +1,1 @@
+"""The telemetry pipeline, per-device feeds and tag history."""

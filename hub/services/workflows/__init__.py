@@ -1,0 +1,1 @@
+"""The workflow engine's use cases: definitions, runs, the worker, triggers, retention."""

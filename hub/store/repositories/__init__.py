@@ -1,0 +1,3 @@
+"""Repositories over one SQLAlchemy connection, one module per capability:
+each returns domain types.
+"""
