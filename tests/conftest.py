@@ -25,7 +25,7 @@ from hub.settings import Settings, load_settings
 from hub.store import migrate
 from hub.store.database import create_engine
 from hub.store.tables.core import metadata
-from tests import services
+from tests.support import services
 
 PASSWORD = "a-long-test-password"
 ADMIN = "root"

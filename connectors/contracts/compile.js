@@ -1,5 +1,5 @@
 // Compiles AuditAnchor.sol with the pinned solc-js into AuditAnchor.json (committed).
-// Run: `npm run compile` in this folder. tests/chain/test_artifact.py fails when the
+// Run: `npm run compile` in this folder. tests/unit/chain/test_artifact.py fails when the
 // artifact's source_sha256 no longer matches the source, so edit both together.
 "use strict";
 const crypto = require("crypto");

@@ -58,7 +58,7 @@ def _keeping_recursion_limit(make: Callable[[], EthereumLedger]) -> EthereumLedg
     process. With that limit a C-recursive decoder (msgspec, json) given deeply nested input
     overflows the C stack and kills the process instead of raising RecursionError (issue 12).
     The hub's EVM work (deploying the anchor contract, anchoring, receipts) never nests
-    calls and runs at the normal limit (tests/chain)."""
+    calls and runs at the normal limit (tests/integration/chain)."""
     limit = sys.getrecursionlimit()
     try:
         return make()

@@ -90,7 +90,7 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
         super().__init__(verify=_ssl_context(), trust_env=False)
         # httpx takes no network backend, so the pool it built is replaced by one that
         # connects through PinnedBackend (httpx 0.28). If that ever stopped taking effect,
-        # tests/test_egress_ssrf.py would see its loopback listener reached.
+        # tests/e2e/test_egress_ssrf.py would see its loopback listener reached.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=_ssl_context(), network_backend=PinnedBackend(pin)
         )

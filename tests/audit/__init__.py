@@ -1,1 +1,0 @@
-"""Tests of the standalone audit package (no hub imports)."""
