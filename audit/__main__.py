@@ -54,7 +54,7 @@ def _load(path: str) -> dict[str, Any]:
 
 def _key_label(bundle: dict[str, Any]) -> str:
     try:
-        return key_id(load_public_key_document(bundle.get("public_key")))  # type: ignore[arg-type]
+        return key_id(load_public_key_document(bundle.get("public_key")))
     except ValueError:
         return "unusable"
 

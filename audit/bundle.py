@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -56,7 +56,7 @@ class _Log:
     top: int  # highest seq present
 
 
-def _is_hex_hash(value: object) -> bool:
+def _is_hex_hash(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
 
 
@@ -129,7 +129,7 @@ def _load_key(
 ) -> tuple[Ed25519PublicKey | None, str]:
     """The bundle's key, or None and the reason no head can be trusted."""
     try:
-        key = load_public_key_document(bundle.get("public_key"))  # type: ignore[arg-type]
+        key = load_public_key_document(bundle.get("public_key"))
     except ValueError as exc:
         reason = f"public key unusable ({exc})"
         found.add(reason)

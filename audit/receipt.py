@@ -93,6 +93,14 @@ def _hex_bytes(value: Any, size: int | None = None) -> bytes | None:
     return raw if size is None or len(raw) == size else None
 
 
+def _hashes(path: Any) -> list[bytes] | None:
+    """An audit path's hashes, or None unless it is a list of 32-byte hex strings."""
+    if not isinstance(path, list):
+        return None
+    hashes = [_hex_bytes(p, 32) for p in path]
+    return [h for h in hashes if h is not None] if all(hashes) else None
+
+
 def _quantity(value: Any) -> int | None:
     """A JSON-RPC quantity: "0x1a" on the wire; plain integers are accepted too."""
     if type(value) is int:
@@ -105,11 +113,22 @@ def _quantity(value: Any) -> int | None:
     return None
 
 
-def _parts(receipt: Any) -> tuple[Mapping[str, Any], ...] | None:
+_Parts = tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]
+
+
+def _parts(receipt: Any) -> _Parts | None:
+    """The receipt's entry, proof, head and anchor, if it is a mapping and all four are."""
     if not isinstance(receipt, Mapping):
         return None
-    parts = tuple(receipt.get(k) for k in ("entry", "proof", "head", "anchor"))
-    return parts if all(isinstance(p, Mapping) for p in parts) else None  # type: ignore[return-value]
+    entry, proof, head, anchor = (receipt.get(k) for k in ("entry", "proof", "head", "anchor"))
+    if (
+        isinstance(entry, Mapping)
+        and isinstance(proof, Mapping)
+        and isinstance(head, Mapping)
+        and isinstance(anchor, Mapping)
+    ):
+        return entry, proof, head, anchor
+    return None
 
 
 def verify_receipt_offline(
@@ -132,7 +151,8 @@ def verify_receipt_offline(
         "not a receipt: needs tenant, entry, proof, head and anchor",
     ):
         return report
-    entry, proof, head, _ = parts  # type: ignore[misc]
+    assert parts is not None and isinstance(tenant, str)  # the format check passed
+    entry, proof, head, _ = parts
     try:
         leaf = entry_leaf(entry)
     except (CanonicalizationError, ValueError, TypeError):
@@ -144,21 +164,28 @@ def verify_receipt_offline(
         served is None or served == leaf,
         "the entry does not hash to its leaf_hash (the entry was changed)",
     )
-    seq, index, size = entry.get("seq"), proof.get("leaf_index"), proof.get("tree_size")
+    # JSON values, whatever they are: checked below and again by verify_inclusion
+    seq: Any = entry.get("seq")
+    index: Any = proof.get("leaf_index")
+    size: Any = proof.get("tree_size")
     root = _hex_bytes(proof.get("root_hash"), 32)
-    path = proof.get("audit_path")
-    path_ok = isinstance(path, list) and all(_hex_bytes(p, 32) for p in path)
+    hashes = _hashes(proof.get("audit_path"))
     shaped = type(seq) is int and index == seq - 1 and type(size) is int and root is not None
-    if report.check("proof", shaped and path_ok, "the proof is malformed or not for this entry"):
-        hashes = [_hex_bytes(p, 32) for p in path]  # type: ignore[union-attr]
+    if (
+        report.check(
+            "proof", shaped and hashes is not None, "the proof is malformed or not for this entry"
+        )
+        and hashes is not None
+        and root is not None
+    ):
         report.check(
             "proof",
-            verify_inclusion(leaf, index, size, hashes, root),  # type: ignore[arg-type]
+            verify_inclusion(leaf, index, size, hashes, root),
             "the audit path does not lead from the entry to the root",
         )
     same = head.get("tree_size") == size and _hex_bytes(head.get("root_hash"), 32) == root
     report.check("head", same, "the signed head is not the head of the proof's tree")
-    _check_signature(report, receipt, tenant, head, public_key, expected_key_id)  # type: ignore[arg-type]
+    _check_signature(report, receipt, tenant, head, public_key, expected_key_id)
     return report
 
 
@@ -172,13 +199,13 @@ def _check_signature(
 ) -> None:
     document = public_key if public_key is not None else receipt.get("public_key")
     try:
-        key = load_public_key_document(document)  # type: ignore[arg-type]
+        key = load_public_key_document(document)
     except ValueError as exc:
         report.check("signature", False, f"no usable public key: {exc}")
         return
+    assert isinstance(document, Mapping)  # the loader refuses anything else
     if expected_key_id is not None and (
-        document.get("key_id") != expected_key_id  # type: ignore[union-attr]
-        or head.get("key_id") != expected_key_id
+        document.get("key_id") != expected_key_id or head.get("key_id") != expected_key_id
     ):
         report.check("signature", False, f"the head is not signed by key {expected_key_id}")
         return
@@ -221,20 +248,26 @@ def verify_anchor_on_chain(
         f"transaction {anchor.get('tx_hash')} is not on this chain, or reverted",
     ):
         return report
-    block = _quantity(tx.get("blockNumber"))  # type: ignore[union-attr]
+    block = _quantity(tx.get("blockNumber"))
     report.check(
         "block",
         block == anchor.get("block_number"),
         f"the transaction is in block {block}, not {anchor.get('block_number')}",
     )
-    event = _event(tx, anchor.get("log_index"))  # type: ignore[arg-type]
+    event = _event(tx, anchor.get("log_index"))
     expected = [ANCHORED_TOPIC, tenant_topic(tenant)]
-    found = event is not None and [_hex_bytes(t) for t in event.get("topics", [])] == expected
-    found = found and str(event.get("address", "")).lower() == contract  # type: ignore[union-attr]
-    if report.check(
-        "event", found, "no Anchored event of this tenant by the contract at log_index"
+    found = (
+        event is not None
+        and [_hex_bytes(t) for t in event.get("topics", [])] == expected
+        and str(event.get("address", "")).lower() == contract
+    )
+    if (
+        report.check(
+            "event", found, "no Anchored event of this tenant by the contract at log_index"
+        )
+        and event is not None
     ):
-        data = _hex_bytes(event.get("data")) or b""  # type: ignore[union-attr]
+        data = _hex_bytes(event.get("data")) or b""
         same = data[:32] == _hex_bytes(proof.get("root_hash"), 32) and (
             int.from_bytes(data[32:64]) == proof.get("tree_size")
         )

@@ -127,7 +127,7 @@ def public_key_document(public_key: AnyKey) -> dict[str, str]:
     }
 
 
-def load_public_key_document(doc: Mapping[str, Any]) -> Ed25519PublicKey:
+def load_public_key_document(doc: object) -> Ed25519PublicKey:
     """The key described by a `public_key_document`; ValueError if it is not one.
 
     When the document carries several forms of the key they must agree, so a reader
@@ -207,7 +207,9 @@ def verify_tree_head(public_key: Ed25519PublicKey, tenant: str, head: Mapping[st
     signature = head.get("signature")
     if type(tree_size) is not int or tree_size < 0 or not isinstance(tenant, str):
         return False
-    if not all(isinstance(v, str) for v in (root_hash, timestamp, signature)):
+    if not (
+        isinstance(root_hash, str) and isinstance(timestamp, str) and isinstance(signature, str)
+    ):
         return False
     claimed_key = head.get("key_id")
     try:
