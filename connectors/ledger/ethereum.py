@@ -21,8 +21,10 @@ from typing import Any, TypeVar
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
+from eth_typing import ChecksumAddress, HexStr
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
+from web3.types import TxParams
 
 from hub.domain.anchors import (
     LedgerHealth,
@@ -87,18 +89,21 @@ def _send(w3: Web3, signer: LocalAccount, tx: dict[str, Any]) -> tuple[str, int]
     return "0x" + bytes(tx_hash).hex(), nonce
 
 
-def deploy_contract(w3: Web3, signer: LocalAccount) -> tuple[str, str]:
+def deploy_contract(w3: Web3, signer: LocalAccount) -> tuple[ChecksumAddress, str]:
     """Deploy AuditAnchor owned by `signer`; returns (address, tx hash) once mined."""
     spec = artifact()
     factory = w3.eth.contract(abi=spec["abi"], bytecode=spec["bytecode"])
     tx = factory.constructor().build_transaction({"from": signer.address, "nonce": 0, "gas": 0})
-    data = {"from": signer.address, "data": tx["data"]}
+    data: TxParams = {"from": signer.address, "data": tx["data"]}
     gas = int(w3.eth.estimate_gas(data) * 1.2)
     tx_hash, _ = _send(w3, signer, {**data, "gas": gas, "value": 0})
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.2)
+    receipt = w3.eth.wait_for_transaction_receipt(HexStr(tx_hash), timeout=120, poll_latency=0.2)
     if receipt["status"] != 1:
         raise LedgerRejected(f"deploying AuditAnchor reverted in {tx_hash}")
-    return str(receipt["contractAddress"]), tx_hash
+    address = receipt["contractAddress"]
+    if address is None:  # never, for a successful deployment
+        raise LedgerRejected(f"deploying AuditAnchor in {tx_hash} created no contract")
+    return address, tx_hash
 
 
 def connect(url: str) -> Web3:
@@ -215,8 +220,14 @@ class EthereumLedger:
             self._chain_id = int(self._w3.eth.chain_id)
         return self._w3
 
+    def _address(self) -> ChecksumAddress:
+        """The contract's address: given to the constructor, or deployed by _ready."""
+        if self._contract_address is None:
+            raise LedgerUnavailable("the AuditAnchor contract is not deployed yet")
+        return self._contract_address
+
     def _check_code(self, w3: Web3) -> None:
-        if not w3.eth.get_code(self._contract_address):
+        if not w3.eth.get_code(self._address()):
             raise LedgerUnavailable(
                 f"no contract at {self._contract_address} on chain {self._chain_id}: the chain "
                 "was reset or HUB_ANCHOR_CONTRACT is wrong; deploy it with `hub chain deploy`"
@@ -248,12 +259,12 @@ class EthereumLedger:
         w3 = self._ready()
         chain_id = int(w3.eth.chain_id)
         try:
-            receipt = w3.eth.get_transaction_receipt(tx_hash)
+            receipt = w3.eth.get_transaction_receipt(HexStr(tx_hash))
         except TransactionNotFound:
             receipt = None
         if receipt is None:
             try:
-                w3.eth.get_transaction(tx_hash)
+                w3.eth.get_transaction(HexStr(tx_hash))
             except TransactionNotFound:
                 return TxLookup(TxState.MISSING, chain_id, detail="the node does not know it")
             return TxLookup(TxState.QUEUED, chain_id)
@@ -298,7 +309,7 @@ class EthereumLedger:
     def _health(self) -> LedgerHealth:
         w3 = self._ready()
         block = int(w3.eth.block_number)
-        has_code = bool(w3.eth.get_code(self._contract_address))
+        has_code = bool(w3.eth.get_code(self._address()))
         detail = "" if has_code else f"no contract code at {self._contract_address}"
         return LedgerHealth(
             has_code,
@@ -318,8 +329,9 @@ class EthereumLedger:
             return hex(w3.eth.block_number)
         if method == "eth_getTransactionReceipt" and len(params) == 1:
             try:
-                receipt = w3.eth.get_transaction_receipt(str(params[0]))
+                receipt = w3.eth.get_transaction_receipt(HexStr(str(params[0])))
             except (TransactionNotFound, ValueError):
                 return None
+            # web3 annotates to_json as taking a dict; it takes its own receipts (AttributeDict)
             return json.loads(Web3.to_json(receipt))  # type: ignore[arg-type]
         raise LookupError(f"method {method!r} is not served")

@@ -33,6 +33,13 @@ FORMATS = {
 MAX_GAP = 8  # merge tags into one read across gaps of up to this many unused registers
 
 
+def _address(tag: Tag) -> int:
+    """The address of a tag in a block: plan_blocks takes only tags that have one."""
+    if tag.address is None:
+        raise TypeError(f"tag {tag.name} has no address")
+    return tag.address
+
+
 def _reorder(raw: bytes, tag: Tag) -> bytes:
     """Bytes as the PLC sent them -> big-endian bytes of the value."""
     if tag.byte_order is ByteOrder.LITTLE:
@@ -86,7 +93,7 @@ class BlockPlan:
     def decoder(self) -> Callable[[Sequence[Any]], list[Any]]:
         """A function from the block's registers (or bits) to each tag's raw value, in order."""
         if self.register.is_bit:
-            offsets = [t.address - self.start for t in self.tags]  # type: ignore[operator]
+            offsets = [_address(t) - self.start for t in self.tags]
 
             def bits(values: Sequence[Any]) -> list[Any]:
                 return [bool(values[o]) for o in offsets]
@@ -109,7 +116,7 @@ class BlockPlan:
             return at_once
         fast: list[tuple[int, Any]] = []
         for tag in self.tags:
-            off = (tag.address - self.start) * 2  # type: ignore[operator]
+            off = (_address(tag) - self.start) * 2
             simple = (
                 tag.datatype in FORMATS
                 and tag.byte_order is ByteOrder.BIG
@@ -164,11 +171,12 @@ def plan_blocks(tags: Sequence[Tag], *, max_gap: int = MAX_GAP) -> list[BlockPla
             by_kind.setdefault(tag.register, []).append(tag)
     for kind in Register:
         limit = MAX_BLOCK_BITS if kind.is_bit else MAX_BLOCK_REGISTERS
-        width = (lambda t: 1) if kind.is_bit else (lambda t: t.words)
+        width: Callable[[Tag], int] = (lambda t: 1) if kind.is_bit else (lambda t: t.words)
         members: list[Tag] = []
         start = end = 0
         for tag in sorted(by_kind.get(kind, []), key=lambda t: (t.address, t.name)):
-            first, last = tag.address, tag.address + width(tag)  # type: ignore[operator]
+            first = _address(tag)
+            last = first + width(tag)
             if members and first - end <= max_gap and max(end, last) - start <= limit:
                 members.append(tag)
                 end = max(end, last)

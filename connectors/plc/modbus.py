@@ -150,8 +150,7 @@ class ModbusConnection:
         program = self._program(tags)
         if program.direct:
             plan, decoder, _ = program.steps[0]
-            values = decoder(await self._read_block(plan))
-            return TagBatch(program.tags, values, datetime.now(UTC))
+            return TagBatch(program.tags, decoder(await self._read_block(plan)), datetime.now(UTC))
         values: list[Any] = [None] * len(program.tags)
         for plan, decoder, slots in program.steps:
             for slot, value in zip(slots, decoder(await self._read_block(plan)), strict=True):

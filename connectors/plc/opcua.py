@@ -50,7 +50,9 @@ VARIANTS = {
     Datatype.FLOAT64: ua.VariantType.Double,
     Datatype.STRING: ua.VariantType.String,
 }
-SERVER_STATE = ua.NodeId(2259)  # Server_ServerStatus_State
+# NodeId: asyncua annotates its fields with its Int32/String/Int16 marker classes, yet takes
+# and itself passes plain int and str (the two type: ignores of this module)
+SERVER_STATE = ua.NodeId(2259)  # type: ignore[arg-type]  # Server_ServerStatus_State
 QUEUE_SIZE = 10  # values the server keeps per monitored item between two publishes
 ASYNCUA_CLIENT_LOGGERS = (
     "asyncua.client.client",
@@ -354,7 +356,8 @@ class OpcUaConnection:
 
     async def browse(self, node: str | None) -> list[BrowseEntry]:
         client = self._live()
-        start = client.get_node(parse_node_id(node, "node") if node else ua.NodeId(85))
+        objects = ua.NodeId(85)  # type: ignore[arg-type]  # plain int: see SERVER_STATE
+        start = client.get_node(parse_node_id(node, "node") if node else objects)
         refs = await self._call(
             "browse",
             start.get_references(

@@ -36,6 +36,7 @@ from typing import Any
 from asyncua import Server, ua
 from asyncua.common.callback import CallbackType
 from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.user_managers import UserManager
 from cryptography import x509
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusTcpServer
@@ -93,7 +94,7 @@ class OpcUaSecurity:
     allow_anonymous: bool = True
 
 
-class _Users:
+class _Users(UserManager):
     def __init__(self, security: OpcUaSecurity, on_session: Callable[[], None]) -> None:
         self._security = security
         self._certs = {_der(Path(p).read_bytes()) for p in security.user_certificates}
@@ -243,8 +244,11 @@ class PlantSimulator:
             tokens.append(ua.AnonymousIdentityToken)
         server.set_identity_tokens(tokens)
         idx = await server.register_namespace(NAMESPACE)
+        # (NodeId: asyncua annotates its fields with its Int32/String/Int16 marker classes,
+        # yet takes and itself passes plain int and str)
         plant = await server.nodes.objects.add_object(
-            ua.NodeId("Plant", idx), ua.QualifiedName("Plant", idx)
+            ua.NodeId("Plant", idx),  # type: ignore[arg-type]  # see above
+            ua.QualifiedName("Plant", idx),
         )
         specs = [
             ("Pressure", self.model.pressure, ua.VariantType.Double, False),
@@ -258,7 +262,7 @@ class PlantSimulator:
         self._nodes = {}
         for name, value, kind, writable in specs:
             node = await plant.add_variable(
-                ua.NodeId(f"Plant.{name}", idx),
+                ua.NodeId(f"Plant.{name}", idx),  # type: ignore[arg-type]  # see above
                 ua.QualifiedName(name, idx),
                 ua.Variant(value, kind),
             )

@@ -127,7 +127,9 @@ class Activities:
     async def _set_all(self, ctx: ActivityContext, interlocks: list[Any], release: bool) -> Any:
         """Write every interlock (one failing does not stop the others), then report."""
         tenant = await self.s.tenant(ctx.tenant)
-        written, already, failures = [], [], []
+        written: list[str] = []
+        already: list[str] = []
+        failures: list[tuple[str, str, bool]] = []  # where, why, worth retrying
         for item in interlocks:
             target = rules.release_value(item) if release else item["value"]
             where = f"{item['device']}/{item['tag']}"

@@ -69,7 +69,7 @@ class SensorHealth:
             )
         return {"checked": len(data["sensors"]), "faults": faults}
 
-    async def _faults_in_hand(self, tenant_id: str) -> set[tuple[str, str]]:
+    async def _faults_in_hand(self, tenant_id: str) -> set[tuple[str | None, str | None]]:
         """(device id, tag) of the sensor faults an unfinished safety run is handling."""
         runs = await self.s.open_runs(tenant_id, "safety-monitoring")
         inputs = [r.get("input") or {} for r in runs]
