@@ -170,16 +170,23 @@ def name_category(host: str) -> Category | None:
     return None
 
 
+def _holds(outer: IPNetwork, inner: IPNetwork) -> bool:
+    """`outer.supernet_of(inner)` for networks of one IP version; False across versions."""
+    if isinstance(outer, ipaddress.IPv4Network) and isinstance(inner, ipaddress.IPv4Network):
+        return outer.supernet_of(inner)
+    if isinstance(outer, ipaddress.IPv6Network) and isinstance(inner, ipaddress.IPv6Network):
+        return outer.supernet_of(inner)
+    return False
+
+
 def network_category(network: IPNetwork) -> Category | None:
     """The kind of every address of `network`, or None when it mixes kinds."""
     if network.num_addresses == 1:
         return classify(network.network_address)
-    if any(n.version == network.version and n.supernet_of(network) for n in _EMBEDDING):
+    if any(_holds(n, network) for n in _EMBEDDING):
         first, last = classify(network[0]), classify(network[-1])
         return first if first == last else None
-    holders = [
-        (n, c) for n, c in _RANGES if n.version == network.version and n.supernet_of(network)
-    ]
+    holders = [(n, c) for n, c in _RANGES if _holds(n, network)]
     if holders:
         return holders[0][1]
     overlaps = [n for n, _ in _RANGES if n.version == network.version and n.overlaps(network)]
@@ -434,8 +441,7 @@ def _beyond(platform: Sequence[EgressEntry], entry: EgressEntry) -> str | None:
     for p in platform:
         if (
             p.network is not None
-            and p.network.version == entry.network.version
-            and p.network.supernet_of(entry.network)  # type: ignore[arg-type]
+            and _holds(p.network, entry.network)
             and (p.port is None or p.port == entry.port)
             and (category in (Category.PRIVATE, None) or network_category(p.network) is category)
         ):

@@ -213,9 +213,12 @@ def _compile_string(
         found.append(expression)
         parts.append(expression)
     if len(pieces) == 1 and pieces[0][0] and len(parts) == 1:
-        return _Whole(parts[0])  # type: ignore[arg-type]
-    if all(isinstance(part, str) for part in parts):
-        return _Literal("".join(parts))  # type: ignore[arg-type]
+        (whole,) = parts  # the one piece, an expression that compiled
+        if isinstance(whole, Expression):
+            return _Whole(whole)
+    texts = [part for part in parts if isinstance(part, str)]
+    if len(texts) == len(parts):
+        return _Literal("".join(texts))
     return _Interpolated(tuple(parts))
 
 

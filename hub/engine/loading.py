@@ -119,22 +119,22 @@ class _Loader(yaml.SafeLoader):
         self._nodes += 1
         if self._nodes > 2 * MAX_NODES:
             raise DefinitionSyntaxError(f"definition too large: more than {MAX_NODES} values")
-        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):  # type: ignore[no-untyped-call]
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            return super().compose_node(parent, index)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise DefinitionTooDeep(
                     f"invalid YAML{_where(self)}: {too_deep_detail('definition')}"
                 )
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if isinstance(key, list | dict):
                 raise yaml.constructor.ConstructorError(
                     None, None, "a mapping key must be a scalar", key_node.start_mark
@@ -147,11 +147,15 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
+def _timestamp_as_text(loader: _Loader, node: yaml.Node) -> str:
+    return loader.construct_yaml_str(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 
 
 def _where(loader: _Loader) -> str:
-    mark = loader.peek_event().start_mark  # type: ignore[no-untyped-call]
+    mark = loader.peek_event().start_mark
     return f" at line {mark.line + 1}, column {mark.column + 1}"
 
 

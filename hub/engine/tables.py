@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, TypeGuard
 
 from hub.engine.celvalues import string_form
 from hub.engine.expressions import (
@@ -58,6 +58,7 @@ from hub.engine.model import (
 )
 
 _ANY = RuleTest("any")
+_HitPolicy = Literal["first", "unique", "collect"]  # DecisionTable.hit_policy, HIT_POLICIES
 _TABLE_VARIABLES = CONTEXT_VARIABLES | {"value"}
 
 
@@ -119,14 +120,20 @@ def _table(reader: Reader) -> DecisionTable | None:
     table = reader.child("table", ("inputs", "rules", "hit_policy"))
     if table is None:
         return None
-    policy = table.get("hit_policy") or "first"
-    if policy not in HIT_POLICIES:
-        table.problem("hit_policy", f"must be one of {', '.join(HIT_POLICIES)}, got {policy!r}")
-        policy = "first"
+    given = table.get("hit_policy") or "first"
+    policy: _HitPolicy = "first"
+    if _is_hit_policy(given):
+        policy = given
+    else:
+        table.problem("hit_policy", f"must be one of {', '.join(HIT_POLICIES)}, got {given!r}")
     raw_inputs = table.get("inputs")
     inputs = _inputs(table, raw_inputs)
     width = len(raw_inputs) if isinstance(raw_inputs, list) else None
     return DecisionTable(inputs, _rules(table, width, policy), policy)
+
+
+def _is_hit_policy(value: object) -> TypeGuard[_HitPolicy]:
+    return value in HIT_POLICIES
 
 
 def _inputs(table: Reader, raw: Any) -> tuple[Expression, ...]:
@@ -186,7 +193,7 @@ def _cell(rule: Reader, where: str, cell: Any) -> RuleTest:
         expression = rule.compile_text(cell, rule.field(where), _TABLE_VARIABLES)
         if expression is None:
             return _ANY
-        kind = "test" if "value" in expression.names else "equals"
+        kind: Literal["test", "equals"] = "test" if "value" in expression.names else "equals"
         return RuleTest(kind, expression)
     if cell is None or isinstance(cell, bool | int | float):
         return RuleTest("equals", literal=cell)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from passlib.context import CryptContext
 
 
 class Argon2Hasher:
     def __init__(self, *, fast: bool = False) -> None:
         # `fast` lowers the cost for test suites only; production keeps passlib's defaults.
-        settings = {"argon2__time_cost": 1, "argon2__memory_cost": 1024} if fast else {}
+        settings: dict[str, Any] = (
+            {"argon2__time_cost": 1, "argon2__memory_cost": 1024} if fast else {}
+        )
         self._context = CryptContext(schemes=["argon2"], deprecated="auto", **settings)
         # Verified against when a username is unknown, so both paths cost the same time.
         self._dummy = self._context.hash("timing-equaliser-password")

@@ -25,7 +25,10 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("the alembic configuration has no sqlalchemy.url")
+    engine = create_engine(url)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

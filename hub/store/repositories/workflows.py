@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
 
 from hub.domain.ids import time_ordered_floor
 from hub.engine.history import Event, EventType
@@ -202,13 +203,13 @@ class SqlWorkflows:
             .where(LIVE_RUNS)
             .group_by(r.tenant_id, r.workflow, r.status)
         )
-        return [(a, b, c, int(n)) for a, b, c, n in await self._conn.execute(query)]
+        return [(a, b, c, int(n)) for a, b, c, n in (await self._conn.execute(query)).tuples()]
 
     async def count_by_status(self, tenant_id: str) -> dict[str, int]:
         """The tenant's runs by status, counted within the (tenant, status, id) index."""
         r = workflow_runs.c
         query = select(r.status, func.count()).where(r.tenant_id == tenant_id).group_by(r.status)
-        return {status: int(n) for status, n in await self._conn.execute(query)}
+        return {status: int(n) for status, n in (await self._conn.execute(query)).tuples()}
 
     async def purge_finished(self, updated_before: datetime, batch: int) -> int:
         """Delete up to `batch` runs finished before `updated_before` with their history,
@@ -237,7 +238,7 @@ class SqlWorkflows:
             .order_by(r.id)
             .limit(batch)
         )
-        ids = list((await self._conn.execute(query)).scalars())
+        ids: list[str] = list((await self._conn.execute(query)).scalars())
         if ids:
             for table in (workflow_events, workflow_tasks, workflow_waits, user_tasks):
                 await self._conn.execute(delete(table).where(table.c.run_id.in_(ids)))
@@ -553,7 +554,7 @@ def _user_task(row: Any) -> dict[str, Any]:
 
 # Statements of the transition path, built once: building a statement (coercing each
 # operand) costs several times what SQLite takes to run it.
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 _TASK_OWNERS = (
     select(workflow_tasks.c.id, workflow_tasks.c.lease_owner)
     .where(workflow_tasks.c.id.in_(_IDS))

@@ -38,7 +38,7 @@ def upgrade() -> None:
 def _backfill() -> None:
     """The key of every wait stored before this revision."""
     conn = op.get_bind()
-    rows = conn.execute(sa.select(_waits.c.run_id, _waits.c.step, _waits.c.topic)).all()
+    rows = conn.execute(sa.select(_waits.c.run_id, _waits.c.step, _waits.c.topic)).tuples().all()
     if rows:
         conn.execute(
             _waits.update()
