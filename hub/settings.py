@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from hub.domain.egress import EgressRuleError, parse_allow_list
 from hub.security.private_files import private_dir, read_or_create
@@ -171,7 +172,18 @@ def _data_dir(env: Mapping[str, str]) -> Path:
     return data_dir
 
 
-def _chain(env: Mapping[str, str]) -> dict[str, object]:
+class _ChainSettings(TypedDict):
+    """The Settings fields that _chain reads, together."""
+
+    chain_url: str
+    chain_private_key: str
+    anchor_contract: str
+    anchor_interval: float
+    anchor_confirmations: int
+    anchor_retry_max: float
+
+
+def _chain(env: Mapping[str, str]) -> _ChainSettings:
     """HUB_CHAIN_* and HUB_ANCHOR_*: the embedded chain unless HUB_CHAIN_URL is set."""
     url = env.get("HUB_CHAIN_URL", "").strip()
     key = env.get("HUB_CHAIN_PRIVATE_KEY", "").strip()
@@ -250,7 +262,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             m.strip() for m in env.get("HUB_ACTIVITY_MODULES", "").split(",") if m.strip()
         ),
         log_level=log_level,
-        **_chain(env),  # type: ignore[arg-type]
+        **_chain(env),
         plc_supervisor=_bool(env, "HUB_PLC_SUPERVISOR", True),
         telemetry_retention_days=_int(env, "HUB_TELEMETRY_RETENTION_DAYS", 30),
         telemetry_flush_ms=_int(env, "HUB_TELEMETRY_FLUSH_MS", 500),

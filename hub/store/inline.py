@@ -10,11 +10,15 @@ write lock, which must not freeze the loop.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVarTuple, overload
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.sql.selectable import TypedReturnsRows
+
+_Ts = TypeVarTuple("_Ts")
 
 READ_MMAP_BYTES = 1 << 30
 
@@ -29,11 +33,28 @@ class InlineConnection:
     def dialect(self) -> Dialect:
         return self._conn.dialect
 
-    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+    # typed as AsyncConnection's: a typed statement gives typed rows
+    @overload
+    async def execute(
+        self, statement: TypedReturnsRows[*_Ts], parameters: Any = None
+    ) -> CursorResult[*_Ts]: ...
+
+    @overload
+    async def execute(
+        self, statement: Executable, parameters: Any = None
+    ) -> CursorResult[*tuple[Any, ...]]: ...
+
+    async def execute(
+        self, statement: Executable, parameters: Any = None
+    ) -> CursorResult[*tuple[Any, ...]]:
         return self._conn.execute(statement, parameters)
 
-    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> CursorResult[Any]:
         return self._conn.exec_driver_sql(statement, parameters)
+
+
+# What the repositories run statements on: the async connection, or the inline one.
+StoreConnection = AsyncConnection | InlineConnection
 
 
 def inline_read_engine(async_url: str, synchronous: str = "normal") -> Engine:

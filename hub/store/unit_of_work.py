@@ -11,7 +11,12 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
-from hub.store.inline import InlineConnection, inline_read_engine, inline_write_engine
+from hub.store.inline import (
+    InlineConnection,
+    StoreConnection,
+    inline_read_engine,
+    inline_write_engine,
+)
 from hub.store.repositories.anchors import SqlAnchors
 from hub.store.repositories.audit import SqlAudit
 from hub.store.repositories.egress import SqlEgress
@@ -65,7 +70,7 @@ class SqlUnitOfWork:
             if not self._write:
                 self._inline = self._inline_engines.read.connect()
                 self._inline.begin()
-                self._bind(InlineConnection(self._inline))  # type: ignore[arg-type]
+                self._bind(InlineConnection(self._inline))
                 return self
             if await self._enter_inline_write(self._inline_engines):
                 return self
@@ -92,10 +97,10 @@ class SqlUnitOfWork:
             lock.release()
             return False
         self._inline, self._lock = conn, lock
-        self._bind(InlineConnection(conn))  # type: ignore[arg-type]
+        self._bind(InlineConnection(conn))
         return True
 
-    def _bind(self, conn: AsyncConnection) -> None:
+    def _bind(self, conn: StoreConnection) -> None:
         self.tenants = SqlTenants(conn)
         self.users = SqlUsers(conn)
         self.memberships = SqlMemberships(conn)

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, insert, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.domain.anchors import ANCHOR_ACTIONS, Anchor, AnchorStatus, ChainRef
+from hub.store.inline import StoreConnection
 from hub.store.tables.core import anchor_chain, audit_anchors, audit_entries
 
 a = audit_anchors.c
@@ -30,7 +30,7 @@ def _anchor(row: Any) -> Anchor:
 
 
 class SqlAnchors:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     async def add(self, row: dict[str, Any]) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Integer, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.domain.audit import AuditFilter, SignedHead, StoredEntry
+from hub.store.inline import StoreConnection
 from hub.store.tables.core import audit_entries, audit_heads, audit_logs, audit_nodes
 
 NodeKey = tuple[int, int]
@@ -43,14 +43,16 @@ def _upsert_size(dialect: str) -> Any:
 
 
 class SqlAudit:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     async def reserve(self, log_id: str, count: int) -> int:
         """Claim `count` sequence numbers; returns the first. Holds the log's row lock
         until the transaction ends, so concurrent writers get gapless, distinct numbers."""
         statement = _upsert_size(self._conn.dialect.name)
-        size = (await self._conn.execute(statement, {"log": log_id, "count": count})).scalar_one()
+        size: int = (
+            await self._conn.execute(statement, {"log": log_id, "count": count})
+        ).scalar_one()
         return int(size) - count + 1
 
     async def size(self, log_id: str) -> int:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.domain.egress import StoredRules
+from hub.store.inline import StoreConnection
 from hub.store.tables.egress import tenant_egress
 
 
 class SqlEgress:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     async def rules(self, tenant_id: str) -> StoredRules | None:

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.domain.ids import new_id
 from hub.domain.packs import Incident, Installation, PolicyLine
+from hub.store.inline import StoreConnection
 from hub.store.tables.core import tenants
 from hub.store.tables.packs import incidents, pack_installations, tenant_policies
 
@@ -48,7 +48,7 @@ def _incident(row: Any) -> Incident:
 
 
 class SqlPacks:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     # --- installations ---

@@ -23,12 +23,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.domain.alarms import Alarm, AlarmRule, AlarmState, Priority, Transition, rule_dict
 from hub.domain.plc import Device, Protocol, Tag
 from hub.domain.plc_config import device_dict, parse_device, tag_dict
 from hub.domain.samples import MAX_SPAN_US, MINUTE_US
+from hub.store.inline import StoreConnection
 from hub.store.tables.core import alarm_journal, alarms, plc_devices, plc_tags, telemetry_chunks
 
 # Chunks go straight to the driver as tuples: SQLAlchemy's per-row parameter handling
@@ -105,7 +105,7 @@ def _alarm(row: Any) -> Alarm:
 
 
 class SqlPlc:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     # --- devices and tags ---
@@ -163,7 +163,7 @@ class SqlPlc:
         query = select(plc_tags.c.name, plc_tags.c.id).where(
             plc_tags.c.tenant_id == tenant_id, plc_tags.c.device_id == device_id
         )
-        return {name: int(sid) for name, sid in await self._conn.execute(query)}
+        return {name: int(sid) for name, sid in (await self._conn.execute(query)).tuples()}
 
     async def _tag_specs(self, device_ids: Sequence[str]) -> dict[str, list[str]]:
         specs: dict[str, list[str]] = {d: [] for d in device_ids}
@@ -174,7 +174,7 @@ class SqlPlc:
             .where(plc_tags.c.device_id.in_(list(device_ids)))
             .order_by(plc_tags.c.id)
         )
-        for device_id, spec in await self._conn.execute(query):
+        for device_id, spec in (await self._conn.execute(query)).tuples():
             specs[device_id].append(spec)
         return specs
 
@@ -327,7 +327,8 @@ class SqlPlc:
             .where(whole)
             .group_by(literal_column("b"))
         )
-        return [(int(b), int(n), v, t) for b, n, v, t in await self._conn.execute(query)]
+        rows = (await self._conn.execute(query)).tuples()
+        return [(int(b), int(n), v, t) for b, n, v, t in rows]
 
     def _newest_last(self) -> Any:
         """The last value of the bucket's chunk whose last value is newest. SQLite takes a

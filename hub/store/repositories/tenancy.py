@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Row, and_, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.domain.tenancy import (
     Membership,
@@ -18,6 +17,7 @@ from hub.domain.tenancy import (
     UserStatus,
 )
 from hub.ports import AuthzSnapshot, StoredRefreshToken
+from hub.store.inline import StoreConnection
 from hub.store.repositories.packs import SqlPacks
 from hub.store.tables.core import (
     authz_state,
@@ -38,7 +38,7 @@ def _user(row: Row) -> User:
 
 
 class SqlTenants:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     async def add(self, tenant: Tenant) -> None:
@@ -82,7 +82,7 @@ class SqlTenants:
 
 
 class SqlUsers:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     async def add(self, user: User, password_hash: str) -> None:
@@ -135,7 +135,7 @@ def _member(row: Row) -> TenantMember:
 
 
 class SqlMemberships:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     async def add(self, tenant: Tenant, user_id: str, role: TenantRole, at: datetime) -> None:
@@ -221,7 +221,7 @@ class SqlMemberships:
 
 
 class SqlRefreshTokens:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     async def add(
@@ -277,7 +277,7 @@ class SqlRefreshTokens:
 
 
 class SqlLoginFailures:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     async def add(self, username: str, at: datetime) -> None:
@@ -298,7 +298,7 @@ class SqlLoginFailures:
 
 
 class SqlAuthz:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     async def bump(self) -> None:

@@ -22,12 +22,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
 from hub.domain.ids import time_ordered_floor
 from hub.engine.history import Event, EventType
 from hub.engine.topics import event_keys, wait_key
+from hub.store.inline import StoreConnection
 from hub.store.tables.core import (
     FINISHED_RUN_STATUSES,
     LIVE_RUN_STATUSES,
@@ -49,7 +49,7 @@ def _dump(value: Any) -> str:
 
 
 class SqlWorkflows:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: StoreConnection) -> None:
         self._conn = conn
 
     # --- definitions ---
