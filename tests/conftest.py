@@ -31,6 +31,19 @@ PASSWORD = "a-long-test-password"
 ADMIN = "root"
 FAST_HASHER = Argon2Hasher(fast=True)
 LOOPBACK = "127.0.0.0/8,[::1],localhost"
+TESTS = Path(__file__).resolve().parent
+LAYERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its layer, the first folder under tests/ (-m unit, ...)."""
+    for item in items:
+        layer = Path(item.path).resolve().relative_to(TESTS).parts[0]
+        if layer not in LAYERS:
+            raise pytest.UsageError(
+                f"{item.nodeid}: tests live under tests/{{{','.join(LAYERS)}}}/"
+            )
+        item.add_marker(layer)
 
 
 @pytest.fixture(scope="session")
