@@ -248,7 +248,7 @@ def _syntax_reason(error: CELParseError) -> str:
 
 
 def _check_names(
-    text: str, ast: lark.Tree, variables: frozenset[str]
+    text: str, ast: lark.Tree[lark.Token], variables: frozenset[str]
 ) -> tuple[frozenset[str], frozenset[str]]:
     roots, functions, bound, step_refs = _scan_tree(ast)
     unknown = sorted(roots - bound - variables - _TYPE_IDENTIFIERS)
@@ -261,7 +261,7 @@ def _check_names(
     return frozenset(roots & variables), frozenset(step_refs)
 
 
-def _scan_tree(ast: lark.Tree) -> tuple[set[str], set[str], set[str], set[str]]:
+def _scan_tree(ast: lark.Tree[lark.Token]) -> tuple[set[str], set[str], set[str], set[str]]:
     roots: set[str] = set()
     functions: set[str] = set()
     bound: set[str] = set()
@@ -280,7 +280,7 @@ def _scan_tree(ast: lark.Tree) -> tuple[set[str], set[str], set[str], set[str]]:
     return roots, functions, bound, step_refs
 
 
-def _macro_variable(node: lark.Tree) -> str | None:
+def _macro_variable(node: lark.Tree[lark.Token]) -> str | None:
     arguments = node.children[2] if len(node.children) > 2 else None
     if not isinstance(arguments, lark.Tree) or not arguments.children:
         return None

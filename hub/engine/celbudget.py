@@ -170,20 +170,20 @@ def expression_budget(limits: ExpressionLimits = DEFAULT_LIMITS) -> Iterator[Exp
 
 # Nodes whose value is newly built, and so charged by size. Pass-through nodes (a lone
 # child wrapped in expr/relation/...) and reads (idents, member access) are not.
-def _always(tree: lark.Tree) -> bool:
+def _always(tree: lark.Tree[lark.Token]) -> bool:
     return True
 
 
-def _binary(tree: lark.Tree) -> bool:
+def _binary(tree: lark.Tree[lark.Token]) -> bool:
     return len(tree.children) == 2
 
 
-def _function_call(tree: lark.Tree) -> bool:  # string(x), list(m)...
+def _function_call(tree: lark.Tree[lark.Token]) -> bool:  # string(x), list(m)...
     child = tree.children[0]
     return isinstance(child, lark.Tree) and child.data == "ident_arg"
 
 
-_BUILDS: dict[str, Callable[[lark.Tree], bool]] = {
+_BUILDS: dict[str, Callable[[lark.Tree[lark.Token]], bool]] = {
     "exprlist": _always,  # list literals (and argument lists)
     "mapinits": _always,  # map literals
     "member_dot_arg": _always,  # macros (map, filter...) and methods
@@ -197,15 +197,17 @@ _visit_node = Evaluator._visit_tree  # lark's Interpreter: dispatch on tree.data
 class BudgetedEvaluator(Evaluator):
     """celpy's Evaluator, charging every node it visits to `budget`."""
 
-    def __init__(self, ast: lark.Tree, activation: Activation, budget: ExpressionBudget) -> None:
+    def __init__(
+        self, ast: lark.Tree[lark.Token], activation: Activation, budget: ExpressionBudget
+    ) -> None:
         super().__init__(ast, activation)
         self.budget = budget
 
-    def sub_evaluator(self, ast: lark.Tree) -> Evaluator:
+    def sub_evaluator(self, ast: lark.Tree[lark.Token]) -> Evaluator:
         # Macro bodies (map, filter, all, exists...) run here, once per element.
         return BudgetedEvaluator(ast, self.activation, self.budget)
 
-    def _visit_tree(self, tree: lark.Tree) -> Any:
+    def _visit_tree(self, tree: lark.Tree[lark.Token]) -> Any:
         # Every node passes here: lark's visit() and visit_children() both call it. Kept
         # inline and small: it runs for every node (about 10% on top of celpy's own cost).
         budget = self.budget

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, insert, select, update
 
@@ -29,11 +30,11 @@ from hub.store.tables.core import (
 )
 
 
-def _tenant(row: Row) -> Tenant:
+def _tenant(row: Row[*tuple[Any, ...]]) -> Tenant:
     return Tenant(row.id, row.slug, row.name, TenantStatus(row.status), row.created_at)
 
 
-def _user(row: Row) -> User:
+def _user(row: Row[*tuple[Any, ...]]) -> User:
     return User(row.id, row.username, UserStatus(row.status), row.is_platform_admin, row.created_at)
 
 
@@ -128,7 +129,7 @@ _member_columns = (
 )
 
 
-def _member(row: Row) -> TenantMember:
+def _member(row: Row[*tuple[Any, ...]]) -> TenantMember:
     # Inside a tenant, a user's status is its membership's status.
     user = User(row.id, row.username, UserStatus(row.status), row.is_platform_admin, row.created_at)
     return TenantMember(user, TenantRole(row.role), row.since)
