@@ -18,6 +18,7 @@ from hub.api.audit import AuditController, public_key
 from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
 from hub.api.body_depth import body_depth_middleware
+from hub.api.contracts import document_problems
 from hub.api.deps import hub_dependency
 from hub.api.devices import DeviceController
 from hub.api.egress import EgressController
@@ -49,7 +50,7 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
 
     settings = the_hub.settings
     cors = CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             AuthController,
             me,
@@ -86,3 +87,5 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         openapi_config=openapi_config("Industrial Hub API", hub.__version__),
     )
+    document_problems(app)  # issue 14, item 6: every route's problem+json answers
+    return app

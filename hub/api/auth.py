@@ -9,6 +9,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from hub.api.context import request_context
+from hub.api.contracts import problems
 from hub.api.deps import HubDep
 from hub.api.guards import principal_of
 from hub.api.schemas import LoginIn, MeOut, RefreshIn, TokenOut
@@ -28,6 +29,7 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         opt={"public": True, "audit_self": True},
         summary="Exchange a username and password for tokens",
+        responses=problems(401, 429),
     )
     async def login(
         self, data: JSONBody[LoginIn], hub: HubDep, request: Request[Any, Any, Any]
@@ -40,6 +42,7 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         opt={"public": True, "audit_self": True},
         summary="Rotate a refresh token; reuse of a rotated one revokes its family",
+        responses=problems(401),
     )
     async def refresh(
         self, data: JSONBody[RefreshIn], hub: HubDep, request: Request[Any, Any, Any]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy import text
 
 from hub.api.deps import HubDep
@@ -19,6 +20,11 @@ async def live() -> HealthOut:
     opt={"public": True},
     tags=["health"],
     summary="The hub can serve: the database answers",
+    responses={
+        503: ResponseSpec(
+            HealthOut, generate_examples=False, description="Not ready: `checks` says why"
+        )
+    },
 )
 async def ready(hub: HubDep) -> Response[HealthOut]:
     try:

@@ -9,6 +9,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from hub.api.context import request_context
+from hub.api.contracts import problems
 from hub.api.deps import HubDep
 from hub.api.guards import principal_of
 from hub.api.schemas import (
@@ -41,7 +42,12 @@ class TenantController(Controller):
     path = "/api/v1/tenants"
     tags = ["tenants"]
 
-    @post("/", opt={"action": "tenant.create"}, summary="Create a tenant (platform admin)")
+    @post(
+        "/",
+        opt={"action": "tenant.create"},
+        summary="Create a tenant (platform admin)",
+        responses=problems(409),
+    )
     async def create(self, data: JSONBody[TenantIn], hub: HubDep, request: AnyRequest) -> TenantOut:
         ctx = request_context(request)
         return TenantOut.of(await hub.tenants.create(data.slug, data.name, ctx))
@@ -77,6 +83,7 @@ class TenantUserController(Controller):
         "/",
         opt={"action": "user.create"},
         summary="Create a user in the tenant, or add an existing one (platform admin)",
+        responses=problems(409),
     )
     async def add(
         self, tenant: TenantSlug, data: JSONBody[MemberIn], hub: HubDep, request: AnyRequest
@@ -101,6 +108,7 @@ class TenantUserController(Controller):
         "/{user_id:str}",
         opt={"action": "member.update"},
         summary="Change a user's role or status in the tenant",
+        responses=problems(409),
     )
     async def update_user(
         self,
@@ -119,6 +127,7 @@ class TenantUserController(Controller):
         status_code=HTTP_200_OK,
         opt={"action": "member.deactivate"},
         summary="Deactivate a user in the tenant (the record is kept)",
+        responses=problems(409),
     )
     async def deactivate_user(
         self, tenant: TenantSlug, user_id: UserId, hub: HubDep, request: AnyRequest
