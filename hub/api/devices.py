@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from hub.api.bodies import json_object
 from hub.api.context import request_context
+from hub.api.contracts import contract, documented_body
 from hub.api.deps import HubDep
+from hub.api.schemas.devices import (
+    BrowseEntryOut,
+    BrowseOut,
+    DeviceDeleted,
+    DeviceIn,
+    DeviceList,
+    DeviceOut,
+    DevicePatch,
+    DeviceStatusOut,
+    HistoryItem,
+    HistoryOut,
+    TagValueList,
+    TagWriteIn,
+    WriteIn,
+    WriteOut,
+)
 from hub.domain.errors import FieldProblem, HubError, ValidationFailed
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from hub.domain.tenancy import Tenant
@@ -31,70 +46,6 @@ AnyRequest = Request[Any, Any, Any]
 T = TypeVar("T")
 UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.+)`")
 MISSING_FIELD = re.compile(r"Object missing required field `(.+)`")
-
-
-class WriteIn(msgspec.Struct, forbid_unknown_fields=True):
-    value: bool | int | float | str
-
-
-class HistoryItem(msgspec.Struct, omit_defaults=True):
-    """A raw sample (with `quality`) or a bucket (with `count`)."""
-
-    ts: Annotated[datetime, msgspec.Meta(description="the sample's time, or the bucket's start")]
-    value: Annotated[
-        bool | int | float | str | None,
-        msgspec.Meta(description="the sample's value, or the bucket's avg, min, max or last"),
-    ]
-    quality: Annotated[str | None, msgspec.Meta(description="raw: good, uncertain or bad")] = None
-    count: Annotated[
-        int | None, msgspec.Meta(description="bucketed: the good and uncertain samples in it")
-    ] = None
-
-
-class HistoryOut(msgspec.Struct):
-    """A page of a tag's history: the whole range, or `truncated` with a `next_cursor`."""
-
-    items: list[HistoryItem]
-    bucket: str | None
-    agg: str | None
-    truncated: Annotated[
-        bool,
-        msgspec.Meta(
-            description="the range holds more than this page: ask again with `next_cursor`"
-        ),
-    ]
-    next_cursor: Annotated[
-        str | None,
-        msgspec.Meta(
-            description="`cursor` for the next page (it keeps this page's range); "
-            "null when the range is complete"
-        ),
-    ]
-
-
-@dataclass
-class WriteOperation(Operation):
-    """The write's body is decoded by the handler, not by Litestar, which answers a number
-    beyond a float (1e400) with a 400 naming no field; so its schema is given here."""
-
-    def __post_init__(self) -> None:
-        value = Schema(
-            one_of=[
-                Schema(type=OpenAPIType.BOOLEAN),
-                Schema(type=OpenAPIType.INTEGER),
-                Schema(type=OpenAPIType.NUMBER),
-                Schema(type=OpenAPIType.STRING),
-            ]
-        )
-        body = Schema(
-            type=OpenAPIType.OBJECT,
-            properties={"value": value},
-            required=["value"],
-            additional_properties=False,
-        )
-        self.request_body = RequestBody(
-            content={"application/json": OpenAPIMediaType(schema=body)}, required=True
-        )
 
 
 def _body(raw: bytes) -> dict[str, Any]:
@@ -144,6 +95,8 @@ class DeviceController(Controller):
         "/",
         opt={"action": "device.create"},
         summary="Register a device (Modbus or OPC-UA) and its tags",
+        dependencies=documented_body(DeviceIn),
+        responses=contract(DeviceOut, 201, errors=[409]),
     )
     async def create(self, tenant: TenantSlug, hub: HubDep, request: AnyRequest) -> dict[str, Any]:
         body = _body(await request.body())
@@ -152,20 +105,26 @@ class DeviceController(Controller):
         )
         return device_view(device)
 
-    @get("/", summary="The tenant's devices")
+    @get("/", summary="The tenant's devices", responses=contract(DeviceList))
     async def list_devices(
         self, tenant: TenantSlug, hub: HubDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> dict[str, Any]:
         page = await hub.plc.devices.list(await _tenant(hub, tenant), cursor, limit)
         return {"items": [device_view(d) for d in page.items], "next_cursor": page.next_cursor}
 
-    @get("/{device_id:str}", summary="One device")
+    @get("/{device_id:str}", summary="One device", responses=contract(DeviceOut))
     async def get_device(
         self, tenant: TenantSlug, device_id: DeviceRef, hub: HubDep
     ) -> dict[str, Any]:
         return device_view(await hub.plc.devices.get(await _tenant(hub, tenant), device_id))
 
-    @patch("/{device_id:str}", opt={"action": "device.update"}, summary="Change a device")
+    @patch(
+        "/{device_id:str}",
+        opt={"action": "device.update"},
+        summary="Change a device",
+        dependencies=documented_body(DevicePatch),
+        responses=contract(DeviceOut, errors=[409]),
+    )
     async def update(
         self, tenant: TenantSlug, device_id: DeviceRef, hub: HubDep, request: AnyRequest
     ) -> dict[str, Any]:
@@ -183,28 +142,34 @@ class DeviceController(Controller):
     )
     async def remove(
         self, tenant: TenantSlug, device_id: DeviceRef, hub: HubDep, request: AnyRequest
-    ) -> dict[str, Any]:
+    ) -> DeviceDeleted:
         the_tenant = await _tenant(hub, tenant)
         device = await hub.plc.devices.get(the_tenant, device_id)
         await hub.plc.devices.delete(the_tenant, device.id, request_context(request))
-        return {"id": device.id, "deleted": True}
+        return DeviceDeleted(device.id, True)
 
     @get("/{device_id:str}/status", summary="Connection status")
-    async def status(self, tenant: TenantSlug, device_id: DeviceRef, hub: HubDep) -> dict[str, Any]:
+    async def status(
+        self, tenant: TenantSlug, device_id: DeviceRef, hub: HubDep
+    ) -> DeviceStatusOut:
         device = await hub.plc.devices.get(await _tenant(hub, tenant), device_id)
         status = hub.plc.devices.status(device)
-        return {
-            "id": device.id,
-            "name": device.name,
-            "enabled": device.enabled,
-            "connected": status.connected,
-            "state": status.state,
-            "last_error": status.last_error,
-            "last_seen": status.last_seen,
-            "reconnect_count": status.reconnect_count,
-        }
+        return DeviceStatusOut(
+            device.id,
+            device.name,
+            device.enabled,
+            status.connected,
+            status.state,
+            status.last_error,
+            status.last_seen,
+            status.reconnect_count,
+        )
 
-    @get("/{device_id:str}/tags", summary="Latest scaled value and quality of every tag")
+    @get(
+        "/{device_id:str}/tags",
+        summary="Latest scaled value and quality of every tag",
+        responses=contract(TagValueList),
+    )
     async def tag_values(
         self, tenant: TenantSlug, device_id: DeviceRef, hub: HubDep
     ) -> dict[str, Any]:
@@ -212,28 +177,23 @@ class DeviceController(Controller):
         values = await hub.plc.devices.tag_values(device)
         return {"items": [v.as_dict() for v in values], "next_cursor": None}
 
-    @get("/{device_id:str}/browse", summary="Browse an OPC-UA server's address space")
+    @get(
+        "/{device_id:str}/browse",
+        summary="Browse an OPC-UA server's address space",
+        responses=contract(BrowseOut, errors=[409, 502, 503, 504]),
+    )
     async def browse(
         self,
         tenant: TenantSlug,
         device_id: DeviceRef,
         hub: HubDep,
         node: Annotated[str | None, QueryParameter(max_length=500)] = None,
-    ) -> dict[str, Any]:
+    ) -> BrowseOut:
         entries = await hub.plc.devices.browse(await _tenant(hub, tenant), device_id, node)
-        return {
-            "node": node,
-            "items": [
-                {
-                    "node_id": e.node_id,
-                    "browse_name": e.browse_name,
-                    "node_class": e.node_class,
-                    "has_children": e.has_children,
-                }
-                for e in entries
-            ],
-            "next_cursor": None,
-        }
+        items = [
+            BrowseEntryOut(e.node_id, e.browse_name, e.node_class, e.has_children) for e in entries
+        ]
+        return BrowseOut(node, items, None)
 
     @get("/{device_id:str}/tags/{tag:str}/history", summary="A tag's samples, raw or bucketed")
     async def history(
@@ -273,7 +233,8 @@ class DeviceController(Controller):
         status_code=HTTP_200_OK,
         opt={"action": "tag.write"},
         summary="Write a tag (engineering units), verified by reading it back",
-        operation_class=WriteOperation,
+        dependencies=documented_body(TagWriteIn),
+        responses=contract(WriteOut, errors=[409, 502, 503, 504]),
     )
     async def write(
         self,
