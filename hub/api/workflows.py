@@ -5,15 +5,35 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from hub.api.bodies import definition_problem, json_value
 from hub.api.context import request_context
+from hub.api.contracts import (
+    OptionalBodyOperation,
+    YamlOrJsonBodyOperation,
+    contract,
+    documented_body,
+)
 from hub.api.deps import HubDep
 from hub.api.guards import principal_of
+from hub.api.schemas.workflows import (
+    CompleteTaskIn,
+    PublishedOut,
+    RunHistory,
+    RunList,
+    RunOut,
+    SignalPayload,
+    StartRunIn,
+    TaskList,
+    TaskOut,
+    WorkflowDefinitionIn,
+    WorkflowDefinitionOut,
+    WorkflowList,
+    WorkflowVersions,
+)
 from hub.domain.errors import FieldProblem, ValidationFailed
 from hub.domain.nesting import NestingTooDeep
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
@@ -30,18 +50,6 @@ SignalName = Annotated[str, PathParameter(max_length=64)]
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
 Filter = Annotated[str | None, QueryParameter(max_length=64)]
 AnyRequest = Request[Any, Any, Any]
-IdempotencyKey = Annotated[str | None, msgspec.Meta(max_length=128)]
-
-
-class StartRunIn(msgspec.Struct, forbid_unknown_fields=True):
-    workflow: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    input: dict[str, Any] = msgspec.field(default_factory=dict)
-    version: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    priority: Annotated[int, msgspec.Meta(ge=-100, le=100)] = 0
-
-
-class CompleteTaskIn(msgspec.Struct, forbid_unknown_fields=True):
-    values: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 async def _tenant(hub: Any, slug: str) -> Any:
@@ -67,6 +75,9 @@ class WorkflowController(Controller):
         opt={"action": "workflow.publish"},
         status_code=HTTP_201_CREATED,
         summary="Publish a definition version (YAML or JSON body)",
+        dependencies=documented_body(WorkflowDefinitionIn),
+        operation_class=YamlOrJsonBodyOperation,
+        responses=contract(PublishedOut, 201, errors=[409, 415]),
     )
     async def publish(self, tenant: TenantSlug, hub: HubDep, request: AnyRequest) -> dict[str, Any]:
         content_type = request.headers.get("content-type", "application/json")
@@ -84,22 +95,34 @@ class WorkflowController(Controller):
             await _tenant(hub, tenant), body, request_context(request)
         )
 
-    @get("/", summary="Workflows and their newest versions")
+    @get("/", summary="Workflows and their newest versions", responses=contract(WorkflowList))
     async def list_workflows(self, tenant: TenantSlug, hub: HubDep) -> dict[str, Any]:
         return {"items": await hub.workflows.list_definitions(await _tenant(hub, tenant))}
 
-    @get("/{name:str}", summary="A workflow's published versions")
+    @get(
+        "/{name:str}",
+        summary="A workflow's published versions",
+        responses=contract(WorkflowVersions),
+    )
     async def versions(self, tenant: TenantSlug, name: Name, hub: HubDep) -> dict[str, Any]:
         versions = await hub.workflows.versions(await _tenant(hub, tenant), name)
         return {"name": name, "versions": versions}
 
-    @get("/{name:str}/{version:str}", summary="One published definition")
+    @get(
+        "/{name:str}/{version:str}",
+        summary="One published definition",
+        responses=contract(WorkflowDefinitionOut),
+    )
     async def definition(
         self, tenant: TenantSlug, name: Name, version: Version, hub: HubDep
     ) -> dict[str, Any]:
         return await hub.workflows.definition(await _tenant(hub, tenant), name, version)
 
-    @get("/{name:str}/{version:str}/diagram", summary="Mermaid or Graphviz diagram")
+    @get(
+        "/{name:str}/{version:str}/diagram",
+        summary="Mermaid or Graphviz diagram",
+        media_type=MediaType.TEXT,
+    )
     async def diagram(
         self,
         tenant: TenantSlug,
@@ -118,7 +141,12 @@ class RunController(Controller):
     path = "/api/v1/tenants/{tenant:str}/runs"
     tags = ["runs"]
 
-    @post("/", opt={"action": "workflow.run.start"}, summary="Start a run (Idempotency-Key)")
+    @post(
+        "/",
+        opt={"action": "workflow.run.start"},
+        summary="Start a run (Idempotency-Key): 201, or 200 with the run the key started",
+        responses={**contract(RunOut, 201), **contract(RunOut, 200)},
+    )
     async def start(
         self, tenant: TenantSlug, data: JSONBody[StartRunIn], hub: HubDep, request: AnyRequest
     ) -> Response[dict[str, Any]]:
@@ -131,7 +159,7 @@ class RunController(Controller):
         )
         return Response(run, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @get("/", summary="Runs, newest first")
+    @get("/", summary="Runs, newest first", responses=contract(RunList))
     async def list_runs(
         self,
         tenant: TenantSlug,
@@ -146,11 +174,11 @@ class RunController(Controller):
         )
         return {"items": items, "next_cursor": next_cursor}
 
-    @get("/{run_id:str}", summary="One run")
+    @get("/{run_id:str}", summary="One run", responses=contract(RunOut))
     async def get_run(self, tenant: TenantSlug, run_id: RunId, hub: HubDep) -> dict[str, Any]:
         return await hub.workflows.run(await _tenant(hub, tenant), run_id)
 
-    @get("/{run_id:str}/history", summary="The run's event history")
+    @get("/{run_id:str}/history", summary="The run's event history", responses=contract(RunHistory))
     async def history(self, tenant: TenantSlug, run_id: RunId, hub: HubDep) -> dict[str, Any]:
         return {"items": await hub.workflows.history(await _tenant(hub, tenant), run_id)}
 
@@ -159,6 +187,9 @@ class RunController(Controller):
         status_code=HTTP_200_OK,
         opt={"action": "workflow.run.signal"},
         summary="Send a signal (JSON body: payload)",
+        dependencies=documented_body(SignalPayload),
+        operation_class=OptionalBodyOperation,
+        responses=contract(RunOut, errors=[409]),
     )
     async def signal(
         self, tenant: TenantSlug, run_id: RunId, name: SignalName, hub: HubDep, request: AnyRequest
@@ -168,7 +199,12 @@ class RunController(Controller):
             await _tenant(hub, tenant), run_id, name, payload, request_context(request)
         )
 
-    @post("/{run_id:str}/cancel", status_code=HTTP_200_OK, opt={"action": "workflow.run.cancel"})
+    @post(
+        "/{run_id:str}/cancel",
+        status_code=HTTP_200_OK,
+        opt={"action": "workflow.run.cancel"},
+        responses=contract(RunOut, errors=[409]),
+    )
     async def cancel(
         self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
     ) -> dict[str, Any]:
@@ -176,7 +212,12 @@ class RunController(Controller):
             await _tenant(hub, tenant), run_id, request_context(request)
         )
 
-    @post("/{run_id:str}/suspend", status_code=HTTP_200_OK, opt={"action": "workflow.run.suspend"})
+    @post(
+        "/{run_id:str}/suspend",
+        status_code=HTTP_200_OK,
+        opt={"action": "workflow.run.suspend"},
+        responses=contract(RunOut, errors=[409]),
+    )
     async def suspend(
         self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
     ) -> dict[str, Any]:
@@ -184,7 +225,12 @@ class RunController(Controller):
             await _tenant(hub, tenant), run_id, request_context(request)
         )
 
-    @post("/{run_id:str}/resume", status_code=HTTP_200_OK, opt={"action": "workflow.run.resume"})
+    @post(
+        "/{run_id:str}/resume",
+        status_code=HTTP_200_OK,
+        opt={"action": "workflow.run.resume"},
+        responses=contract(RunOut, errors=[409]),
+    )
     async def resume(
         self, tenant: TenantSlug, run_id: RunId, hub: HubDep, request: AnyRequest
     ) -> dict[str, Any]:
@@ -197,7 +243,7 @@ class TaskController(Controller):
     path = "/api/v1/tenants/{tenant:str}/tasks"
     tags = ["tasks"]
 
-    @get("/", summary="User tasks: scope=mine (default), open or all")
+    @get("/", summary="User tasks: scope=mine (default), open or all", responses=contract(TaskList))
     async def list_tasks(
         self,
         tenant: TenantSlug,
@@ -216,7 +262,12 @@ class TaskController(Controller):
             items = [t for t in items if t["status"] in ("open", "claimed")]
         return {"items": items}
 
-    @post("/{task_id:str}/claim", status_code=HTTP_200_OK, opt={"action": "workflow.task.claim"})
+    @post(
+        "/{task_id:str}/claim",
+        status_code=HTTP_200_OK,
+        opt={"action": "workflow.task.claim"},
+        responses=contract(TaskOut, errors=[409]),
+    )
     async def claim(
         self, tenant: TenantSlug, task_id: RunId, hub: HubDep, request: AnyRequest
     ) -> dict[str, Any]:
@@ -224,7 +275,10 @@ class TaskController(Controller):
         return await hub.workflows.claim(await _tenant(hub, tenant), task_id, user, groups)
 
     @post(
-        "/{task_id:str}/complete", status_code=HTTP_200_OK, opt={"action": "workflow.task.complete"}
+        "/{task_id:str}/complete",
+        status_code=HTTP_200_OK,
+        opt={"action": "workflow.task.complete"},
+        responses=contract(TaskOut, errors=[409]),
     )
     async def complete(
         self,
