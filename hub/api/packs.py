@@ -9,8 +9,18 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from hub.api.context import request_context
+from hub.api.contracts import OptionalBodyOperation, contract, documented_body
 from hub.api.deps import HubDep
 from hub.api.devices import Cursor, Limit, TenantSlug, _body, _tenant
+from hub.api.schemas.packs import (
+    IncidentDetail,
+    IncidentList,
+    IncidentOut,
+    PackList,
+    PackOut,
+    PackParametersIn,
+    ReviewIn,
+)
 from hub.domain.errors import FieldProblem, ValidationFailed
 from hub.domain.paging import DEFAULT_LIMIT
 
@@ -32,11 +42,19 @@ class PackController(Controller):
     path = "/api/v1/tenants/{tenant:str}/packs"
     tags = ["packs"]
 
-    @get("/", summary="Available and installed industry packs, with versions")
+    @get(
+        "/",
+        summary="Available and installed industry packs, with versions",
+        responses=contract(PackList),
+    )
     async def list_packs(self, tenant: TenantSlug, hub: HubDep) -> dict[str, Any]:
         return {"items": await hub.packs.list(await _tenant(hub, tenant)), "next_cursor": None}
 
-    @get("/{name:str}", summary="One pack: its parameter schema and installation")
+    @get(
+        "/{name:str}",
+        summary="One pack: its parameter schema and installation",
+        responses=contract(PackOut),
+    )
     async def get_pack(self, tenant: TenantSlug, name: PackName, hub: HubDep) -> dict[str, Any]:
         return await hub.packs.get(await _tenant(hub, tenant), name)
 
@@ -44,6 +62,9 @@ class PackController(Controller):
         "/{name:str}/install",
         opt={"action": "pack.install"},
         summary="Install a pack: its workflows, alarm rules and policies, in one transaction",
+        dependencies=documented_body(PackParametersIn),
+        operation_class=OptionalBodyOperation,
+        responses=contract(PackOut, 201, errors=[409]),
     )
     async def install(
         self, tenant: TenantSlug, name: PackName, hub: HubDep, request: AnyRequest
@@ -57,6 +78,9 @@ class PackController(Controller):
         opt={"action": "pack.upgrade"},
         status_code=HTTP_200_OK,
         summary="Upgrade to the available newer version (parameters default to the installed)",
+        dependencies=documented_body(PackParametersIn),
+        operation_class=OptionalBodyOperation,
+        responses=contract(PackOut, errors=[409]),
     )
     async def upgrade(
         self, tenant: TenantSlug, name: PackName, hub: HubDep, request: AnyRequest
@@ -70,6 +94,7 @@ class PackController(Controller):
         opt={"action": "pack.uninstall"},
         status_code=HTTP_200_OK,
         summary="Uninstall: triggers off, rules out of service; runs, incidents, audit stay",
+        responses=contract(PackOut, errors=[409]),
     )
     async def uninstall(
         self, tenant: TenantSlug, name: PackName, hub: HubDep, request: AnyRequest
@@ -82,7 +107,11 @@ class IncidentController(Controller):
     path = "/api/v1/tenants/{tenant:str}/incidents"
     tags = ["incidents"]
 
-    @get("/", summary="Incidents, newest first (`status=open|reviewed`)")
+    @get(
+        "/",
+        summary="Incidents, newest first (`status=open|reviewed`)",
+        responses=contract(IncidentList),
+    )
     async def list_incidents(
         self,
         tenant: TenantSlug,
@@ -97,6 +126,7 @@ class IncidentController(Controller):
     @get(
         "/{incident_id:str}",
         summary="One incident with its timeline: run history, alarm journal, telemetry",
+        responses=contract(IncidentDetail),
     )
     async def get_incident(
         self, tenant: TenantSlug, incident_id: IncidentId, hub: HubDep
@@ -108,6 +138,8 @@ class IncidentController(Controller):
         opt={"action": "incident.review"},
         status_code=HTTP_200_OK,
         summary="Review an incident: `{outcome: confirmed|false_alarm|needs_action, comment}`",
+        dependencies=documented_body(ReviewIn),
+        responses=contract(IncidentOut, errors=[409]),
     )
     async def review(
         self, tenant: TenantSlug, incident_id: IncidentId, hub: HubDep, request: AnyRequest
