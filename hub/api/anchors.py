@@ -11,7 +11,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from hub.api.audit import Seq, TenantSlug
 from hub.api.context import request_context
+from hub.api.contracts import contract
 from hub.api.deps import HubDep
+from hub.api.schemas.audit import AnchorList, AnchorOut, ReceiptOut, RpcRequest, RpcResponse
 from hub.domain.anchors import Anchor, AnchorStatus, ChainRef, LedgerUnavailable
 from hub.domain.errors import FieldProblem, NotFound, ValidationFailed
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
@@ -41,7 +43,11 @@ class AnchorController(Controller):
     path = "/api/v1/tenants/{tenant:str}/audit/anchors"
     tags = ["audit"]
 
-    @get("/", summary="Anchors of the tenant's signed tree heads on the chain, newest first")
+    @get(
+        "/",
+        summary="Anchors of the tenant's signed tree heads on the chain, newest first",
+        responses=contract(AnchorList),
+    )
     async def list_anchors(
         self,
         tenant: TenantSlug,
@@ -66,6 +72,7 @@ class AnchorController(Controller):
         opt={"action": "audit.anchor.create"},
         summary="Anchor the current signed head now (201), or return the latest anchor "
         "when the log did not grow since (200)",
+        responses={**contract(AnchorOut, 201, errors=[409]), **contract(AnchorOut, 200)},
     )
     async def anchor_now(
         self, tenant: TenantSlug, hub: HubDep, request: Request[Any, Any, Any]
@@ -82,6 +89,7 @@ class AnchorController(Controller):
     "/api/v1/tenants/{tenant:str}/audit/{seq:int}/receipt",
     tags=["audit"],
     summary="Entry, proof, signed head and chain anchor of the first anchored tree holding it",
+    responses=contract(ReceiptOut, errors=[409]),
 )
 async def entry_receipt(tenant: TenantSlug, seq: Seq, hub: HubDep) -> dict[str, Any]:
     return await hub.receipts.for_entry(await hub.tenants.get(tenant), seq)
@@ -91,6 +99,7 @@ async def entry_receipt(tenant: TenantSlug, seq: Seq, hub: HubDep) -> dict[str, 
     "/api/v1/tenants/{tenant:str}/runs/{run_id:str}/receipt",
     tags=["runs"],
     summary="The receipt of the audit entry that recorded how the run ended",
+    responses=contract(ReceiptOut, errors=[409]),
 )
 async def run_receipt(tenant: TenantSlug, run_id: RunId, hub: HubDep) -> dict[str, Any]:
     return await hub.receipts.for_run(await hub.tenants.get(tenant), run_id)
@@ -103,11 +112,12 @@ async def run_receipt(tenant: TenantSlug, run_id: RunId, hub: HubDep) -> dict[st
     tags=["audit"],
     summary="Read-only JSON-RPC of the embedded chain (eth_chainId, eth_blockNumber, "
     "eth_getTransactionReceipt), so receipts can be checked while it runs",
+    responses=contract(RpcResponse, errors=[404]),
 )
-async def chain_rpc(hub: HubDep, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def chain_rpc(hub: HubDep, data: JSONBody[RpcRequest]) -> dict[str, Any]:
     if hub.anchors.ledger.kind != "embedded":
         raise NotFound("the hub anchors on an external chain: ask its JSON-RPC node")
-    method, params, rpc_id = data.get("method"), data.get("params") or [], data.get("id")
+    method, params, rpc_id = data.method, data.params or [], data.id
     if method not in RPC_METHODS or not isinstance(params, list):
         error = {"code": -32601, "message": f"only {', '.join(RPC_METHODS)} are served"}
         return {"jsonrpc": "2.0", "id": rpc_id, "error": error}

@@ -11,7 +11,16 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get
 from litestar.params import PathParameter, QueryParameter
 
+from hub.api.contracts import contract
 from hub.api.deps import HubDep
+from hub.api.schemas.audit import (
+    AuditEntryList,
+    AuditEntryOut,
+    ConsistencyProof,
+    InclusionProof,
+    PublicKeyOut,
+    SignedHead,
+)
 from hub.domain.audit import ENTRY_FIELDS, AuditFilter
 from hub.domain.errors import FieldProblem, ValidationFailed
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
@@ -54,7 +63,11 @@ class AuditController(Controller):
     path = "/api/v1/tenants/{tenant:str}/audit"
     tags = ["audit"]
 
-    @get("/", summary="Audit entries, oldest first; CSV with Accept: text/csv")
+    @get(
+        "/",
+        summary="Audit entries, oldest first; CSV with Accept: text/csv",
+        responses=contract(AuditEntryList, errors=[409]),
+    )
     async def list_entries(
         self,
         tenant: TenantSlug,
@@ -80,21 +93,37 @@ class AuditController(Controller):
             return Response(_csv(page.items), media_type="text/csv", headers=headers)
         return Response({"items": page.items, "next_cursor": page.next_cursor})
 
-    @get("/head", summary="The current signed tree head (signed now if the log grew)")
+    @get(
+        "/head",
+        summary="The current signed tree head (signed now if the log grew)",
+        responses=contract(SignedHead),
+    )
     async def head(self, tenant: TenantSlug, hub: HubDep) -> dict[str, Any]:
         return (await hub.audit.head(await _ref(hub, tenant))).as_dict()
 
-    @get("/consistency", summary="Consistency proof between two tree sizes")
+    @get(
+        "/consistency",
+        summary="Consistency proof between two tree sizes",
+        responses=contract(ConsistencyProof),
+    )
     async def consistency(
         self, tenant: TenantSlug, hub: HubDep, first: TreeSize, second: TreeSize
     ) -> dict[str, Any]:
         return await hub.audit.consistency(await _ref(hub, tenant), first, second)
 
-    @get("/{seq:int}", summary="One entry, with its leaf hash")
+    @get(
+        "/{seq:int}",
+        summary="One entry, with its leaf hash",
+        responses=contract(AuditEntryOut, errors=[409]),
+    )
     async def entry(self, tenant: TenantSlug, seq: Seq, hub: HubDep) -> dict[str, Any]:
         return await hub.audit.entry(await _ref(hub, tenant), seq)
 
-    @get("/{seq:int}/proof", summary="Inclusion proof of an entry in a tree (default: head)")
+    @get(
+        "/{seq:int}/proof",
+        summary="Inclusion proof of an entry in a tree (default: head)",
+        responses=contract(InclusionProof, errors=[409]),
+    )
     async def proof(
         self, tenant: TenantSlug, seq: Seq, hub: HubDep, tree_size: Size = None
     ) -> dict[str, Any]:
@@ -106,6 +135,7 @@ class AuditController(Controller):
     opt={"public": True},
     tags=["audit"],
     summary="The Ed25519 key that signs tree heads",
+    responses=contract(PublicKeyOut),
 )
 async def public_key(hub: HubDep) -> dict[str, Any]:
     return hub.audit.public_key()
