@@ -6,8 +6,13 @@ The database is SQLite unless HUB_TEST_DATABASE_URL points at PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
+import shutil
+import sqlite3
+import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +22,12 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from hub import bootstrap
 from hub.api.app import create_app
 from hub.bootstrap import Hub, build, ensure_platform_admin
 from hub.domain.tenancy import TenantRole
 from hub.security.passwords import Argon2Hasher
+from hub.services.packs.catalog import DEFAULT_ROOT
 from hub.settings import Settings, load_settings
 from hub.store import migrate
 from hub.store.database import create_engine
@@ -44,6 +51,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"{item.nodeid}: tests live under tests/{{{','.join(LAYERS)}}}/"
             )
         item.add_marker(layer)
+
+
+def _tree_stamp(root: Path) -> tuple[tuple[str, int, int], ...]:
+    found = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in found)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _catalog_once() -> Iterator[None]:
+    """Every hub a test builds reads the same pack catalog: parse it once per session
+    (a third of build()'s time) and hand each hub its own copy. Keyed by the folder and
+    its files' times and sizes, so a test's own or changed pack folder is read again;
+    load_catalog itself, called directly, still parses (tests/unit/packs)."""
+    real = bootstrap.load_catalog
+    parsed: dict[tuple[Any, ...], Any] = {}
+
+    def load_catalog(root: Path | None = None) -> Any:
+        folder = (root or DEFAULT_ROOT).resolve()
+        key = (folder, _tree_stamp(folder)) if folder.is_dir() else None
+        if key is None:
+            return real(root)  # let it fail as it does
+        if key not in parsed:
+            parsed[key] = real(root)
+        return copy.deepcopy(parsed[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bootstrap, "load_catalog", load_catalog)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -92,19 +127,28 @@ def migrated(database_url: str) -> str:
     return database_url
 
 
-@pytest.fixture
-def settings(migrated: str, tmp_path: Path) -> Settings:
-    asyncio.run(_clean(migrated))
+def _settings(url: str, data_dir: Path) -> Settings:
     return load_settings(
         {
-            "HUB_DATA_DIR": str(tmp_path / "data"),
-            "HUB_DATABASE_URL": migrated,
+            "HUB_DATA_DIR": str(data_dir),
+            "HUB_DATABASE_URL": url,
             "HUB_AUTHZ_REFRESH_INTERVAL": "0",
             # The tests' peers (webhook receivers, SMTP, HTTP servers) listen on loopback,
             # which the hub refuses unless allowed (issue 12, item 3).
             "HUB_EGRESS_ALLOW": LOOPBACK,
         }
     )
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, migrated: str, tmp_path: Path) -> Settings:
+    template = _world_template(request, migrated) if "world" in request.fixturenames else None
+    if template is not None:
+        template.restore(migrated, tmp_path / "data")
+        request.node.stash[RESTORED] = template
+    else:
+        asyncio.run(_clean(migrated))
+    return _settings(migrated, tmp_path / "data")
 
 
 @pytest.fixture
@@ -144,8 +188,7 @@ def user_name(tenant: str, role: str) -> str:
     return f"{tenant}-{role}"
 
 
-@pytest.fixture
-def world(client: TestClient[Any], hub: Hub) -> World:
+def _populate(client: TestClient[Any], hub: Hub) -> World:
     with client.portal() as portal:
         portal.call(ensure_platform_admin, hub, ADMIN, PASSWORD)
     world = World(client)
@@ -172,3 +215,68 @@ def world(client: TestClient[Any], hub: Hub) -> World:
             world.user_ids[name] = response.json()["id"]
             world.headers[name] = bearer(login(client, name)["access_token"])
     return world
+
+
+@dataclass
+class WorldTemplate:
+    """The world built once through the API on a SQLite database of its own: the database
+    file and data directory (its JWT and sealing secrets) as the logins left them, and
+    the tokens they gave. A test restores both instead of signing 13 users in again."""
+
+    database: Path
+    data_dir: Path
+    headers: dict[str, dict[str, str]]
+    user_ids: dict[str, str]
+    built: float
+
+    def restore(self, url: str, data_dir: Path) -> None:
+        target = make_url(url).database
+        assert target is not None
+        with (
+            closing(sqlite3.connect(self.database)) as source,
+            closing(sqlite3.connect(target)) as copy,
+        ):
+            source.backup(copy)  # the whole file, through its WAL, in one go
+        shutil.copytree(self.data_dir, data_dir)
+
+
+# Tokens in a template must stay well inside the access-token TTL (15 min) for the test
+# that uses them: a template older than this is built again.
+TEMPLATE_MAX_AGE = 5 * 60
+_templates: dict[str, WorldTemplate] = {}
+RESTORED = pytest.StashKey["WorldTemplate"]()
+
+
+def _world_template(request: pytest.FixtureRequest, url: str) -> WorldTemplate | None:
+    """The current world template, built when there is none or it is too old; None on
+    PostgreSQL, where each test builds its world through the API as before."""
+    if make_url(url).get_backend_name() != "sqlite":
+        return None
+    found = _templates.get(url)
+    if found is not None and time.monotonic() - found.built < TEMPLATE_MAX_AGE:
+        return found
+    factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    root = factory.mktemp("world")
+    template_url = f"sqlite+aiosqlite:///{root / 'hub.db'}"
+    asyncio.run(_prepare(template_url))
+    asyncio.run(_clean(template_url))
+    hub = build(_settings(template_url, root / "data"), hasher=FAST_HASHER)
+    with TestClient(create_app(hub), raise_server_exceptions=False) as client:
+        world = _populate(client, hub)
+    _templates[url] = WorldTemplate(
+        root / "hub.db", root / "data", world.headers, world.user_ids, time.monotonic()
+    )
+    return _templates[url]
+
+
+@pytest.fixture
+def world(request: pytest.FixtureRequest, client: TestClient[Any], hub: Hub) -> World:
+    template = request.node.stash.get(RESTORED, None)
+    if template is None:  # PostgreSQL: sign everyone in through the API, as before
+        return _populate(client, hub)
+    # `settings` restored this template's database and data directory for this test.
+    return World(
+        client,
+        {who: dict(header) for who, header in template.headers.items()},
+        dict(template.user_ids),
+    )
