@@ -54,6 +54,21 @@ class FakeClock:
         self.at = at
 
 
+class SkewedClock:
+    """The system clock plus an offset a test moves forward: time passes as usual for a
+    running hub, and a test skips a back-off by advancing it instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> datetime:
+        self.offset += timedelta(seconds=seconds)
+        return self.now()
+
+
 # --- the event bus ---
 
 

@@ -333,6 +333,8 @@ steps:
     cancelled = client.post(f"{base}/{other['id']}/cancel", headers=eng).json()
     assert cancelled["status"] == "cancelled"
     assert client.post(f"{base}/{other['id']}/cancel", headers=eng).status_code == 409
+    # A sleep that asserts nothing happens: a worker still holding the slow activity must
+    # not bring the cancelled run back; there is no event to wait for instead.
     time.sleep(0.3)
     assert client.get(f"{base}/{other['id']}", headers=eng).json()["status"] == "cancelled"
 

@@ -38,6 +38,7 @@ from tests.fakes import (
     FakeNotifier,
     FakePlc,
     FakeUnitOfWorkFactory,
+    SkewedClock,
 )
 
 TAG = Tag("pressure", Datatype.FLOAT32, Register.HOLDING, address=0, writable=True)
@@ -45,6 +46,7 @@ DEVICE = Device("d1", "t1", "boiler", PlcProtocol.MODBUS, "127.0.0.1:502", (TAG,
 # (a fake, made as a test makes it; the port it stands for)
 PAIRS: list[tuple[Any, Any]] = [
     (FakeClock(), Clock),
+    (SkewedClock(), Clock),
     (FakeEventBus(), EventBus),
     (FakeNotifier(), Notifier),
     (FakeLedger(), LedgerPort),

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from hub.bootstrap import Hub, build
 from hub.settings import Settings
 from tests.conftest import FAST_HASHER, World
 from tests.e2e.chain.conftest import HARDHAT_CHAIN_ID, HARDHAT_KEY, HardhatNode, rpc
+from tests.fakes import SkewedClock
 
 ANCHORS = "/api/v1/tenants/acme/audit/anchors"
 RETRY = 0.3  # HUB_ANCHOR_RETRY_MAX for these tests: backoff capped at 0.3 s
@@ -36,7 +36,12 @@ def contract(hardhat: HardhatNode) -> str:
 
 
 @pytest.fixture
-def hub(settings: Settings, hardhat: HardhatNode, contract: str) -> Hub:
+def clock() -> SkewedClock:
+    return SkewedClock()
+
+
+@pytest.fixture
+def hub(settings: Settings, hardhat: HardhatNode, contract: str, clock: SkewedClock) -> Hub:
     chained = dataclasses.replace(
         settings,
         chain_url=hardhat.url,
@@ -45,7 +50,7 @@ def hub(settings: Settings, hardhat: HardhatNode, contract: str) -> Hub:
         anchor_interval=3600.0,  # the tests drive the service; the worker stays idle
         anchor_retry_max=RETRY,
     )
-    return build(chained, hasher=FAST_HASHER)
+    return build(chained, hasher=FAST_HASHER, clock=clock)
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -114,7 +119,7 @@ def test_anchor_and_verify_receipt_with_the_cli(
 
 
 def test_chain_down_then_restarted_fresh_loses_nothing(
-    world: World, hub: Hub, hardhat: HardhatNode, contract: str
+    world: World, hub: Hub, hardhat: HardhatNode, contract: str, clock: SkewedClock
 ) -> None:
     first = world.client.post(ANCHORS, headers=world.as_("acme-tenant_admin")).json()
     assert first["status"] == "confirmed"
@@ -128,7 +133,7 @@ def test_chain_down_then_restarted_fresh_loses_nothing(
     assert "Connection" in pending.json()["last_error"]
     with world.client.portal() as portal:
         for _ in range(2):
-            time.sleep(RETRY + 0.05)
+            clock.advance(RETRY + 0.05)  # past the back-off
             portal.call(hub.anchors.tick)
         during = {a["id"]: a for a in _anchors(world)}
         assert during[pending.json()["id"]]["status"] == "pending"
@@ -143,7 +148,7 @@ def test_chain_down_then_restarted_fresh_loses_nothing(
         assert after[first["id"]]["resubmissions"] == 1
         # Sent again at once, to a contract that is not there: pending, and it says why.
         assert "no contract" in after[first["id"]]["last_error"]
-        time.sleep(RETRY + 0.05)
+        clock.advance(RETRY + 0.05)  # past the back-off
         portal.call(hub.anchors.process_due)
         stuck = {a["id"]: a for a in _anchors(world)}
         assert all(a["status"] == "pending" for a in stuck.values())
@@ -153,7 +158,7 @@ def test_chain_down_then_restarted_fresh_loses_nothing(
         # address, so HUB_ANCHOR_CONTRACT stays right and the anchors go through.
         assert _deploy(hardhat.url).lower() == contract.lower()
         for _ in range(3):
-            time.sleep(RETRY + 0.05)
+            clock.advance(RETRY + 0.05)  # past the back-off
             portal.call(hub.anchors.process_due)
     final = _anchors(world)
     assert [a["status"] for a in final] == ["confirmed", "confirmed"], final

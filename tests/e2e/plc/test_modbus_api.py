@@ -97,10 +97,15 @@ def test_registry_values_and_writes(world: World, plant: SimThread) -> None:
     status = world.client.get(f"{BASE}/boiler-1/status", headers=world.as_("acme-viewer")).json()
     assert status["connected"] is True and status["last_seen"] and status["reconnect_count"] == 0
 
-    time.sleep(0.3)
-    raw = world.client.get(
-        f"{BASE}/boiler-1/tags/setpoint/history", headers=world.as_("acme-viewer")
-    )
+    def history() -> Any:
+        raw = world.client.get(
+            f"{BASE}/boiler-1/tags/setpoint/history", headers=world.as_("acme-viewer")
+        )
+        assert raw.status_code == 200, raw.text
+        values = {round(s["value"], 2) for s in raw.json()["items"]}
+        return raw if values >= {5.0, 7.25} else None
+
+    raw = wait_for(history)  # the samples are written in the background: wait for both
     assert raw.status_code == 200 and raw.json()["items"], raw.text
     assert {round(s["value"], 2) for s in raw.json()["items"]} >= {5.0, 7.25}
     bucketed = world.client.get(
