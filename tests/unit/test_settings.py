@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -109,33 +108,6 @@ def test_chain_defaults_are_the_embedded_chain(tmp_path: Path) -> None:
     settings = load_settings({"HUB_DATA_DIR": str(tmp_path)})
     assert settings.chain_url == "" and settings.anchor_interval == 60.0
     assert settings.anchor_confirmations == 1
-
-
-@pytest.mark.parametrize(("value", "level"), [(None, 1), ("normal", 1), ("FULL", 2)])
-def test_sqlite_durability_is_what_every_connection_runs_with(
-    tmp_path: Path, value: str | None, level: int
-) -> None:
-    asyncio.run(_check_durability(tmp_path, value, level))
-
-
-async def _check_durability(tmp_path: Path, value: str | None, level: int) -> None:
-    from sqlalchemy import text
-
-    from hub.bootstrap import build
-
-    env = {"HUB_DATA_DIR": str(tmp_path)}
-    if value is not None:
-        env["HUB_SQLITE_SYNCHRONOUS"] = value
-    hub = build(load_settings(env))
-    try:
-        async with hub.uow.engine.connect() as conn:  # the aiosqlite engine
-            assert (await conn.execute(text("PRAGMA synchronous"))).scalar() == level
-        assert hub.uow.inline is not None
-        for engine in (hub.uow.inline.read, hub.uow.inline.write):  # the ones on the loop
-            with engine.connect() as conn:
-                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
-    finally:
-        await hub.uow.dispose()
 
 
 def test_an_unknown_sqlite_durability_stops_start_up(tmp_path: Path) -> None:
