@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from connectors.ledger.ethereum import account_of, connect, deploy_contract
+from hub import bootstrap
 from hub.bootstrap import Hub, build
 from hub.settings import Settings
 from tests.conftest import FAST_HASHER, World
@@ -41,7 +42,13 @@ def clock() -> SkewedClock:
 
 
 @pytest.fixture
-def hub(settings: Settings, hardhat: HardhatNode, contract: str, clock: SkewedClock) -> Hub:
+def hub(
+    settings: Settings,
+    hardhat: HardhatNode,
+    contract: str,
+    clock: SkewedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Hub:
     chained = dataclasses.replace(
         settings,
         chain_url=hardhat.url,
@@ -50,7 +57,8 @@ def hub(settings: Settings, hardhat: HardhatNode, contract: str, clock: SkewedCl
         anchor_interval=3600.0,  # the tests drive the service; the worker stays idle
         anchor_retry_max=RETRY,
     )
-    return build(chained, hasher=FAST_HASHER, clock=clock)
+    monkeypatch.setattr(bootstrap, "SystemClock", lambda: clock)  # the hub's clock is ours
+    return build(chained, hasher=FAST_HASHER)
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
