@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.types import Scope
 
@@ -46,7 +47,7 @@ async def _log_ids(hub: Hub, slug: str | None) -> list[str]:
 
 async def record_refusal(exc: Exception, scope: Scope) -> None:
     handler: Any = scope.get("route_handler")
-    if handler is None or scope["type"] != "http":
+    if handler is None or scope["type"] != ScopeType.HTTP:
         return
     denied = bool(getattr(exc, "denied", False))
     status = _status(exc)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from hub.domain.nesting import MAX_DEPTH, NestingTooDeep, json_too_deep, too_deep_detail
 
@@ -25,7 +26,7 @@ INLINE_SCAN_BYTES = 64 * 1024
 
 def body_depth_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         await app(scope, _checked(receive), send)
@@ -36,11 +37,11 @@ def body_depth_middleware(app: ASGIApp) -> ASGIApp:
 def _checked(receive: Receive) -> Receive:
     chunks: list[bytes] = []
 
-    async def checked_receive() -> Message:
+    async def checked_receive() -> ReceiveMessage:
         message = await receive()
         if message["type"] != "http.request":
             return message
-        body: bytes = message.get("body", b"")  # type: ignore[assignment]
+        body: bytes = message.get("body", b"")
         if message.get("more_body") or chunks:
             chunks.append(body)
             if message.get("more_body"):

@@ -11,7 +11,7 @@ from hub.domain.audit import ActorType, RequestContext
 
 
 def scope_context(scope: Scope) -> RequestContext:
-    state: dict[str, Any] = scope.get("state") or {}  # type: ignore[assignment]
+    state: dict[str, Any] = scope.get("state") or {}
     actor = state.get("actor")
     client = scope.get("client")
     return RequestContext(

@@ -12,7 +12,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.types import Scope
+from litestar.types import HTTPScope, Scope
 
 from hub.bootstrap import Hub
 from hub.domain.errors import Forbidden, HubError, NotFound, Unauthorized
@@ -31,10 +31,10 @@ def bearer_token(scope: Scope) -> str:
 
 
 def _denied(error: HubError, *, outsider: bool = False) -> HubError:
-    error.denied = True  # type: ignore[attr-defined]
+    error.denied = True
     # A caller with no role in the tenant: the audit hook keeps the prober's attempts out
     # of that tenant's log (issue 12 item 13).
-    error.outsider = outsider  # type: ignore[attr-defined]
+    error.outsider = outsider
     return error
 
 
@@ -46,7 +46,7 @@ async def authorize_request(request: Request[Any, Any, Any]) -> None:
         await authorize(request.scope)
 
 
-async def authorize(scope: Scope) -> None:
+async def authorize(scope: HTTPScope) -> None:
     hub: Hub = scope["app"].state.hub
     claims = hub.tokens.verify(bearer_token(scope))
     authorizer = hub.authorizer
@@ -54,7 +54,7 @@ async def authorize(scope: Scope) -> None:
     user_id = claims.user_id
     if not authorizer.is_active(user_id):
         raise Unauthorized("user is not active")
-    state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[assignment]
+    state: dict[str, Any] = scope.setdefault("state", {})
     state["actor"] = authorizer.username_of(user_id)
     domain = scope["path_params"].get("tenant", GLOBAL_DOMAIN)
     method, path = scope["method"], scope["path"]

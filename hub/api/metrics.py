@@ -39,7 +39,7 @@ async def metrics(request: Request[Any, Any, Any], hub: HubDep) -> Response[byte
     families = list(_registry().collect())
     ids = {s.labels[TENANT_LABEL] for f in families for s in f.samples if TENANT_LABEL in s.labels}
     slugs = await _slugs(hub, request.app.state.setdefault("metric_tenant_slugs", {}), ids)
-    body = generate_latest(_Families(families, slugs))  # type: ignore[arg-type]
+    body = generate_latest(_Families(families, slugs))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
@@ -65,7 +65,7 @@ async def _authorize_scraper(request: Request[Any, Any, Any], hub: Hub) -> None:
 def _registry() -> Any:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
         return registry
     return REGISTRY
 

@@ -15,6 +15,7 @@ import secrets
 import time
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -67,13 +68,13 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
     and count and time the request under its route template."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id  # type: ignore[typeddict-item]
+        scope.setdefault("state", {})["request_id"] = request_id
         id_header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
-        path: str = scope.get("path_template") or scope["path"]  # type: ignore[assignment]
+        path: str = scope.get("path_template") or scope["path"]
         if path.startswith(_UNMEASURED):
             await app(scope, receive, _with_header(send, id_header, None))
             return
@@ -100,12 +101,15 @@ def _with_header(send: Send, header: tuple[bytes, bytes], span: list[Any] | None
     started = time.perf_counter()
 
     async def send_with_id(message: Message) -> None:
-        kind = message["type"]
-        if kind == "http.response.start":
-            message["headers"] = [*message.get("headers", ()), header]  # type: ignore[typeddict-unknown-key]
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), header]
             if span is not None:
                 span[0] = message["status"]
-        elif kind == "http.response.body" and span is not None and not message.get("more_body"):
+        elif (
+            message["type"] == "http.response.body"
+            and span is not None
+            and not message.get("more_body")
+        ):
             span[1] = time.perf_counter() - started
         await send(message)
 

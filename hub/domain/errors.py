@@ -8,6 +8,9 @@ from dataclasses import dataclass
 class HubError(Exception):
     status = 400
     title = "Bad request"
+    # set by the API's access check on the errors it refuses with (hub/api/guards.py)
+    denied = False
+    outsider = False  # the caller has no role in the tenant it asked for
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)

@@ -28,7 +28,7 @@ class VersionedCache:
         found = self._entries.get(key)
         if found is not None and found[0] == version:
             self._entries.move_to_end(key)
-            return found[1]  # type: ignore[no-any-return]
+            return found[1]
         value = await load()
         self._entries[key] = (version, value)
         if len(self._entries) > self._size:
