@@ -26,8 +26,8 @@ RPC_METHODS = ("eth_chainId", "eth_blockNumber", "eth_getTransactionReceipt")
 
 def _out(anchor: Anchor, chain: ChainRef | None) -> dict[str, Any]:
     # False marks history: an anchor on a chain or contract the hub no longer anchors on.
-    known = chain is not None and anchor.chain_id is not None
-    return {**anchor.as_dict(), "on_configured_chain": chain.holds(anchor) if known else None}
+    known = chain.holds(anchor) if chain is not None and anchor.chain_id is not None else None
+    return {**anchor.as_dict(), "on_configured_chain": known}
 
 
 def _before(cursor: str | None) -> int | None:

@@ -28,6 +28,8 @@ async def live() -> HealthOut:
 )
 async def ready(hub: HubDep) -> Response[HealthOut]:
     try:
+        if hub.engine is None:  # a hub built on a unit of work handed in has no engine
+            raise RuntimeError("the hub has no database engine of its own")
         async with hub.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:  # any failure means not ready; say which

@@ -215,7 +215,8 @@ class AlarmService:
     def prepare_rule(self, tenant: Tenant, raw: dict[str, Any], device: Device) -> Alarm:
         """A new rule's alarm, or ValidationFailed naming every problem."""
         problems = rule_problems(raw)
-        tag = device.tag(raw.get("tag")) if isinstance(raw.get("tag"), str) else None
+        name = raw.get("tag")
+        tag = device.tag(name) if isinstance(name, str) else None
         if tag is None:
             problems.append(FieldProblem("tag", f"not a tag of device {device.name!r}"))
         elif raw.get("discrete") is None and not tag.numeric and "discrete" not in raw:

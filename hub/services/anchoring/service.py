@@ -95,6 +95,7 @@ class AnchorService:
         ref = AuditLogRef(tenant.id, tenant.slug)
         chain = await self._observe_chain()
         moved = await self._move(ref, chain, ctx) if chain is not None else None
+        anchor: Anchor | None
         if moved is not None:
             anchor, created = moved, True
         else:
@@ -419,8 +420,8 @@ class AnchorService:
         or will have, the current head is anchored on it now. Returns that new anchor."""
         async with self._uow() as uow:
             in_flight = await uow.anchors.sent_elsewhere(ref.log_id, chain, AnchorStatus.SUBMITTED)
-        for anchor in in_flight:
-            await self._to.moved(anchor, chain)
+        for sent in in_flight:
+            await self._to.moved(sent, chain)
         async with self._uow() as uow:
             elsewhere = await uow.anchors.reach_elsewhere(ref.log_id, chain)
             here = await uow.anchors.reach_on(ref.log_id, chain)

@@ -70,7 +70,7 @@ class TagSlot:
         )
         self.watched = False  # has alarm rules: the evaluator sees its samples
         self.groups: list[tuple[Group, int]] = []
-        self.own: tuple[Any, Quality, datetime, int] | None = None  # value, quality, ts, seq
+        self.own: tuple[Any, Quality, datetime | None, int] | None = None  # value, quality, ts, seq
         self.pending: list[tuple[int, Any, int]] = []  # own samples not yet stored
 
     def scaled(self, value: Any) -> Any:

@@ -80,6 +80,7 @@ class AuthService:
                 await self._audit.record(uow, logs, ctx, _login(Outcome.FAILURE, refusal))
                 await uow.commit()
                 raise Unauthorized(BAD_CREDENTIALS)
+            assert user is not None  # no refusal: the user was found
             await uow.login_failures.clear(username)
             family = new_id()
             pair = await self._issue(uow, user.id, family)
