@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
@@ -31,6 +31,22 @@ from hub.store.repositories.tenancy import (
     SqlUsers,
 )
 from hub.store.repositories.workflows import SqlWorkflows
+
+if TYPE_CHECKING:  # the types of the repositories below, as the ports declare them
+    from hub.ports import (
+        AnchorRepository,
+        AuditRepository,
+        AuthzRepository,
+        EgressRepository,
+        LoginFailureRepository,
+        MembershipRepository,
+        PackRepository,
+        PlcRepository,
+        RefreshTokenRepository,
+        TenantRepository,
+        UserRepository,
+        WorkflowRepository,
+    )
 
 
 @dataclass
@@ -101,18 +117,20 @@ class SqlUnitOfWork:
         return True
 
     def _bind(self, conn: StoreConnection) -> None:
-        self.tenants = SqlTenants(conn)
-        self.users = SqlUsers(conn)
-        self.memberships = SqlMemberships(conn)
-        self.refresh_tokens = SqlRefreshTokens(conn)
-        self.login_failures = SqlLoginFailures(conn)
-        self.authz = SqlAuthz(conn)
-        self.audit = SqlAudit(conn)
-        self.workflows = SqlWorkflows(conn)
-        self.anchors = SqlAnchors(conn)
-        self.plc = SqlPlc(conn)
-        self.packs = SqlPacks(conn)
-        self.egress = SqlEgress(conn)  # issue 12, item 3
+        # Typed as the ports' repositories: UnitOfWork's attributes are settable, so the
+        # protocol is met only by exactly these types (the Sql* classes implement them).
+        self.tenants: TenantRepository = SqlTenants(conn)
+        self.users: UserRepository = SqlUsers(conn)
+        self.memberships: MembershipRepository = SqlMemberships(conn)
+        self.refresh_tokens: RefreshTokenRepository = SqlRefreshTokens(conn)
+        self.login_failures: LoginFailureRepository = SqlLoginFailures(conn)
+        self.authz: AuthzRepository = SqlAuthz(conn)
+        self.audit: AuditRepository = SqlAudit(conn)
+        self.workflows: WorkflowRepository = SqlWorkflows(conn)
+        self.anchors: AnchorRepository = SqlAnchors(conn)
+        self.plc: PlcRepository = SqlPlc(conn)
+        self.packs: PackRepository = SqlPacks(conn)
+        self.egress: EgressRepository = SqlEgress(conn)  # issue 12, item 3
 
     async def __aexit__(
         self,
