@@ -77,7 +77,7 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             docs_assets(),  # issue 14: the docs page's files, no CDN
         ],
         dependencies={"hub": hub_dependency(the_hub)},
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         state=State({"hub": the_hub}),
         lifespan=[lifespan],
         cors_config=cors,

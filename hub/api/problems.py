@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 
 from hub.domain.errors import HubError, RateLimited, Unauthorized, ValidationFailed
 
@@ -104,7 +105,7 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal error; see the hub's log")
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HubError: hub_error,
     ValidationException: validation_error,
     HTTPException: http_error,

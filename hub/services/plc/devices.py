@@ -171,10 +171,8 @@ class DeviceService:
         status = self.status(device)
         connected, errors = status.connected, status.tag_errors
         stored: dict[str, tuple[datetime, Any]] = {}
-        if any(self.telemetry.slot(device.id, t.name) is None for t in device.tags) or any(
-            self.telemetry.slot(device.id, t.name).ts is None  # type: ignore[union-attr]
-            for t in device.tags
-        ):
+        slots = [self.telemetry.slot(device.id, t.name) for t in device.tags]
+        if any(slot is None or slot.ts is None for slot in slots):
             stored = await self.telemetry.stored_latest(device)
         out = []
         for tag in device.tags:
