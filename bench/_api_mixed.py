@@ -165,7 +165,7 @@ async def _read_back(hub: Hub, tenant: TenantData) -> None:
     """The ids the requests page by, as the store orders them."""
     the_tenant = await hub.tenants.get(tenant.slug)
     async with hub.uow() as uow:
-        members = await uow.memberships.list(the_tenant, after=None, limit=1000)
+        members = await uow.memberships.page(the_tenant, after=None, limit=1000)
         runs = await uow.workflows.runs(tenant.id, None, None, None, RUNS + 1)
         devices = await uow.plc.list_devices(tenant.id, None, DEVICES + 1)
         tenant.audit_size = await uow.audit.size(tenant.id)

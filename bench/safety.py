@@ -266,7 +266,7 @@ async def _settled(hub: Any, within_s: float = 60) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("the hub did not see the reset")
         await asyncio.sleep(0.02)
-    for alarm in (await hub.plc.alarms.list(tenant, "unacknowledged", None, 10)).items:
+    for alarm in (await hub.plc.alarms.page(tenant, "unacknowledged", None, 10)).items:
         await hub.plc.alarms.ack(tenant, alarm["id"], "bench", OPERATOR)
     while await _busy(hub, tenant):
         if time.monotonic() > deadline:

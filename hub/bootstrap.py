@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.signing import generate_private_key, load_private_key_pem, private_key_pem
 from connectors.ledger.deferred import ledger_for
+from connectors.messaging.in_process import InProcessBus
+from connectors.observability.prometheus import PrometheusEngineMetrics
 from connectors.outbound.http_activity import HttpRequest
 from connectors.outbound.notify import ChannelNotifier
 from connectors.outbound.pinned import SystemResolver
@@ -30,25 +33,39 @@ from hub.domain.tenancy import (
 )
 from hub.engine.activities import ActivityRegistry, builtin_registry
 from hub.engine.forms import secret_digester
-from hub.ports import Clock, LedgerPort, Notifier, PasswordHasher
+from hub.ports import (
+    Clock,
+    EngineMetrics,
+    EventBus,
+    LedgerPort,
+    Notifier,
+    PasswordHasher,
+    PlcPort,
+    Resolver,
+    Sealer,
+    UnitOfWorkFactory,
+)
 from hub.security.passwords import Argon2Hasher
 from hub.security.private_files import read_or_create
 from hub.security.rbac import CasbinAuthorizer
 from hub.security.sealing import AeadSealer
 from hub.security.tokens import AccessTokens
+from hub.services.alarms.service import AlarmService
 from hub.services.anchoring.service import AnchorService, AnchorSettings
 from hub.services.audit.log import AuditLog
 from hub.services.audit.receipts import ReceiptService
 from hub.services.egress.rules import EgressService
-from hub.services.events.bus import InProcessBus
 from hub.services.packs.catalog import PackInvalid, load_catalog
 from hub.services.packs.incidents import IncidentService
 from hub.services.packs.runtime import PackRuntime
 from hub.services.packs.service import PackService
-from hub.services.plc.assembly import PlcServices, build_plc
-from hub.services.tenancy.auth import AuthService
+from hub.services.plc.devices import DeviceService
+from hub.services.plc.supervisor import PlcSupervisor
+from hub.services.telemetry.pipeline import TelemetryService, TelemetrySettings
+from hub.services.tenancy.auth import AuthService, SignInRules
 from hub.services.tenancy.read_cache import VersionedCache
 from hub.services.tenancy.tenants import TenantService
+from hub.services.workflows.changes import DefinitionChanges
 from hub.services.workflows.definitions import DefinitionCache
 from hub.services.workflows.retention import RunRetention
 from hub.services.workflows.runtime import WorkerSettings, WorkflowRuntime
@@ -63,12 +80,39 @@ AUDIT_KEY = "audit_ed25519.pem"
 
 
 @dataclass
+class PlcServices:
+    """The PLC capability's services, started and stopped together."""
+
+    telemetry: TelemetryService
+    alarms: AlarmService
+    supervisor: PlcSupervisor
+    devices: DeviceService
+    started: bool = False
+
+    async def start(self, *, supervise: bool = True) -> None:
+        """The flusher and the alarm evaluator, then (unless off) the device sessions."""
+        await self.telemetry.start()
+        await self.alarms.start()
+        if supervise:
+            await self.supervisor.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        await self.supervisor.stop()
+        await self.telemetry.stop()
+        await self.alarms.stop()
+
+
+@dataclass
 class Hub:
     """Everything a driving adapter (API, CLI) needs, built once per process."""
 
     settings: Settings
-    engine: AsyncEngine
-    uow: SqlUnitOfWorkFactory
+    engine: AsyncEngine | None  # None when the unit of work was handed in (a fake)
+    uow: UnitOfWorkFactory
     clock: Clock
     hasher: PasswordHasher
     tokens: AccessTokens
@@ -76,7 +120,7 @@ class Hub:
     audit: AuditLog
     auth: AuthService
     tenants: TenantService
-    bus: InProcessBus
+    bus: EventBus
     activities: ActivityRegistry
     runtime: WorkflowRuntime
     workflows: WorkflowService
@@ -91,7 +135,7 @@ class Hub:
     egress: EgressService  # issue 12, item 3
 
     async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
-        if migrate_schema:
+        if migrate_schema and self.engine is not None:
             await migrate.upgrade(self.engine)
         await self.authorizer.load()
         await self.packs.seal_legacy()  # clear secrets of older installs (issue 12)
@@ -99,8 +143,6 @@ class Hub:
             await self.runtime.start(release_all=self.settings.is_sqlite)
             await self.run_retention.start()
             await self.triggers.start()
-            self.workflows.on_published = self.triggers.refresh
-            self.packs.on_triggers_changed = self.triggers.refresh
             await self.anchors.start()
             await self.plc.start(supervise=self.settings.plc_supervisor)
 
@@ -111,26 +153,45 @@ class Hub:
         await self.triggers.stop()
         await self.run_retention.stop()
         await self.runtime.stop()
-        close = getattr(self.notifier, "close", None)
-        if close is not None:
-            await close()
-        await self.uow.dispose()
+        for adapter in (self.notifier, self.uow):
+            close = getattr(adapter, "close", None) or getattr(adapter, "dispose", None)
+            if close is not None:
+                await close()
 
 
-def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
-    engine = create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
-    uow = SqlUnitOfWorkFactory(engine, synchronous=settings.sqlite_synchronous)
-    clock = SystemClock()
+def build(
+    settings: Settings,
+    *,
+    uow: UnitOfWorkFactory | None = None,
+    clock: Clock | None = None,
+    hasher: PasswordHasher | None = None,
+    bus: EventBus | None = None,
+    plc_port: PlcPort | None = None,
+    ledger: LedgerPort | None = None,
+    notifier: Notifier | None = None,
+    resolver: Resolver | None = None,
+    sealer: Sealer | None = None,
+    metrics: EngineMetrics | None = None,
+) -> Hub:
+    """The hub on the adapters `settings` name; any adapter handed in replaces its default
+    (tests hand in fakes, a fast password hasher, a PLC port of their own)."""
+    engine = None
+    if uow is None:
+        engine = create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+        uow = SqlUnitOfWorkFactory(engine, synchronous=settings.sqlite_synchronous)
+    clock = clock or SystemClock()
     hasher = hasher or Argon2Hasher()
+    bus = bus or InProcessBus()
+    metrics = metrics or PrometheusEngineMetrics()
     tokens = AccessTokens(settings)
     authorizer = CasbinAuthorizer(uow, refresh_interval=settings.authz_refresh_interval)
     audit_log = AuditLog(uow, clock, _audit_key(settings))
-    bus = InProcessBus()
     activities = builtin_registry()
-    egress = build_egress(settings, uow, clock, audit_log)
+    egress = build_egress(settings, uow, clock, audit_log, resolver or SystemResolver())
     activities.register("http_request", HttpRequest(egress.destination))
     load_activity_modules(activities, settings.activity_modules)
     definitions = DefinitionCache(uow, activities)
+    changes = DefinitionChanges()
     runtime = WorkflowRuntime(
         uow,
         clock,
@@ -138,16 +199,18 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         definitions,
         audit_log,
         bus.publish,
+        metrics,
         WorkerSettings(lease_seconds=settings.workflow_lease_seconds),
     )
     digest = secret_digester(settings.secret_key.encode())
-    workflows = WorkflowService(uow, clock, audit_log, definitions, runtime, digest)
+    workflows = WorkflowService(uow, clock, audit_log, definitions, runtime, digest, changes)
     anchor_settings = AnchorSettings(settings.anchor_interval, settings.anchor_retry_max)
     # Receipts use anchors on the chain the hub anchors on now (issue 12 item 16).
-    anchors = AnchorService(uow, clock, audit_log, build_ledger(settings), anchor_settings)
-    plc = build_plc(settings, uow, clock, audit_log, bus, ProtocolPort())
+    ledger = ledger or build_ledger(settings)
+    anchors = AnchorService(uow, clock, audit_log, ledger, anchor_settings)
+    plc = build_plc(settings, uow, clock, audit_log, bus, plc_port or ProtocolPort())
     incidents = IncidentService(uow, clock, audit_log, plc.devices)
-    notifier = ChannelNotifier(egress.destination)
+    notifier = notifier or ChannelNotifier(egress.destination)
     packs = PackService(
         uow,
         clock,
@@ -157,13 +220,19 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         plc.alarms,
         authorizer.invalidate,
         digest,
-        AeadSealer(settings.secret_key.encode()),  # write-only parameters (issue 12)
+        sealer or AeadSealer(settings.secret_key.encode()),  # write-only parameters
+        changes,
         egress=egress,
     )
     runtime_services = PackRuntime(
         uow, clock, audit_log, plc.devices, plc.alarms, notifier, incidents, packs
     )
     register_pack_activities(activities, packs.catalog, runtime_services)
+    sign_in = SignInRules(
+        max_failures=settings.login_max_failures,
+        window=timedelta(seconds=settings.login_window),
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
+    )
     return Hub(
         settings=settings,
         engine=engine,
@@ -173,7 +242,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         tokens=tokens,
         authorizer=authorizer,
         audit=audit_log,
-        auth=AuthService(uow, hasher, tokens, clock, settings, audit_log),
+        auth=AuthService(uow, hasher, tokens, clock, sign_in, audit_log),
         tenants=TenantService(
             uow,
             hasher,
@@ -187,7 +256,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
         runtime=runtime,
         workflows=workflows,
         run_retention=RunRetention(uow, clock, settings.run_retention_days),
-        triggers=TriggerService(uow, clock, bus, workflows),
+        triggers=TriggerService(uow, clock, bus, workflows, changes, metrics),
         anchors=anchors,
         receipts=ReceiptService(uow, audit_log, anchors.configured_chain),
         plc=plc,
@@ -198,18 +267,45 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
     )
 
 
+def build_plc(
+    settings: Settings,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    audit: AuditLog,
+    bus: EventBus,
+    port: PlcPort,
+) -> PlcServices:
+    telemetry = TelemetryService(
+        uow,
+        clock,
+        bus,
+        TelemetrySettings(
+            flush_interval=settings.telemetry_flush_ms / 1000,
+            retention_days=settings.telemetry_retention_days,
+        ),
+    )
+    alarms = AlarmService(uow, clock, audit, bus, telemetry)
+    supervisor = PlcSupervisor(uow, clock, port, telemetry)
+    devices = DeviceService(uow, clock, audit, supervisor, telemetry)
+    return PlcServices(telemetry, alarms, supervisor, devices)
+
+
 # --- egress policy (issue 12, item 3) ---
 
 
 def build_egress(
-    settings: Settings, uow: SqlUnitOfWorkFactory, clock: Clock, audit_log: AuditLog
+    settings: Settings,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    audit_log: AuditLog,
+    resolver: Resolver,
 ) -> EgressService:
     """The platform's allow list (HUB_EGRESS_ALLOW) and each tenant's rules."""
     try:
         platform = parse_allow_list(",".join(settings.egress_allow))
     except EgressRuleError as exc:
         raise SettingsError(f"HUB_EGRESS_ALLOW: {exc}") from None
-    return EgressService(uow, clock, audit_log, platform, SystemResolver())
+    return EgressService(uow, clock, audit_log, platform, resolver)
 
 
 def _audit_key(settings: Settings) -> Ed25519PrivateKey:

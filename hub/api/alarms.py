@@ -67,7 +67,7 @@ class AlarmRuleController(Controller):
     async def list_rules(
         self, tenant: TenantSlug, hub: HubDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> dict[str, Any]:
-        page = await hub.plc.alarms.list(await _tenant(hub, tenant), "all", cursor, limit)
+        page = await hub.plc.alarms.page(await _tenant(hub, tenant), "all", cursor, limit)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
     @get("/{alarm_id:str}", summary="One alarm rule", responses=contract(AlarmOut))
@@ -124,7 +124,7 @@ class AlarmController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> dict[str, Any]:
-        page = await hub.plc.alarms.list(await _tenant(hub, tenant), state_, cursor, limit)
+        page = await hub.plc.alarms.page(await _tenant(hub, tenant), state_, cursor, limit)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
     @get("/{alarm_id:str}", summary="One alarm with its journal", responses=contract(AlarmDetail))

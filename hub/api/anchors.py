@@ -60,7 +60,7 @@ class AnchorController(Controller):
             allowed = ", ".join(s.value for s in AnchorStatus)
             raise ValidationFailed([FieldProblem("status", f"one of {allowed}")])
         the_tenant = await hub.tenants.get(tenant)
-        items, last = await hub.anchors.list(the_tenant, status, _before(cursor), limit)
+        items, last = await hub.anchors.page(the_tenant, status, _before(cursor), limit)
         next_cursor = encode_cursor(str(last)) if last is not None else None
         # Only sent anchors need the chain (asking it may load the embedded one).
         sent = any(a.chain_id is not None for a in items)

@@ -109,7 +109,7 @@ class DeviceController(Controller):
     async def list_devices(
         self, tenant: TenantSlug, hub: HubDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> dict[str, Any]:
-        page = await hub.plc.devices.list(await _tenant(hub, tenant), cursor, limit)
+        page = await hub.plc.devices.page(await _tenant(hub, tenant), cursor, limit)
         return {"items": [device_view(d) for d in page.items], "next_cursor": page.next_cursor}
 
     @get("/{device_id:str}", summary="One device", responses=contract(DeviceOut))

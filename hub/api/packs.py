@@ -48,7 +48,7 @@ class PackController(Controller):
         responses=contract(PackList),
     )
     async def list_packs(self, tenant: TenantSlug, hub: HubDep) -> dict[str, Any]:
-        return {"items": await hub.packs.list(await _tenant(hub, tenant)), "next_cursor": None}
+        return {"items": await hub.packs.installed(await _tenant(hub, tenant)), "next_cursor": None}
 
     @get(
         "/{name:str}",
@@ -120,7 +120,7 @@ class IncidentController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> dict[str, Any]:
-        page = await hub.incidents.list(await _tenant(hub, tenant), status, cursor, limit)
+        page = await hub.incidents.page(await _tenant(hub, tenant), status, cursor, limit)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
     @get(

@@ -56,7 +56,7 @@ class TenantController(Controller):
     async def list_tenants(
         self, hub: HubDep, request: AnyRequest, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> TenantList:
-        page = await hub.tenants.list(principal_of(request), cursor, limit)
+        page = await hub.tenants.page(principal_of(request), cursor, limit)
         return TenantList([TenantOut.of(t) for t in page.items], page.next_cursor)
 
     @get("/{tenant:str}", summary="One tenant")

@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from hub import __version__
@@ -25,6 +26,7 @@ from hub.cli.simulate import add_parser as add_simulate_parser
 from hub.domain.errors import HubError
 from hub.settings import Settings, SettingsError, load_settings
 from hub.store import migrate
+from hub.store.database import create_engine
 
 
 class CliError(Exception):
@@ -84,7 +86,8 @@ async def _init(settings: Settings, credentials: tuple[str, str] | None) -> None
     hub = build(settings)
     try:
         await hub.start()
-        print(f"database ready at {hub.engine.url.render_as_string(hide_password=True)}")
+        url = make_url(settings.database_url).render_as_string(hide_password=True)
+        print(f"database ready at {url}")
         if credentials:
             created = await ensure_platform_admin(hub, *credentials)
             state = "created" if created else "already exists"
@@ -105,14 +108,14 @@ async def _demo_seed(settings: Settings, modbus_endpoint: str) -> list[tuple[str
 
 
 async def _db(settings: Settings, action: str) -> None:
-    hub = build(settings)
+    engine = create_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
         if action == "upgrade":
-            await migrate.upgrade(hub.engine)
-        current = await migrate.current_revision(hub.engine)
+            await migrate.upgrade(engine)
+        current = await migrate.current_revision(engine)
         print(f"schema revision {current or 'none'} (newest {migrate.head_revision()})")
     finally:
-        await hub.close()
+        await engine.dispose()
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:

@@ -27,6 +27,12 @@ class Conflict(HubError):
     title = "Conflict"
 
 
+class DuplicateKey(Conflict):
+    """A write broke a uniqueness rule of the store (another writer got there first). The
+    store raises it in place of its driver's integrity error, so services need not know
+    the driver."""
+
+
 class Unauthorized(HubError):
     status = 401
     title = "Unauthorized"

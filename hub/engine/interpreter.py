@@ -17,6 +17,7 @@ from typing import Any
 
 from hub.engine.expressions import compile_template
 from hub.engine.history import Event, EventType, RunState, RunStatus, apply
+from hub.engine.tables import decide
 
 MAX_INLINE_STEPS = 1000  # decisions chained without waiting; validation forbids busy loops
 
@@ -337,7 +338,7 @@ class Interpreter:
         self._task("activity", step_id, 1)
 
     def _enter_decision(self, step_id: str, spec: Any, context: dict[str, Any], depth: int) -> None:
-        outcome = spec.decide(context)
+        outcome = decide(spec, context)  # hub/engine/tables.py
         self._record(EventType.STEP_SCHEDULED, step_id, input=None)
         self._record(EventType.DECISION_TAKEN, step_id, output=outcome.output, next=outcome.next)
         if step_id in self.state.branch_of:

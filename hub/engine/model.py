@@ -9,12 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from hub.engine.expressions import Expression, ExpressionError, PreparedContext, Template
-
-if TYPE_CHECKING:
-    from hub.engine.tables import DecisionOutcome
 
 STEP_TYPES = (
     "activity",
@@ -143,12 +140,6 @@ class DecisionStep(Step):
     cases: Mapping[str, str] = field(default_factory=dict)
     default: str | None = None
     table: DecisionTable | None = None
-
-    def decide(self, context: Mapping[str, Any] | PreparedContext) -> DecisionOutcome:
-        """Where to go for this context (see ``hub.engine.tables``)."""
-        from hub.engine.tables import decide  # tables builds on this module
-
-        return decide(self, context)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,9 +1,8 @@
-"""JWT access tokens (pyjwt) and opaque refresh tokens."""
+"""JWT access tokens (pyjwt): the AccessTokenIssuer adapter. Refresh tokens are opaque
+(hub/domain/refresh_tokens.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -83,13 +82,3 @@ class AccessTokens:
         if not isinstance(claims["sub"], str):
             raise Unauthorized("invalid access token: sub is not a string")
         return AccessClaims(claims["sub"], str(claims["jti"]), int(claims["exp"]))
-
-
-def new_refresh_token() -> tuple[str, str]:
-    """A refresh token and the hash that is stored in its place."""
-    token = secrets.token_urlsafe(32)
-    return token, hash_refresh_token(token)
-
-
-def hash_refresh_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from hub.store.conflicts import duplicates_conflict
 from hub.store.inline import (
     InlineConnection,
     StoreConnection,
@@ -158,13 +159,16 @@ class SqlUnitOfWork:
         return self._conn
 
     async def commit(self) -> None:
-        if self._inline is not None:
-            if not self._write:
-                raise RuntimeError("commit in a read-only unit of work; open it with write=True")
-            self._inline.commit()
-            return
-        assert self._tx is not None
-        await self._tx.commit()
+        with duplicates_conflict("a write broke a uniqueness rule"):
+            if self._inline is not None:
+                if not self._write:
+                    raise RuntimeError(
+                        "commit in a read-only unit of work; open it with write=True"
+                    )
+                self._inline.commit()
+                return
+            assert self._tx is not None
+            await self._tx.commit()
 
     async def rollback(self) -> None:
         if self._inline is not None:

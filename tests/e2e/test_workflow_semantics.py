@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
+from connectors.observability.prometheus import OFF_LOOP
 from hub.bootstrap import Hub
 from hub.engine.activities import ActivityContext
-from hub.services.offload import OFF_LOOP
 from hub.store.tables.core import workflow_definitions
 from tests.conftest import World
 from tests.support.waiting import eventually

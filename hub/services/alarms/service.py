@@ -36,10 +36,9 @@ from hub.domain.ids import is_id, new_id
 from hub.domain.paging import decode_cursor, encode_cursor
 from hub.domain.plc import Device, Quality
 from hub.domain.tenancy import Tenant
-from hub.ports import Clock, Page, UnitOfWork, UnitOfWorkFactory
+from hub.ports import Clock, EventBus, Page, UnitOfWork, UnitOfWorkFactory
 from hub.services.alarms.views import STATE_FILTERS, alarm_topic, alarm_view, transition_event
 from hub.services.audit.log import AuditLog
-from hub.services.events.bus import InProcessBus
 from hub.services.telemetry.pipeline import DeviceFeed, TagSlot, TelemetryService
 
 log = logging.getLogger("hub.alarms")
@@ -51,7 +50,7 @@ class AlarmService:
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
         audit: AuditLog,
-        bus: InProcessBus,
+        bus: EventBus,
         telemetry: TelemetryService,
     ) -> None:
         self._uow = uow_factory
@@ -327,7 +326,7 @@ class AlarmService:
         (view,) = await self._views([self._alarms.get(alarm_id, alarm)])
         return {**view, "journal": journal}
 
-    async def list(
+    async def page(
         self, tenant: Tenant, state: str, cursor: str | None, limit: int
     ) -> Page[dict[str, Any]]:
         if state not in STATE_FILTERS:

@@ -21,8 +21,6 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError
-
 from hub.domain.anchors import (
     ANCHOR_CREATE,
     ANCHOR_RESUBMIT,
@@ -36,7 +34,7 @@ from hub.domain.anchors import (
     TxState,
 )
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent, RequestContext
-from hub.domain.errors import Conflict, NotFound
+from hub.domain.errors import Conflict, DuplicateKey, NotFound
 from hub.domain.ids import new_id
 from hub.domain.tenancy import Tenant
 from hub.ports import Clock, LedgerPort, UnitOfWorkFactory
@@ -130,11 +128,11 @@ class AnchorService:
         async with self._uow() as uow:
             return await uow.anchors.chain()
 
-    async def list(
+    async def page(
         self, tenant: Tenant, status: str | None, before_size: int | None, limit: int
     ) -> tuple[list[Anchor], int | None]:
         async with self._uow() as uow:
-            rows = await uow.anchors.list(tenant.id, status, before_size, limit + 1)
+            rows = await uow.anchors.page(tenant.id, status, before_size, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, (rows[-1].tree_size if more and rows else None)
@@ -250,7 +248,7 @@ class AnchorService:
                     details["chain"] = moving_to.as_dict()
                 await self._to.record(uow, anchor, ctx, ANCHOR_CREATE, details)
                 await uow.commit()
-        except IntegrityError:  # another process anchored this tree size first
+        except DuplicateKey:  # another process anchored this tree size first
             async with self._uow() as uow:
                 return await uow.anchors.latest(ref.log_id), False
         return anchor, True
@@ -432,7 +430,7 @@ class AnchorService:
 
     async def _tenants(self) -> list[Tenant]:
         async with self._uow() as uow:
-            tenants = await uow.tenants.list(slugs=None, after=None, limit=100_000)
+            tenants = await uow.tenants.page(slugs=None, after=None, limit=100_000)
         self._slugs.update({t.id: t.slug for t in tenants})
         return list(tenants)
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy.exc import IntegrityError
 
 from audit import merkle
 from audit.canonical import canonical
@@ -29,7 +28,7 @@ from hub.domain.audit import (
     entry_object,
     rfc3339,
 )
-from hub.domain.errors import FieldProblem, HubError, NotFound, ValidationFailed
+from hub.domain.errors import DuplicateKey, FieldProblem, HubError, NotFound, ValidationFailed
 from hub.ports import Clock, Page, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -231,7 +230,7 @@ class AuditLog:
             try:
                 await uow.audit.add_head(ref.log_id, head)
                 await uow.commit()
-            except IntegrityError:
+            except DuplicateKey:
                 # Another request signed this size first; every signed head is kept once.
                 await uow.rollback()
                 existing = await self._head_at(ref, size)

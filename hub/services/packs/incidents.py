@@ -95,7 +95,7 @@ class IncidentService:
             raise NotFound(f"incident {incident_id!r} not found")
         return found
 
-    async def list(
+    async def page(
         self, tenant: Tenant, status: str | None, cursor: str | None, limit: int
     ) -> Page[dict[str, Any]]:
         if status is not None and status not in STATUSES:

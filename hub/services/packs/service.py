@@ -10,7 +10,7 @@ removes its policy lines; runs, incidents, alarm journals and audit entries stay
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from hub.ports import Clock, Sealer, UnitOfWork, UnitOfWorkFactory
 from hub.services.alarms.service import AlarmService
 from hub.services.audit.log import AuditLog
 from hub.services.egress.rules import EgressService
+from hub.services.workflows.changes import DefinitionChanges
 from hub.services.workflows.service import WorkflowService
 
 
@@ -61,6 +62,7 @@ class PackService:
         on_authz_change: Callable[[], None],
         secret_digest: SecretDigest,
         sealer: Sealer,
+        changes: DefinitionChanges,
         egress: EgressService | None = None,
     ) -> None:
         self._uow = uow_factory
@@ -73,7 +75,7 @@ class PackService:
         self._workflows = workflows
         self._alarms = alarms
         self._on_authz_change = on_authz_change
-        self.on_triggers_changed: Callable[[], Awaitable[None]] | None = None
+        self._changes = changes
 
     # --- reading ---
 
@@ -83,7 +85,7 @@ class PackService:
             raise NotFound(f"pack {name!r} not found")
         return pack
 
-    async def list(self, tenant: Tenant) -> list[dict[str, Any]]:
+    async def installed(self, tenant: Tenant) -> list[dict[str, Any]]:
         async with self._uow() as uow:
             installed = {i.pack: i for i in await uow.packs.installations(tenant.id)}
         names = sorted(set(self.catalog) | set(installed))
@@ -198,8 +200,7 @@ class PackService:
             await uow.commit()
         self._on_authz_change()
         await self._retire_rules(tenant, found.resources.get("alarm_rules", []), ctx)
-        if self.on_triggers_changed is not None:
-            await self.on_triggers_changed()
+        await self._changes.changed()
         return await self.get(tenant, name)
 
     async def seal_legacy(self) -> int:
@@ -464,8 +465,7 @@ class PackService:
         for alarm in alarms:
             self._alarms.adopt(alarm)
         self._on_authz_change()
-        if self.on_triggers_changed is not None:
-            await self.on_triggers_changed()
+        await self._changes.changed()
 
     async def _retire_rules(self, tenant: Tenant, rule_ids: list[str], ctx: RequestContext) -> None:
         """Out of service, not deleted: the alarm and its journal stay as history."""

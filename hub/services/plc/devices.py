@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from hub.domain.audit import AuditEvent, Outcome, RequestContext
 from hub.domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from hub.domain.ids import is_id, new_id
@@ -93,17 +91,12 @@ class DeviceService:
     async def create(self, tenant: Tenant, raw: dict[str, Any], ctx: RequestContext) -> Device:
         now = self._clock.now()
         device = parse_device(raw, id=new_id(), tenant_id=tenant.id, at=now)
-        try:
-            async with self._uow(write=True) as uow:
-                if await uow.plc.device_by_name(tenant.id, device.name) is not None:
-                    raise Conflict(f"a device named {device.name!r} exists")
-                await uow.plc.add_device(device, now)
-                await self._audit.record(
-                    uow, [tenant.id], ctx, self._event("device.create", device)
-                )
-                await uow.commit()
-        except IntegrityError:
-            raise Conflict(f"a device named {device.name!r} exists") from None
+        async with self._uow(write=True) as uow:
+            if await uow.plc.device_by_name(tenant.id, device.name) is not None:
+                raise Conflict(f"a device named {device.name!r} exists")
+            await uow.plc.add_device(device, now)
+            await self._audit.record(uow, [tenant.id], ctx, self._event("device.create", device))
+            await uow.commit()
         await self.supervisor.apply(device)
         return device
 
@@ -117,7 +110,7 @@ class DeviceService:
             raise NotFound(f"device {ref!r} not found")
         return device
 
-    async def list(self, tenant: Tenant, cursor: str | None, limit: int) -> Page[Device]:
+    async def page(self, tenant: Tenant, cursor: str | None, limit: int) -> Page[Device]:
         async with self._uow() as uow:
             found = await uow.plc.list_devices(tenant.id, decode_cursor(cursor), limit + 1)
         if len(found) > limit:
@@ -129,17 +122,14 @@ class DeviceService:
     ) -> Device:
         current = await self.get(tenant, ref)
         device = patch_device(current, patch)
-        try:
-            async with self._uow(write=True) as uow:
-                other = await uow.plc.device_by_name(tenant.id, device.name)
-                if other is not None and other.id != device.id:
-                    raise Conflict(f"a device named {device.name!r} exists")
-                await uow.plc.update_device(device, self._clock.now())
-                event = self._event("device.update", device, changed=sorted(patch))
-                await self._audit.record(uow, [tenant.id], ctx, event)
-                await uow.commit()
-        except IntegrityError:
-            raise Conflict(f"a device named {device.name!r} exists") from None
+        async with self._uow(write=True) as uow:
+            other = await uow.plc.device_by_name(tenant.id, device.name)
+            if other is not None and other.id != device.id:
+                raise Conflict(f"a device named {device.name!r} exists")
+            await uow.plc.update_device(device, self._clock.now())
+            event = self._event("device.update", device, changed=sorted(patch))
+            await self._audit.record(uow, [tenant.id], ctx, event)
+            await uow.commit()
         await self.supervisor.apply(device)
         return device
 

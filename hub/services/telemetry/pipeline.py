@@ -23,8 +23,7 @@ from hub.domain.audit import rfc3339
 from hub.domain.errors import NotFound
 from hub.domain.plc import Device, Quality
 from hub.domain.samples import pack_chunks, pack_column, runs, unpack
-from hub.ports import Clock, TagBatch, UnitOfWorkFactory
-from hub.services.events.bus import InProcessBus
+from hub.ports import Clock, EventBus, TagBatch, UnitOfWorkFactory
 from hub.services.telemetry.feed import DeviceFeed, Group, TagSlot, from_micros, micros
 from hub.services.telemetry.history import MAX_HISTORY, HistoryPage, read, window
 
@@ -56,7 +55,7 @@ class TelemetryService:
         self,
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
-        bus: InProcessBus,
+        bus: EventBus,
         settings: TelemetrySettings | None = None,
     ) -> None:
         self._uow = uow_factory

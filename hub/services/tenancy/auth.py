@@ -14,11 +14,10 @@ from datetime import timedelta
 from hub.domain.audit import PLATFORM_LOG, ActorType, AuditEvent, Outcome, RequestContext
 from hub.domain.errors import RateLimited, Unauthorized
 from hub.domain.ids import new_id
+from hub.domain.refresh_tokens import hash_refresh_token, new_refresh_token
 from hub.domain.tenancy import USERNAME_RE, Membership, User, UserStatus
-from hub.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
-from hub.security.tokens import AccessTokens, hash_refresh_token, new_refresh_token
+from hub.ports import AccessTokenIssuer, Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
 from hub.services.audit.log import AuditLog
-from hub.settings import Settings
 
 BAD_CREDENTIALS = "invalid username or password"
 
@@ -31,14 +30,21 @@ class TokenPair:
     token_type: str = "bearer"
 
 
+@dataclass(frozen=True)
+class SignInRules:
+    max_failures: int  # failed sign-ins per username within `window` before a lock-out
+    window: timedelta
+    refresh_ttl: timedelta
+
+
 class AuthService:
     def __init__(
         self,
         uow_factory: UnitOfWorkFactory,
         hasher: PasswordHasher,
-        tokens: AccessTokens,
+        tokens: AccessTokenIssuer,
         clock: Clock,
-        settings: Settings,
+        rules: SignInRules,
         audit: AuditLog,
     ) -> None:
         self._uow = uow_factory
@@ -46,9 +52,9 @@ class AuthService:
         self._tokens = tokens
         self._clock = clock
         self._audit = audit
-        self._max_failures = settings.login_max_failures
-        self._window = timedelta(seconds=settings.login_window)
-        self._refresh_ttl = timedelta(seconds=settings.refresh_token_ttl)
+        self._max_failures = rules.max_failures
+        self._window = rules.window
+        self._refresh_ttl = rules.refresh_ttl
 
     async def login(self, username: str, password: str, ctx: RequestContext) -> TokenPair:
         ctx = replace(ctx, actor=username[:64], actor_type=ActorType.ANONYMOUS)

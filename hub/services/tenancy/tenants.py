@@ -87,10 +87,10 @@ class TenantService:
             await uow.commit()
         return tenant
 
-    async def list(self, principal: Principal, cursor: str | None, limit: int) -> Page[Tenant]:
+    async def page(self, principal: Principal, cursor: str | None, limit: int) -> Page[Tenant]:
         slugs = None if principal.is_platform_admin else sorted(principal.tenants)
         async with self._uow() as uow:
-            items = await uow.tenants.list(
+            items = await uow.tenants.page(
                 slugs=slugs, after=decode_cursor(cursor), limit=limit + 1
             )
         return _page(items, limit, lambda t: t.slug)
@@ -182,7 +182,7 @@ class TenantService:
         async def load() -> Any:
             async with self._uow() as uow:
                 tenant = await _tenant(uow, slug)
-                items = await uow.memberships.list(tenant, after=after, limit=limit + 1)
+                items = await uow.memberships.page(tenant, after=after, limit=limit + 1)
             return present(_page(items, limit, lambda m: m.user.id))
 
         return await self._cache.get_or_load(("members", slug, after, limit, present), load)

@@ -26,10 +26,9 @@ from typing import Any
 from hub.domain.audit import AuditEvent, RequestContext
 from hub.engine.history import RunState, RunStatus
 from hub.engine.interpreter import Transition
-from hub.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from hub.ports import Clock, EngineMetrics, UnitOfWork, UnitOfWorkFactory
 from hub.services.audit.log import AuditLog
 from hub.services.workflows.definitions import DefinitionCache
-from hub.services.workflows.metrics import RUN_SECONDS, RUNS_FINISHED
 from hub.services.workflows.rows import (
     audit_events,
     child_run_row,
@@ -83,6 +82,7 @@ class TransitionCommitter:
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
         audit: AuditLog,
+        metrics: EngineMetrics,
         definitions: DefinitionCache,
         owner: str,
         lease_seconds: float,
@@ -92,6 +92,7 @@ class TransitionCommitter:
         self._uow = uow_factory
         self._clock = clock
         self._audit = audit
+        self._metrics = metrics
         self._definitions = definitions
         self._owner = owner
         self._lease_seconds = lease_seconds
@@ -315,10 +316,12 @@ class TransitionCommitter:
             return
         transition, run = pending.transition, pending.run
         if transition.finished and pending.status is not None:
-            RUN_SECONDS.labels(run["tenant_id"], run["workflow"], pending.status.value).observe(
-                (pending.now - run["created_at"]).total_seconds()
+            self._metrics.run_finished(
+                run["tenant_id"],
+                run["workflow"],
+                pending.status.value,
+                (pending.now - run["created_at"]).total_seconds(),
             )
-            RUNS_FINISHED.labels(run["tenant_id"], run["workflow"], pending.status.value).inc()
         if (
             (transition.finished and run.get("parent_run_id"))
             or (pending.rows and not pending.local)

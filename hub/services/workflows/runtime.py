@@ -35,12 +35,11 @@ from hub.engine.activities import (
 from hub.engine.expressions import OffLoop, inline_allowance
 from hub.engine.history import Event, RunState, RunStatus, fold
 from hub.engine.interpreter import ChildRef, Interpreter, Transition
-from hub.ports import Clock, UnitOfWorkFactory
+from hub.ports import Clock, EngineMetrics, UnitOfWorkFactory
 from hub.services.audit.log import AuditLog
-from hub.services.offload import INLINE_CPU_SECONDS, OFF_LOOP, evaluate_bounded
+from hub.services.offload import INLINE_CPU_SECONDS, evaluate_bounded
 from hub.services.workflows.commits import Claimed, TransitionCommitter
 from hub.services.workflows.definitions import DefinitionCache
-from hub.services.workflows.metrics import ACTIVITY_SECONDS, RUNS
 from hub.services.workflows.rows import fair_order
 
 log = logging.getLogger("hub.workflows")
@@ -78,9 +77,11 @@ class WorkflowRuntime:
         definitions: DefinitionCache,
         audit: AuditLog,
         publish: TenantPublish,
+        metrics: EngineMetrics,
         settings: WorkerSettings | None = None,
     ) -> None:
         self._uow = uow_factory
+        self._engine_metrics = metrics
         self._clock = clock
         self.registry = registry
         self._definitions = definitions
@@ -98,6 +99,7 @@ class WorkflowRuntime:
             uow_factory,
             clock,
             audit,
+            metrics,
             definitions,
             self.owner,
             self.settings.lease_seconds,
@@ -134,9 +136,9 @@ class WorkflowRuntime:
             try:
                 async with self._uow() as uow:
                     counts = await uow.workflows.count_live()
-                RUNS.clear()
-                for tenant, workflow, status, count in counts:
-                    RUNS.labels(tenant, workflow, status).set(count)
+                self._engine_metrics.runs_in_flight(
+                    {(tenant, workflow, status): n for tenant, workflow, status, n in counts}
+                )
             except Exception:
                 log.exception("updating workflow metrics failed")
             await asyncio.sleep(5)
@@ -281,7 +283,7 @@ class WorkflowRuntime:
             with inline_allowance(INLINE_CPU_SECONDS):
                 return state, outcome(Interpreter(definition, state, now, children=children))
         except OffLoop:
-            OFF_LOOP.inc()
+            self._engine_metrics.expressions_off_loop()
             state = refold()  # the aborted attempt left its half-applied events in it
         interpreter = Interpreter(definition, state, now, children=children)
         return state, await asyncio.to_thread(outcome, interpreter)
@@ -330,7 +332,7 @@ class WorkflowRuntime:
             template = spec.compensate.input
             state.vars = dict(getattr(definition, "vars", {}))
             value = (
-                await evaluate_bounded(template.render, state.context())
+                await evaluate_bounded(self._engine_metrics, template.render, state.context())
                 if template is not None
                 else None
             )
@@ -363,8 +365,8 @@ class WorkflowRuntime:
             return _failed(step, began, type(exc).__name__, str(exc), True)
         finally:
             heartbeat.cancel()
-            ACTIVITY_SECONDS.labels(run["tenant_id"], run["workflow"], name).observe(
-                time.perf_counter() - started
+            self._engine_metrics.activity_took(
+                run["tenant_id"], run["workflow"], name, time.perf_counter() - started
             )
 
         def succeeded(interp: Interpreter) -> Transition:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from hub.engine.history import RunState, RunStatus
 from hub.engine.interpreter import Interpreter, Transition
 from hub.ports import Clock, UnitOfWorkFactory
 from hub.services.audit.log import AuditLog
+from hub.services.workflows.changes import DefinitionChanges
 from hub.services.workflows.definitions import DefinitionCache
 from hub.services.workflows.runtime import WorkflowRuntime, folding, started
 
@@ -54,14 +55,15 @@ class WorkflowService:
         definitions: DefinitionCache,
         runtime: WorkflowRuntime,
         secret_digest: SecretDigest,
+        changes: DefinitionChanges,
     ) -> None:
         self._uow = uow_factory
         self._digest = secret_digest
+        self._changes = changes
         self._clock = clock
         self._audit = audit
         self.definitions = definitions
         self.runtime = runtime
-        self.on_published: Callable[[], Awaitable[None]] | None = None
 
     # --- definitions ---
 
@@ -87,7 +89,7 @@ class WorkflowService:
         self, uow: Any, tenant: Tenant, body: dict[str, Any], ctx: RequestContext
     ) -> Any:
         """Publish inside the caller's transaction (an industry pack's install): no commit,
-        and the caller calls `on_published` once it has committed."""
+        and the caller calls `DefinitionChanges.changed` once it has committed."""
         definition = await self.check_definition(uow, tenant, body)
         name, version = definition.name, definition.version
         versions = await uow.workflows.definition_versions(tenant.id, name)
@@ -119,8 +121,7 @@ class WorkflowService:
         async with self._uow(write=True) as uow:
             definition = await self.publish_in(uow, tenant, body, ctx)
             await uow.commit()
-        if self.on_published is not None:
-            await self.on_published()  # the newest version's triggers apply from now on
+        await self._changes.changed()  # the newest version's triggers apply from now on
         return {"name": definition.name, "version": definition.version,
                 "steps": len(definition.steps)}  # fmt: skip
 

@@ -24,9 +24,9 @@ from hub.domain.tenancy import Tenant
 from hub.engine.expressions import Expression, ExpressionError
 from hub.engine.model import CronTrigger, EventTrigger
 from hub.engine.topics import match_topic, payload_matches
-from hub.ports import Clock, UnitOfWorkFactory
-from hub.services.events.bus import ALL_TENANTS, InProcessBus
+from hub.ports import ALL_TENANTS, Clock, EngineMetrics, EventBus, UnitOfWorkFactory
 from hub.services.offload import evaluate_bounded
+from hub.services.workflows.changes import DefinitionChanges
 from hub.services.workflows.service import StartRun, WorkflowService
 
 log = logging.getLogger("hub.triggers")
@@ -38,10 +38,15 @@ class TriggerService:
         self,
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
-        bus: InProcessBus,
+        bus: EventBus,
         workflows: WorkflowService,
+        changes: DefinitionChanges,
+        metrics: EngineMetrics,
         tick_seconds: float = 1.0,
     ) -> None:
+        self._metrics = metrics
+        self._changes = changes
+        self._stop_listening: Callable[[], None] | None = None
         self._uow = uow_factory
         self._clock = clock
         self._bus = bus
@@ -55,6 +60,7 @@ class TriggerService:
 
     async def start(self) -> None:
         await self.refresh()
+        self._stop_listening = self._changes.listen(self.refresh)
         # Waits of every tenant: the dispatcher looks only at the event's own tenant's.
         self._unsubscribe_waits = self._bus.subscribe(
             "#", self._deliver_to_waits, tenant=ALL_TENANTS, batch=self._deliver_many
@@ -62,6 +68,9 @@ class TriggerService:
         self._task = asyncio.create_task(self._cron_loop(), name="workflow-cron")
 
     async def stop(self) -> None:
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -104,7 +113,9 @@ class TriggerService:
             params = match_topic(trigger.topic, topic) or {}
             context = {"trigger": {"topic": topic, "payload": payload, "params": params}}
             # tenants' expressions, bounded on the loop that PLCs and alarms share
-            run_input = await evaluate_bounded(_triggered_input, trigger, context, workflow)
+            run_input = await evaluate_bounded(
+                self._metrics, _triggered_input, trigger, context, workflow
+            )
             if run_input is _NO_RUN:
                 return
             await self._start(tenant_id, workflow, version, run_input, None)
@@ -192,7 +203,7 @@ class TriggerService:
             if await self._claim_slot(tenant_id, workflow, index, slot):
                 context = {"trigger": {"fired_at": slot.isoformat()}}
                 run_input = (
-                    await evaluate_bounded(trigger.input.render, context)
+                    await evaluate_bounded(self._metrics, trigger.input.render, context)
                     if trigger.input is not None
                     else {}
                 )

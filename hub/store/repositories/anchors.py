@@ -9,6 +9,7 @@ from sqlalchemy import and_, exists, func, insert, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.domain.anchors import ANCHOR_ACTIONS, Anchor, AnchorStatus, ChainRef
+from hub.store.conflicts import duplicates_conflict
 from hub.store.inline import StoreConnection
 from hub.store.tables.core import anchor_chain, audit_anchors, audit_entries
 
@@ -34,7 +35,8 @@ class SqlAnchors:
         self._conn = conn
 
     async def add(self, row: dict[str, Any]) -> None:
-        await self._conn.execute(insert(audit_anchors).values(**row))
+        with duplicates_conflict("an anchor of this tree size exists"):
+            await self._conn.execute(insert(audit_anchors).values(**row))
 
     async def get(self, log_id: str, anchor_id: str) -> Anchor | None:
         query = select(audit_anchors).where(a.log_id == log_id, a.id == anchor_id)
@@ -48,7 +50,7 @@ class SqlAnchors:
         row = (await self._conn.execute(query)).first()
         return _anchor(row) if row else None
 
-    async def list(
+    async def page(
         self, log_id: str, status: str | None, before_size: int | None, limit: int
     ) -> list[Anchor]:
         """Newest (largest tree) first."""

@@ -10,6 +10,7 @@ from sqlalchemy import Integer, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.domain.audit import AuditFilter, SignedHead, StoredEntry
+from hub.store.conflicts import duplicates_conflict
 from hub.store.inline import StoreConnection
 from hub.store.tables.core import audit_entries, audit_heads, audit_logs, audit_nodes
 
@@ -121,7 +122,8 @@ class SqlAudit:
         return {int(r.idx) + 1: bytes(r.hash) for r in await self._conn.execute(query)}
 
     async def add_head(self, log_id: str, head: SignedHead) -> None:
-        await self._conn.execute(insert(audit_heads).values(log_id=log_id, **head.as_dict()))
+        with duplicates_conflict(f"a head of size {head.tree_size} is signed"):
+            await self._conn.execute(insert(audit_heads).values(log_id=log_id, **head.as_dict()))
 
     async def latest_head(self, log_id: str) -> SignedHead | None:
         h = audit_heads.c

@@ -28,6 +28,7 @@ from hub.domain.alarms import Alarm, AlarmRule, AlarmState, Priority, Transition
 from hub.domain.plc import Device, Protocol, Tag
 from hub.domain.plc_config import device_dict, parse_device, tag_dict
 from hub.domain.samples import MAX_SPAN_US, MINUTE_US
+from hub.store.conflicts import duplicates_conflict
 from hub.store.inline import StoreConnection
 from hub.store.tables.core import alarm_journal, alarms, plc_devices, plc_tags, telemetry_chunks
 
@@ -113,27 +114,29 @@ class SqlPlc:
     async def add_device(self, device: Device, at: datetime) -> None:
         config = device_dict(device, secrets=True)
         config.pop("tags")
-        await self._conn.execute(
-            insert(plc_devices).values(
-                id=device.id,
-                tenant_id=device.tenant_id,
-                name=device.name,
-                protocol=device.protocol.value,
-                config=json.dumps(config),
-                created_at=at,
-                updated_at=at,
+        with duplicates_conflict(f"a device named {device.name!r} exists"):
+            await self._conn.execute(
+                insert(plc_devices).values(
+                    id=device.id,
+                    tenant_id=device.tenant_id,
+                    name=device.name,
+                    protocol=device.protocol.value,
+                    config=json.dumps(config),
+                    created_at=at,
+                    updated_at=at,
+                )
             )
-        )
         await self._set_tags(device)
 
     async def update_device(self, device: Device, at: datetime) -> None:
         config = device_dict(device, secrets=True)
         config.pop("tags")
-        await self._conn.execute(
-            update(plc_devices)
-            .where(plc_devices.c.tenant_id == device.tenant_id, plc_devices.c.id == device.id)
-            .values(name=device.name, config=json.dumps(config), updated_at=at)
-        )
+        with duplicates_conflict(f"a device named {device.name!r} exists"):
+            await self._conn.execute(
+                update(plc_devices)
+                .where(plc_devices.c.tenant_id == device.tenant_id, plc_devices.c.id == device.id)
+                .values(name=device.name, config=json.dumps(config), updated_at=at)
+            )
         await self._set_tags(device)
 
     async def _set_tags(self, device: Device) -> None:

@@ -71,7 +71,7 @@ class SqlTenants:
         if values:
             await self._conn.execute(update(tenants).where(tenants.c.slug == slug).values(values))
 
-    async def list(
+    async def page(
         self, *, slugs: Sequence[str] | None, after: str | None, limit: int
     ) -> list[Tenant]:
         query = select(tenants).order_by(tenants.c.slug).limit(limit)
@@ -177,7 +177,7 @@ class SqlMemberships:
                 .values(values)
             )
 
-    async def list(self, tenant: Tenant, *, after: str | None, limit: int) -> list[TenantMember]:
+    async def page(self, tenant: Tenant, *, after: str | None, limit: int) -> list[TenantMember]:
         query = (
             select(*_member_columns)
             .join_from(memberships, users, memberships.c.user_id == users.c.id)

@@ -70,7 +70,7 @@ async def _anchored_on_embedded(settings: Settings, *, in_flight: bool = False) 
         if in_flight:
             await hub.tenants.update("acme", "Acme Corp", None, SYSTEM)
             await hub.anchors.tick()  # creates and sends the anchor; the look-up comes later
-            anchors, _ = await hub.anchors.list(tenant, None, None, 10)
+            anchors, _ = await hub.anchors.page(tenant, None, None, 10)
             assert anchors[0].status is AnchorStatus.SUBMITTED
     finally:
         await hub.close()
@@ -94,7 +94,7 @@ def _verify_with_cli(
 async def _old_anchors_are_history(hub: Hub, tenant: Tenant, contract: str) -> None:
     chain = await hub.anchors.configured_chain()
     assert chain == ChainRef(HARDHAT_CHAIN_ID, contract)
-    anchors, _ = await hub.anchors.list(tenant, None, None, 10)
+    anchors, _ = await hub.anchors.page(tenant, None, None, 10)
     on = [(a.status, chain.holds(a)) for a in anchors]
     assert on[0] == (AnchorStatus.CONFIRMED, True)  # the newest, on the configured chain
     assert (AnchorStatus.CONFIRMED, False) in on[1:]  # the embedded one, kept as history
@@ -179,17 +179,17 @@ def test_an_anchor_in_flight_on_the_old_chain_is_sent_again_on_the_new_one(
         hub = build(_on_hardhat(settings, hardhat, contract), hasher=FAST_HASHER)
         await hub.start()
         try:
-            before, _ = await hub.anchors.list(tenant, None, None, 10)
+            before, _ = await hub.anchors.page(tenant, None, None, 10)
             await hub.anchors.start()
 
             async def confirmed_here() -> bool:
-                anchors, _ = await hub.anchors.list(tenant, None, None, 10)
+                anchors, _ = await hub.anchors.page(tenant, None, None, 10)
                 return anchors[0].status is AnchorStatus.CONFIRMED and anchors[0].chain_id == (
                     HARDHAT_CHAIN_ID
                 )
 
             await _until(confirmed_here, "the in-flight anchor confirmed on Hardhat")
-            after, _ = await hub.anchors.list(tenant, None, None, 10)
+            after, _ = await hub.anchors.page(tenant, None, None, 10)
             # No new anchor: the one in flight covers more than the old confirmed one.
             assert [a.id for a in after] == [a.id for a in before]
             assert after[0].resubmissions == 1

@@ -42,7 +42,7 @@ def test_cases_on_numbers_match_string_form() -> None:
 
 def test_case_on_strings_and_missing_default() -> None:
     step = decision({"expression": "input.level", "cases": {"high": "a", "low": "b"}}, ("a", "b"))
-    assert step.decide({"input": {"level": "low"}}).next == "b"
+    assert decide(step, {"input": {"level": "low"}}).next == "b"
     with pytest.raises(DecisionError, match="no case for 'medium' and no default"):
         decide(step, {"input": {"level": "medium"}})
 

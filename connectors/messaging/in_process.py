@@ -1,29 +1,18 @@
-"""The in-process event bus, with MQTT-style topic wildcards (`+` one level, `#` the rest).
-
-Every event belongs to a tenant, given by its publisher from the authenticated or owning
-context (a run's tenant, a device's tenant), never read from the payload. A subscription
-names the tenant whose events it takes; only the platform's own dispatchers (the wait
-dispatcher, which scopes by the tenant it is handed) subscribe to every tenant.
-
-It sits behind the EventBus port, so a broker (MQTT, NATS) can carry events across
-processes later without touching publishers or subscribers.
-"""
+"""The in-process adapter of the event-bus port (hub/ports/events.py), with MQTT-style
+topic wildcards (`+` one level, `#` the rest). Events reach subscribers in this process
+only; a broker adapter (MQTT, NATS) beside it can carry them across processes without
+touching publishers or subscribers."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-# (tenant id, topic, payload)
-Handler = Callable[[str, str, Any], Awaitable[None]]
-# (tenant id, [(topic, raw)], render, the burst's distinct topics)
-BatchHandler = Callable[
-    [str, Iterable[tuple[str, Any]], Callable[[Any], Any], Collection[str]], Awaitable[None]
-]
-ALL_TENANTS = None  # a subscription to every tenant's events (platform dispatchers only)
+from hub.ports.events import BatchHandler, Handler
+
 log = logging.getLogger(__name__)
 
 

@@ -1,0 +1,1 @@
+"""Observability adapters: the services' metrics port exported to Prometheus."""

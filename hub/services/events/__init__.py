@@ -1,1 +1,0 @@
-"""Tenant-scoped events: publish and subscribe through the event-bus port."""
