@@ -30,6 +30,7 @@ from hub.domain.plc_config import device_dict, parse_device, tag_dict
 from hub.domain.samples import MAX_SPAN_US, MINUTE_US
 from hub.store.conflicts import duplicates_conflict
 from hub.store.inline import StoreConnection
+from hub.store.results import plain_rows
 from hub.store.tables.core import alarm_journal, alarms, plc_devices, plc_tags, telemetry_chunks
 
 # Chunks go straight to the driver as tuples: SQLAlchemy's per-row parameter handling
@@ -166,7 +167,7 @@ class SqlPlc:
         query = select(plc_tags.c.name, plc_tags.c.id).where(
             plc_tags.c.tenant_id == tenant_id, plc_tags.c.device_id == device_id
         )
-        return {name: int(sid) for name, sid in (await self._conn.execute(query)).tuples()}
+        return {name: int(sid) for name, sid in plain_rows(await self._conn.execute(query))}
 
     async def _tag_specs(self, device_ids: Sequence[str]) -> dict[str, list[str]]:
         specs: dict[str, list[str]] = {d: [] for d in device_ids}
@@ -177,7 +178,7 @@ class SqlPlc:
             .where(plc_tags.c.device_id.in_(list(device_ids)))
             .order_by(plc_tags.c.id)
         )
-        for device_id, spec in (await self._conn.execute(query)).tuples():
+        for device_id, spec in plain_rows(await self._conn.execute(query)):
             specs[device_id].append(spec)
         return specs
 
@@ -330,7 +331,7 @@ class SqlPlc:
             .where(whole)
             .group_by(literal_column("b"))
         )
-        rows = (await self._conn.execute(query)).tuples()
+        rows = plain_rows(await self._conn.execute(query))
         return [(int(b), int(n), v, t) for b, n, v, t in rows]
 
     def _newest_last(self) -> Any:

@@ -28,6 +28,7 @@ from hub.domain.ids import time_ordered_floor
 from hub.engine.history import Event, EventType
 from hub.engine.topics import event_keys, wait_key
 from hub.store.inline import StoreConnection
+from hub.store.results import plain_rows
 from hub.store.tables.core import (
     FINISHED_RUN_STATUSES,
     LIVE_RUN_STATUSES,
@@ -203,13 +204,13 @@ class SqlWorkflows:
             .where(LIVE_RUNS)
             .group_by(r.tenant_id, r.workflow, r.status)
         )
-        return [(a, b, c, int(n)) for a, b, c, n in (await self._conn.execute(query)).tuples()]
+        return [(a, b, c, int(n)) for a, b, c, n in plain_rows(await self._conn.execute(query))]
 
     async def count_by_status(self, tenant_id: str) -> dict[str, int]:
         """The tenant's runs by status, counted within the (tenant, status, id) index."""
         r = workflow_runs.c
         query = select(r.status, func.count()).where(r.tenant_id == tenant_id).group_by(r.status)
-        return {status: int(n) for status, n in (await self._conn.execute(query)).tuples()}
+        return {status: int(n) for status, n in plain_rows(await self._conn.execute(query))}
 
     async def purge_finished(self, updated_before: datetime, batch: int) -> int:
         """Delete up to `batch` runs finished before `updated_before` with their history,

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from hub.engine.topics import wait_key
+from hub.store.results import plain_rows
 
 revision = "0012"
 down_revision = "0011"
@@ -38,7 +39,7 @@ def upgrade() -> None:
 def _backfill() -> None:
     """The key of every wait stored before this revision."""
     conn = op.get_bind()
-    rows = conn.execute(sa.select(_waits.c.run_id, _waits.c.step, _waits.c.topic)).tuples().all()
+    rows = plain_rows(conn.execute(sa.select(_waits.c.run_id, _waits.c.step, _waits.c.topic)))
     if rows:
         conn.execute(
             _waits.update()
