@@ -7,7 +7,7 @@ grows a method fails there, not in a confusing unit test).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,15 +24,7 @@ from hub.domain.packs import NotificationFailed
 from hub.domain.plc import BrowseEntry, Device, PlcUnavailable, Tag
 from hub.domain.tenancy import Membership
 from hub.engine.topics import match_topic
-from hub.ports import AuthzSnapshot, Notification, TagBatch
-
-# The event bus port's types (hub/ports/events.py), spelled out here so the fakes do not
-# depend on where the port module stands while hub/ports is being split up.
-Handler = Callable[[str, str, Any], Awaitable[None]]
-BatchHandler = Callable[
-    [str, Iterable[tuple[str, Any]], Callable[[Any], Any], Collection[str]], Awaitable[None]
-]
-ALL_TENANTS = None  # a subscription to every tenant's events
+from hub.ports import ALL_TENANTS, AuthzSnapshot, BatchHandler, Handler, Notification, TagBatch
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 

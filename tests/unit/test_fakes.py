@@ -54,10 +54,8 @@ PAIRS: list[tuple[Any, Any]] = [
     (FakeLoginFailures(), LoginFailureRepository),
     (FakeAuthz(), AuthzRepository),
     (FakeUnitOfWorkFactory(), UnitOfWorkFactory),
+    (FakeEventBus(), ports.EventBus),
 ]
-# The EventBus protocol arrives with the hub/ports package (issue 14); checked once it is there.
-if hasattr(ports, "EventBus"):
-    PAIRS.append((FakeEventBus(), ports.EventBus))
 
 
 def _members(port: Any) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from connectors.ledger.ethereum import account_of, connect, deploy_contract
-from hub import bootstrap
 from hub.bootstrap import Hub, build
 from hub.settings import Settings
 from tests.conftest import FAST_HASHER, World
@@ -47,7 +46,6 @@ def hub(
     hardhat: HardhatNode,
     contract: str,
     clock: SkewedClock,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Hub:
     chained = dataclasses.replace(
         settings,
@@ -57,8 +55,7 @@ def hub(
         anchor_interval=3600.0,  # the tests drive the service; the worker stays idle
         anchor_retry_max=RETRY,
     )
-    monkeypatch.setattr(bootstrap, "SystemClock", lambda: clock)  # the hub's clock is ours
-    return build(chained, hasher=FAST_HASHER)
+    return build(chained, hasher=FAST_HASHER, clock=clock)  # the hub's clock is ours
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
