@@ -55,6 +55,7 @@ from hub.services.anchoring.service import AnchorService, AnchorSettings
 from hub.services.audit.log import AuditLog
 from hub.services.audit.receipts import ReceiptService
 from hub.services.egress.rules import EgressService
+from hub.services.enterprise.connections import ConnectionChanges, ConnectionService
 from hub.services.packs.catalog import PackInvalid, load_catalog
 from hub.services.packs.incidents import IncidentService
 from hub.services.packs.runtime import PackRuntime
@@ -133,6 +134,8 @@ class Hub:
     incidents: IncidentService
     notifier: Notifier
     egress: EgressService  # issue 12, item 3
+    connections: ConnectionService  # issue 15, item 1: ERP connections
+    connection_changes: ConnectionChanges  # listen() to drop clients of a changed one
 
     async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
         if migrate_schema and self.engine is not None:
@@ -192,6 +195,7 @@ def build(
     load_activity_modules(activities, settings.activity_modules)
     definitions = DefinitionCache(uow, activities)
     changes = DefinitionChanges()
+    connection_changes = ConnectionChanges()
     runtime = WorkflowRuntime(
         uow,
         clock,
@@ -211,6 +215,7 @@ def build(
     plc = build_plc(settings, uow, clock, audit_log, bus, plc_port or ProtocolPort())
     incidents = IncidentService(uow, clock, audit_log, plc.devices)
     notifier = notifier or ChannelNotifier(egress.destination)
+    sealer = sealer or AeadSealer(settings.secret_key.encode())  # write-only secrets
     packs = PackService(
         uow,
         clock,
@@ -220,7 +225,7 @@ def build(
         plc.alarms,
         authorizer.invalidate,
         digest,
-        sealer or AeadSealer(settings.secret_key.encode()),  # write-only parameters
+        sealer,  # write-only parameters
         changes,
         egress=egress,
     )
@@ -264,6 +269,10 @@ def build(
         incidents=incidents,
         notifier=notifier,
         egress=egress,
+        connections=ConnectionService(
+            uow, clock, audit_log, sealer, egress.destination, connection_changes.changed
+        ),
+        connection_changes=connection_changes,
     )
 
 

@@ -20,6 +20,8 @@ from hub.domain.anchors import (
     TxLookup,
     TxState,
 )
+from hub.domain.enterprise_config import StoredConnection
+from hub.domain.errors import DuplicateKey
 from hub.domain.packs import NotificationFailed
 from hub.domain.plc import BrowseEntry, Device, PlcUnavailable, Tag
 from hub.domain.tenancy import Membership
@@ -377,6 +379,32 @@ class FakeAuthz:
             memberships,
             self.policies,
         )
+
+
+class FakeConnections:
+    """The ConnectionRepository: rows by (tenant, name), as the store keeps them."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], StoredConnection] = {}
+
+    async def add(self, stored: StoredConnection) -> None:
+        key = (stored.connection.tenant_id, stored.connection.name)
+        if key in self.rows:
+            raise DuplicateKey(f"a connection named {key[1]!r} exists")
+        self.rows[key] = stored
+
+    async def get(self, tenant_id: str, name: str) -> StoredConnection | None:
+        return self.rows.get((tenant_id, name))
+
+    async def page(self, tenant_id: str, after: str | None, limit: int) -> list[StoredConnection]:
+        names = sorted(n for t, n in self.rows if t == tenant_id and (after is None or n > after))
+        return [self.rows[(tenant_id, n)] for n in names[:limit]]
+
+    async def update(self, stored: StoredConnection) -> None:
+        self.rows[(stored.connection.tenant_id, stored.connection.name)] = stored
+
+    async def delete(self, tenant_id: str, name: str) -> bool:
+        return self.rows.pop((tenant_id, name), None) is not None
 
 
 class FakeUnitOfWork:

@@ -23,6 +23,7 @@ from hub.ports.egress import (
 )
 from hub.ports.enterprise import (
     ChangeSetItem,
+    ConnectionRepository,
     EnterprisePort,
     EntityPage,
     EntityQuery,
@@ -85,6 +86,7 @@ __all__ = [
     "BatchHandler",
     "ChangeSetItem",
     "Clock",
+    "ConnectionRepository",
     "EgressRepository",
     "EngineMetrics",
     "EnterprisePort",

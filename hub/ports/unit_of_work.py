@@ -8,6 +8,7 @@ from typing import Protocol, Self
 from hub.ports.anchoring import AnchorRepository
 from hub.ports.audit import AuditRepository
 from hub.ports.egress import EgressRepository
+from hub.ports.enterprise import ConnectionRepository
 from hub.ports.packs import PackRepository
 from hub.ports.plc import PlcRepository
 from hub.ports.tenancy import (
@@ -37,6 +38,7 @@ class UnitOfWork(Protocol):
     plc: PlcRepository
     packs: PackRepository
     egress: EgressRepository
+    connections: ConnectionRepository  # issue 15, item 1
 
     async def __aenter__(self) -> Self: ...
 

@@ -21,6 +21,7 @@ from hub.store.inline import (
 from hub.store.repositories.anchors import SqlAnchors
 from hub.store.repositories.audit import SqlAudit
 from hub.store.repositories.egress import SqlEgress
+from hub.store.repositories.enterprise import SqlConnections
 from hub.store.repositories.packs import SqlPacks
 from hub.store.repositories.plc import SqlPlc
 from hub.store.repositories.tenancy import (
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # the types of the repositories below, as the ports declare t
         AnchorRepository,
         AuditRepository,
         AuthzRepository,
+        ConnectionRepository,
         EgressRepository,
         LoginFailureRepository,
         MembershipRepository,
@@ -132,6 +134,7 @@ class SqlUnitOfWork:
         self.plc: PlcRepository = SqlPlc(conn)
         self.packs: PackRepository = SqlPacks(conn)
         self.egress: EgressRepository = SqlEgress(conn)  # issue 12, item 3
+        self.connections: ConnectionRepository = SqlConnections(conn)  # issue 15, item 1
 
     async def __aexit__(
         self,

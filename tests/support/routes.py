@@ -208,3 +208,21 @@ ROUTES += [
         "PUT", "/api/v1/tenants/{tenant}/egress", EGRESS_ADMINS, lambda: {"deny": ["10.9.0.0/16"]}
     ),
 ]
+
+# ERP connections (issue 15, item 1): tenant admins and engineers manage them, every role
+# reads them. The connection "matrix" does not exist (the handler's 404).
+_CONNECTION = "/api/v1/tenants/{tenant}/connections/{name}"
+
+
+def _connection_body() -> dict[str, Any]:
+    return {"name": _unique("erp-"), "kind": "odata", "url": "http://127.0.0.1:1/odata/"}
+
+
+ROUTES += [
+    Route("POST", "/api/v1/tenants/{tenant}/connections", ENGINEERS, _connection_body),
+    Route("GET", "/api/v1/tenants/{tenant}/connections", READERS),
+    Route("GET", _CONNECTION, READERS),
+    Route("PATCH", _CONNECTION, ENGINEERS, lambda: {"timeout_s": 10}),
+    Route("DELETE", _CONNECTION, ENGINEERS),
+]
+PAST_GUARD_ONLY += ("/connections/{name}",)

@@ -19,6 +19,7 @@ from hub.domain.plc import Protocol as PlcProtocol
 from hub.ports import (
     AuthzRepository,
     Clock,
+    ConnectionRepository,
     LedgerPort,
     LoginFailureRepository,
     Notification,
@@ -32,6 +33,7 @@ from tests.fakes import (
     EPOCH,
     FakeAuthz,
     FakeClock,
+    FakeConnections,
     FakeEventBus,
     FakeLedger,
     FakeLoginFailures,
@@ -53,6 +55,7 @@ PAIRS: list[tuple[Any, Any]] = [
     (FakePlc().open(DEVICE), PlcConnection),
     (FakeLoginFailures(), LoginFailureRepository),
     (FakeAuthz(), AuthzRepository),
+    (FakeConnections(), ConnectionRepository),
     (FakeUnitOfWorkFactory(), UnitOfWorkFactory),
     (FakeEventBus(), ports.EventBus),
 ]

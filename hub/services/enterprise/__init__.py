@@ -1,0 +1,1 @@
+"""ERP connections and what runs over them (issue 15)."""
