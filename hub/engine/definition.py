@@ -40,6 +40,7 @@ from typing import Any
 
 from croniter import croniter
 
+from hub.engine.activities import InputValidator
 from hub.engine.fields import Collector, Reader, describe_type
 from hub.engine.graph import check_graph
 from hub.engine.loading import UnsupportedContentType, load_definition_text
@@ -123,12 +124,16 @@ def parse_definition(
     *,
     known_activities: Collection[str] | None = None,
     known_workflows: Mapping[str, Collection[str]] | Collection[str] | None = None,
+    input_validators: Mapping[str, InputValidator] | None = None,
 ) -> WorkflowDefinition:
     """Validate ``data``; ``DefinitionInvalid`` lists every problem found.
 
     ``known_activities``: activity names in the registry (None skips the check).
     ``known_workflows``: workflow names, or name -> published versions to also check that
     a subworkflow's version range matches one (None skips the check).
+    ``input_validators``: activity name -> a check of the literal parts of the input of
+    each step calling it (``ActivityRegistry.input_validators()``; see
+    :data:`hub.engine.activities.InputValidator`), reported as ``input.<field>``.
     """
     if not isinstance(data, Mapping):
         problem = DefinitionProblem(None, "", f"must be a mapping, got {describe_type(data)}")
@@ -139,7 +144,7 @@ def parse_definition(
     input_schema, output_schema = _schema(top, "input_schema"), _schema(top, "output_schema")
     triggers = _triggers(top)
     start = top.text("start", required=True)
-    declared, steps = _steps(top, known_activities, known_workflows)
+    declared, steps = _steps(top, known_activities, known_workflows, input_validators or {})
     if start is not None and declared and start not in declared:
         top.problem("start", f"unknown step {start!r}")
     variables = _vars(top)
@@ -261,6 +266,7 @@ def _steps(
     top: Reader,
     known_activities: Collection[str] | None,
     known_workflows: Mapping[str, Collection[str]] | Collection[str] | None,
+    input_validators: Mapping[str, InputValidator],
 ) -> tuple[set[str], dict[str, Step]]:
     raw = top.get("steps")
     if not isinstance(raw, Mapping) or not raw:
@@ -273,6 +279,7 @@ def _steps(
         activities=None if known_activities is None else frozenset(known_activities),
         workflows=_known_workflows(known_workflows),
         branch_steps=_branch_members(raw),
+        input_validators=input_validators,
     )
     declared = {str(step_id) for step_id in raw}
     steps: dict[str, Step] = {}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from hub.engine.expressions import compile_template
+from hub.engine.activities import InputValidator, literal_view
+from hub.engine.expressions import Template, compile_template
 from hub.engine.fields import Collector, Reader, describe_type
 from hub.engine.forms import parse_form
 from hub.engine.model import (
@@ -44,6 +45,8 @@ class Known:
     activities: frozenset[str] | None
     workflows: Mapping[str, Collection[str]] | frozenset[str] | None
     branch_steps: frozenset[str]
+    # activity name -> its publish-time input check (hub.engine.activities.InputValidator)
+    input_validators: Mapping[str, InputValidator] = field(default_factory=dict)
 
 
 def parse_step(step_id: str, raw: Any, collector: Collector, known: Known) -> Step | None:
@@ -83,11 +86,23 @@ def _activity_name(reader: Reader, key: str, known: Known) -> str:
     return name or ""
 
 
+def _check_input(reader: Reader, known: Known, activity: str, template: Template | None) -> None:
+    """Run the activity's publish-time input validator on the literal parts of its input."""
+    validator = known.input_validators.get(activity)
+    if validator is None or template is None:
+        return  # no validator, or the input itself is already reported as bad
+    for problem in validator(literal_view(template.source)):
+        reader.problem(f"input.{problem.field}", problem.message)
+
+
 def _activity(reader: Reader, known: Known, common: dict[str, Any]) -> Step:
+    activity = _activity_name(reader, "activity", known)
+    template = reader.template("input", default={})
+    _check_input(reader, known, activity, template)
     return ActivityStep(
         **common,
-        activity=_activity_name(reader, "activity", known),
-        input=reader.template("input", default={}) or _EMPTY_MAP,
+        activity=activity,
+        input=template or _EMPTY_MAP,
         timeout=reader.duration("timeout"),
         retry=_retry(reader),
         compensate=_compensation(reader, known),
@@ -129,8 +144,10 @@ def _compensation(reader: Reader, known: Known) -> Compensation | None:
     child = reader.child("compensate", ("activity", "input"))
     if child is None:
         return None
-    template = child.template("input", default={}) or _EMPTY_MAP
-    return Compensation(_activity_name(child, "activity", known), template)
+    activity = _activity_name(child, "activity", known)
+    template = child.template("input", default={})
+    _check_input(child, known, activity, template)
+    return Compensation(activity, template or _EMPTY_MAP)
 
 
 def _on_error(reader: Reader, known: Known) -> OnError:

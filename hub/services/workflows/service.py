@@ -80,6 +80,7 @@ class WorkflowService:
                 parse_definition,
                 body,
                 known_activities=self.runtime.registry.names(),
+                input_validators=self.runtime.registry.input_validators(),
                 known_workflows=known,
             )
         except DefinitionInvalid as exc:
