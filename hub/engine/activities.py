@@ -26,6 +26,9 @@ class ActivityError(Exception):
     """A failure worth retrying (the step's retry policy decides how often)."""
 
     retryable = True
+    # Seconds the other side asked us to wait (an HTTP Retry-After): the retry waits at
+    # least this long, within the step's max_interval.
+    retry_after: float | None = None
 
     @property
     def error_type(self) -> str:

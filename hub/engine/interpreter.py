@@ -150,7 +150,12 @@ class Interpreter:
         return self.out
 
     def activity_failed(
-        self, step: str, error_type: str, message: str, retryable: bool
+        self,
+        step: str,
+        error_type: str,
+        message: str,
+        retryable: bool,
+        retry_after: float | None = None,
     ) -> Transition:
         if self.state.compensating is None and step not in self.state.active:
             return self.out
@@ -166,6 +171,8 @@ class Interpreter:
             return self.out
         attempt = self.state.step(step).attempt
         held = self._hold(retryable=retryable)
+        if retry_after is not None:
+            held["retry_after"] = round(max(0.0, retry_after), 3)
         self._record(
             EventType.ACTIVITY_FAILED,
             step,
@@ -174,15 +181,25 @@ class Interpreter:
             message=message,
             **held,
         )
-        self._go_on(lambda: self._after_failure(step, error_type, message, retryable))
+        self._go_on(lambda: self._after_failure(step, error_type, message, retryable, retry_after))
         return self.out
 
-    def _after_failure(self, step: str, error_type: str, message: str, retryable: bool) -> None:
-        """Retry the failed attempt, or hand the failure to the step's error policy."""
+    def _after_failure(
+        self,
+        step: str,
+        error_type: str,
+        message: str,
+        retryable: bool,
+        retry_after: float | None = None,
+    ) -> None:
+        """Retry the failed attempt (not before the other side's Retry-After, within the
+        step's max_interval), or hand the failure to the step's error policy."""
         retry = self.definition.steps[step].retry
         attempt = self.state.step(step).attempt
         if retryable and retry.retries(attempt, error_type):
             delay = retry.delay(attempt, self.rng())
+            if retry_after:
+                delay = max(delay, min(retry_after, retry.max_interval))
             self._record(
                 EventType.RETRY_SCHEDULED, step, attempt=attempt + 1, delay=round(delay, 3)
             )
@@ -292,7 +309,11 @@ class Interpreter:
             self._compensate_next()
         elif kind is EventType.ACTIVITY_FAILED:
             self._after_failure(
-                step, data["error_type"], data["message"], bool(data.get("retryable"))
+                step,
+                data["error_type"],
+                data["message"],
+                bool(data.get("retryable")),
+                data.get("retry_after"),
             )
         elif kind is EventType.WAIT_TIMED_OUT:
             self._after_timeout(step)

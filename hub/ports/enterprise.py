@@ -8,6 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hub.domain.enterprise import ServiceMetadata
+from hub.domain.enterprise_config import StoredConnection
+
 Key = str | int | Mapping[str, str | int]  # a single key value, or a composite key by name
 
 
@@ -20,6 +23,7 @@ class EntityQuery:
     orderby: Sequence[str] = ()
     top: int | None = None  # None: follow server-driven paging to the end
     skip: int | None = None
+    count: bool = False  # ask the server for the total ($count / $inlinecount)
 
 
 @dataclass(frozen=True)
@@ -38,29 +42,80 @@ class ChangeSetItem:
 
 
 class EnterprisePort(Protocol):
-    """One ERP connection. Raises typed errors (not found, precondition failed, invalid
-    request: not retryable; unavailable: retryable) rather than transport exceptions."""
+    """One ERP connection. Raises the typed errors of hub/domain/enterprise.py (not found,
+    precondition failed, invalid request: not retryable; unavailable: retryable) rather
+    than transport exceptions. Items are plain JSON objects, each with its ETag in
+    "@etag" when the service sends one. `idempotency_key` reaches the ERP as an
+    Idempotency-Key header, so a retried write can be recognised there."""
 
     async def query(self, query: EntityQuery) -> EntityPage: ...
 
     async def read(self, entity_set: str, key: Key) -> dict[str, Any]: ...
 
-    async def create(self, entity_set: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def create(
+        self, entity_set: str, body: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]: ...
 
     async def update(
-        self, entity_set: str, key: Key, body: Mapping[str, Any], *, etag: str | None
-    ) -> dict[str, Any] | None: ...
+        self,
+        entity_set: str,
+        key: Key,
+        body: Mapping[str, Any],
+        *,
+        etag: str | None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any] | None:
+        """The entity as it is now (with its new "@etag") when the service says."""
+        ...
 
-    async def delete(self, entity_set: str, key: Key, *, etag: str | None) -> None: ...
+    async def delete(
+        self, entity_set: str, key: Key, *, etag: str | None, idempotency_key: str | None = None
+    ) -> None: ...
 
     async def call(
-        self, name: str, params: Mapping[str, Any], *, bound_to: tuple[str, Key] | None = None
+        self,
+        name: str,
+        params: Mapping[str, Any],
+        *,
+        bound_to: tuple[str, Key] | None = None,
+        idempotency_key: str | None = None,
     ) -> Any:
         """An action or function import, unbound or bound to one entity."""
         ...
 
-    async def batch(self, change_set: Sequence[ChangeSetItem]) -> list[dict[str, Any] | None]:
+    async def batch(
+        self, change_set: Sequence[ChangeSetItem], *, idempotency_key: str | None = None
+    ) -> list[dict[str, Any] | None]:
         """Every change or none."""
         ...
 
-    async def metadata(self) -> dict[str, Any]: ...
+    async def metadata(self) -> ServiceMetadata: ...
+
+    async def ping(self) -> None:
+        """One cheap request that proves the service answers (and the credentials work)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --- connections (issue 15, item 1) ---
+
+
+class ConnectionRepository(Protocol):
+    """Each tenant's ERP connections, unique by (tenant, name); secrets only sealed."""
+
+    async def add(self, stored: StoredConnection) -> None:
+        """hub.domain.errors.DuplicateKey when the tenant has a connection of that name."""
+        ...
+
+    async def get(self, tenant_id: str, name: str) -> StoredConnection | None: ...
+
+    async def page(self, tenant_id: str, after: str | None, limit: int) -> list[StoredConnection]:
+        """Up to `limit` connections by name, those after `after`."""
+        ...
+
+    async def update(self, stored: StoredConnection) -> None: ...
+
+    async def delete(self, tenant_id: str, name: str) -> bool:
+        """True when there was one to delete."""
+        ...

@@ -358,7 +358,7 @@ class WorkflowRuntime:
         try:
             output = await asyncio.wait_for(fn(ctx, value), getattr(spec, "timeout", None))
         except ActivityError as exc:
-            return _failed(step, began, exc.error_type, str(exc), exc.retryable)
+            return _failed(step, began, exc.error_type, str(exc), exc.retryable, exc.retry_after)
         except TimeoutError:
             return _failed(step, began, "Timeout", f"no result within {spec.timeout} s", True)
         except Exception as exc:  # an activity's bug is a retryable failure, not a crash
@@ -502,9 +502,16 @@ def folding(run: dict[str, Any], events: list[Any]) -> Callable[[], RunState]:
 TenantPublish = Callable[..., Awaitable[None]]  # bus.publish(topic, payload, *, tenant)
 
 
-def _failed(step: str, began: datetime, error_type: str, message: str, retryable: bool) -> Outcome_:
+def _failed(
+    step: str,
+    began: datetime,
+    error_type: str,
+    message: str,
+    retryable: bool,
+    retry_after: float | None = None,
+) -> Outcome_:
     def failed(interp: Interpreter) -> Transition:
         interp.activity_started(step, began)
-        return interp.activity_failed(step, error_type, message, retryable)
+        return interp.activity_failed(step, error_type, message, retryable, retry_after)
 
     return failed
