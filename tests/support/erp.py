@@ -1,5 +1,6 @@
-"""The sample ERP: a SAP CAP service (connectors/enterprise/sample_erp) the OData tests
-and the benchmark run against, started as a node process on a port of its own.
+"""The sample ERP for the tests: the pytest side of connectors/enterprise/sample_server.py,
+which starts the SAP CAP service (connectors/enterprise/sample_erp) as a node process on a
+port of its own (the benchmark uses that module directly).
 
 OData V4 at `v4_url`, V2 at `v2_url`; Basic auth as `user`/`password`; SAP Gateway-style
 CSRF tokens (unless started with csrf=False); test hooks under /-/ to expire the tokens,
@@ -14,184 +15,69 @@ HUB_REQUIRE_SERVICES=1 (tests/support/services.py).
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
+from connectors.enterprise import sample_server
+from connectors.enterprise.sample_server import (
+    PAGE_SIZE,
+    PASSWORD,
+    READ_ONLY_PASSWORD,
+    READ_ONLY_USER,
+    READINGS,
+    SAMPLE_ERP,
+    SERVE,
+    SERVICE_PATH,
+    START_TIMEOUT,
+    USER,
+    SampleErp,
+)
 from tests.support import services
 
-SAMPLE_ERP = Path(__file__).resolve().parents[2] / "connectors" / "enterprise" / "sample_erp"
-SERVE = SAMPLE_ERP / "node_modules" / "@sap" / "cds" / "bin" / "serve.js"
-SERVICE_PATH = "production"
-USER = "alice"
-PASSWORD = "alice-secret"
-READ_ONLY_USER = "bob"  # authenticated too; the service grants every signed-in user alike
-READ_ONLY_PASSWORD = "bob-secret"
-READINGS = 12_000  # rows of the bulk entity set Readings
-PAGE_SIZE = 1_000  # the server's maximum page size
-START_TIMEOUT = 60.0
-_READY = re.compile(r"sample ERP ready at (http://\S+?):(\d+)")
+__all__ = [
+    "PAGE_SIZE",
+    "PASSWORD",
+    "READINGS",
+    "READ_ONLY_PASSWORD",
+    "READ_ONLY_USER",
+    "SAMPLE_ERP",
+    "SERVE",
+    "SERVICE_PATH",
+    "START_TIMEOUT",
+    "USER",
+    "SampleErp",
+    "need_sample_erp",
+    "running_sample_erp",
+    "sample_erp",
+    "start_sample_erp",
+]
 
 
 def need_sample_erp() -> None:
     """Skip (or fail under HUB_REQUIRE_SERVICES) unless the sample ERP can be started."""
-    if shutil.which("node") is None:
-        reason = "node is not on PATH (the sample ERP is a Node.js CAP service)"
-    elif not SERVE.exists():
-        reason = (
-            f"the sample ERP is not installed ({SERVE} is missing: run `npm ci` in {SAMPLE_ERP})"
-        )
-    else:
+    reason = sample_server.missing()
+    if reason is None:
         return
     if services.services_required():
         pytest.fail(f"{reason} and HUB_REQUIRE_SERVICES is set")
     pytest.skip(reason)
 
 
-@dataclass
-class SampleErp:
-    """A running sample ERP. `base_url` is the server root (http://127.0.0.1:<port>)."""
-
-    base_url: str
-    csrf: bool = True
-    user: str = USER
-    password: str = PASSWORD
-    log: Path | None = None
-    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def v4_url(self) -> str:
-        return f"{self.base_url}/odata/v4/{SERVICE_PATH}"
-
-    @property
-    def v2_url(self) -> str:
-        return f"{self.base_url}/odata/v2/{SERVICE_PATH}"
-
-    @property
-    def auth(self) -> tuple[str, str]:
-        return (self.user, self.password)
-
-    def client(self, version: str = "v4", **kwargs: Any) -> httpx.Client:
-        """An httpx client on the V4 (or V2) service root, signed in as `user`."""
-        base = self.v4_url if version == "v4" else self.v2_url
-        return httpx.Client(base_url=base + "/", auth=self.auth, timeout=30, **kwargs)
-
-    def _hook(self, path: str, **params: Any) -> httpx.Response:
-        query = {k: v for k, v in params.items() if v is not None}
-        response = httpx.post(f"{self.base_url}/-/{path}", params=query, timeout=10)
-        response.raise_for_status()
-        return response
-
-    def expire_csrf(self) -> None:
-        """Forget every CSRF token and session: the next change with an old one gets 403."""
-        self._hook("expire-csrf")
-
-    def fail(self, status: int = 503, count: int = 1, retry_after: int | None = None) -> None:
-        """The next `count` service requests answer `status` (with Retry-After if given)."""
-        self._hook("fail", status=status, count=count, retry_after=retry_after)
-
-    def slow(self, ms: int, count: int = 1) -> None:
-        """The next `count` service requests wait `ms` milliseconds before being served."""
-        self._hook("slow", ms=ms, count=count)
-
-    def reset(self) -> None:
-        """No more injected failures or delays; the request counters start again."""
-        self._hook("reset")
-
-    def stats(self) -> dict[str, Any]:
-        """Service requests seen since the last reset: requests, byMethod, csrfFetched,
-        csrfRejected, failed (the V2 adapter's inner calls are not counted twice)."""
-        response = httpx.get(f"{self.base_url}/-/stats", timeout=10)
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        except ProcessLookupError:
-            pass
-
-
-def _log_tail(log: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def start_sample_erp(log: Path, *, csrf: bool = True, timeout: float = START_TIMEOUT) -> SampleErp:
-    """Start the sample ERP on a port the OS picks (PORT=0; the port is read from its
-    ready line in `log`) and wait until it has seeded its data and answers."""
+    """sample_server.start_sample_erp, skipping (or failing) first when it cannot start."""
     need_sample_erp()
-    env = {**os.environ, "PORT": "0", "CSRF": "on" if csrf else "off", "NO_COLOR": "1"}
-    env.pop("NODE_ENV", None)  # the development profile: mocked users, in-memory SQLite
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [shutil.which("node") or "node", str(SERVE)],
-            cwd=SAMPLE_ERP,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    erp: SampleErp | None = None
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"the sample ERP exited with {process.returncode}:\n{_log_tail(log)}"
-                )
-            if erp is None:
-                found = _READY.search(log.read_text(errors="replace"))
-                if found:
-                    erp = SampleErp(f"http://127.0.0.1:{found.group(2)}", csrf, log=log)
-                    erp._process = process
-            if erp is not None:
-                try:
-                    if httpx.get(f"{erp.base_url}/-/health", timeout=2).status_code == 200:
-                        return erp
-                except httpx.TransportError:
-                    pass
-            time.sleep(0.1)
-        raise RuntimeError(f"the sample ERP did not answer within {timeout} s:\n{_log_tail(log)}")
-    except BaseException:
-        if erp is None:
-            erp = SampleErp("", csrf)
-            erp._process = process
-        erp.stop()
-        raise
+    return sample_server.start_sample_erp(log, csrf=csrf, timeout=timeout)
 
 
 @contextmanager
 def running_sample_erp(log: Path, *, csrf: bool = True) -> Iterator[SampleErp]:
     """A sample ERP of its own for the block (e.g. one with CSRF off); stopped after."""
-    erp = start_sample_erp(log, csrf=csrf)
-    try:
+    need_sample_erp()
+    with sample_server.running_sample_erp(log, csrf=csrf) as erp:
         yield erp
-    finally:
-        erp.stop()
 
 
 @pytest.fixture(scope="session")

@@ -140,6 +140,10 @@ def _v2_function_import(element: Element) -> Operation:
         parameters={p.get("Name", ""): p.get("Type", "") for p in _children(element, "Parameter")},
         http_method=method,
         returns=_short(element.get("ReturnType")) or None,
+        # SAP's sap:action-for names the entity type a V2 function import acts on (V2 has
+        # no bound operations; the key comes as parameters). Kept so the client knows it
+        # changes that entity (and sends If-Match).
+        bound_to=_short(_attr(element, "action-for")) or None,
     )
 
 

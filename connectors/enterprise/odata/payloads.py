@@ -5,12 +5,17 @@ V2: `{"d": {"results": [...], "__next", "__count"}}` (or `{"d": [...]}` from old
 each item with `__metadata.etag`, dates as `/Date(ms+offset)/` and unexpanded navigation
 properties as `{"__deferred": ...}`. An item comes out with its ETag in "@etag", dates in
 ISO 8601 and no protocol annotations; expanded navigation properties the same way.
+V2 JSON also writes Edm.Decimal, Int64, Double and Single as strings where V4 writes
+numbers: `v2_numbers` turns them into numbers by the entity's $metadata types (the client
+does it for the entities it knows the type of; expanded ones keep V2's strings).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hub.domain.enterprise import EnterpriseError, ODataVersion
@@ -27,11 +32,14 @@ def v2_date(text: str) -> str | None:
         return None
     millis, offset = match.groups()
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(millis))
-    if offset:
-        minutes = int(offset[1:3]) * 60 + int(offset[3:5])
+    # Written as V4 services write them: milliseconds only when there are any (not
+    # isoformat's microseconds), and UTC as "Z" whether or not the V2 value said "+0000".
+    spec = "milliseconds" if moment.microsecond else "seconds"
+    minutes = int(offset[1:3]) * 60 + int(offset[3:5]) if offset else 0
+    if minutes:
         shift = timedelta(minutes=minutes if offset[0] == "+" else -minutes)
-        return moment.astimezone(timezone(shift)).isoformat()
-    return moment.isoformat().replace("+00:00", "Z")
+        return moment.astimezone(timezone(shift)).isoformat(timespec=spec)
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def v4_item(raw: Any, depth: int = 0) -> Any:
@@ -75,6 +83,31 @@ def v2_item(raw: Any, depth: int = 0) -> Any:
                 item[name] = v2_item(value, depth + 1)
         else:
             item[name] = value
+    return item
+
+
+V2_NUMBERS = frozenset({"Edm.Decimal", "Edm.Int64", "Edm.Double", "Edm.Single"})
+
+
+def v2_number(value: Any, edm_type: str | None) -> Any:
+    """A V2 JSON string of a numeric EDM type as the number a V4 service would have sent
+    (an int when whole, else a float); anything else unchanged."""
+    if not isinstance(value, str) or edm_type not in V2_NUMBERS:
+        return value
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return value
+    if not number.is_finite():
+        return value  # "INF", "NaN": no JSON number for them
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def v2_numbers(item: dict[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
+    """`item` (a V2 entity, already unwrapped) with its numeric properties as numbers."""
+    for name, value in item.items():
+        if isinstance(value, str):
+            item[name] = v2_number(value, types.get(name))
     return item
 
 

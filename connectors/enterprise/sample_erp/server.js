@@ -10,6 +10,7 @@ const seedReadings = require('./srv/seed')
 cds.on('bootstrap', (app) => {
   app.use(gateway.hooks)
   app.use(gateway.faults)
+  app.use(gateway.bearer)
   app.use(gateway.csrf)
   // /odata/v2/<service> -> /odata/v4/<service>; like SAP Gateway, a V2 $batch goes on
   // after a failed change set (V4 multipart stops unless Prefer: odata.continue-on-error).

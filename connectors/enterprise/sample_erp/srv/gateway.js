@@ -1,5 +1,6 @@
 // What stands in front of the OData services, as an SAP Gateway would: CSRF tokens per
-// session cookie, plus test hooks under /-/ (no auth) to make the peer fail, slow down,
+// session cookie, an OAuth2 client-credentials token endpoint whose bearer tokens sign in
+// as a mocked user, plus test hooks under /-/ (no auth) to make the peer fail, slow down,
 // or forget its tokens. Plain express middleware; mounted by server.js at bootstrap.
 const crypto = require('node:crypto')
 
@@ -10,8 +11,13 @@ const csrfOn = !['off', '0', 'false', 'no'].includes(String(process.env.CSRF || 
 const sessions = new Map() // session id -> CSRF token
 const state = { ready: false, fail: null, slow: null, stats: newStats() }
 
+// OAuth2 clients (client id -> secret and the mocked user their tokens sign in as).
+const OAUTH_CLIENTS = { 'hub-client': { secret: 'hub-client-secret', user: 'alice:alice-secret' } }
+const TOKEN_LIFETIME_S = 3600
+const tokens = new Map() // access token -> { user, expires (ms) }
+
 function newStats() {
-  return { requests: 0, byMethod: {}, csrfFetched: 0, csrfRejected: 0, failed: 0 }
+  return { requests: 0, byMethod: {}, csrfFetched: 0, csrfRejected: 0, failed: 0, tokensIssued: 0, bearerRejected: 0 }
 }
 
 function cookies(req) {
@@ -32,9 +38,13 @@ function isService(req) {
 }
 
 // The V2 adapter serves /odata/v2 by calling /odata/v4 on this same server over HTTP,
-// with this header: such inner requests were already counted and checked.
+// passing the request's headers on: faults() marks every outer V2 request with a secret
+// of this process, so such inner requests (already counted and checked) are known, its
+// $metadata fetch included (that one lacks the x-cds-odata-version header of the others).
+const INNER = crypto.randomBytes(16).toString('hex')
+
 function isInner(req) {
-  return req.headers['x-cds-odata-version'] === 'v2' && (req.originalUrl || req.url).startsWith('/odata/v4/')
+  return req.headers['x-sample-erp-inner'] === INNER && (req.originalUrl || req.url).startsWith('/odata/v4/')
 }
 
 function odataError(req, res, status, code, message) {
@@ -43,12 +53,48 @@ function odataError(req, res, status, code, message) {
   res.status(status).set('content-type', 'application/json').send(JSON.stringify({ error }))
 }
 
+// The client's id and secret from Basic auth or the form (RFC 6749 2.3.1).
+function oauthClient(req, form) {
+  const [scheme, value] = String(req.headers.authorization || '').split(' ')
+  if (scheme && scheme.toLowerCase() === 'basic' && value) {
+    const pair = Buffer.from(value, 'base64').toString('utf8')
+    const at = pair.indexOf(':')
+    const decode = (text) => { try { return decodeURIComponent(text) } catch { return text } }
+    return [decode(pair.slice(0, at)), decode(pair.slice(at + 1))]
+  }
+  return [form.get('client_id'), form.get('client_secret')]
+}
+
+function issueToken(req, res) {
+  let raw = ''
+  req.setEncoding('utf8')
+  req.on('data', (chunk) => { raw += chunk; if (raw.length > 8192) req.destroy() })
+  req.on('end', () => {
+    const form = new URLSearchParams(raw)
+    if (form.get('grant_type') !== 'client_credentials') {
+      return res.status(400).json({ error: 'unsupported_grant_type' })
+    }
+    const [id, secret] = oauthClient(req, form)
+    const client = OAUTH_CLIENTS[id]
+    if (!client || client.secret !== secret) return res.status(401).json({ error: 'invalid_client' })
+    const token = crypto.randomBytes(24).toString('base64url')
+    tokens.set(token, { user: client.user, expires: Date.now() + TOKEN_LIFETIME_S * 1000 })
+    state.stats.tokensIssued += 1
+    res.set('cache-control', 'no-store').json({ access_token: token, token_type: 'Bearer', expires_in: TOKEN_LIFETIME_S })
+  })
+}
+
 function hooks(req, res, next) {
   const path = (req.originalUrl || req.url).split('?')[0]
   if (!path.startsWith('/-/')) return next()
   const q = query(req)
   const route = `${req.method} ${path}`
   switch (route) {
+    case 'POST /-/oauth/token':
+      return issueToken(req, res)
+    case 'POST /-/oauth/revoke':
+      tokens.clear()
+      return res.status(204).end()
     case 'GET /-/health':
       return res.status(state.ready ? 200 : 503).json({ ready: state.ready, csrf: csrfOn })
     case 'GET /-/stats':
@@ -87,6 +133,7 @@ function hooks(req, res, next) {
 
 function faults(req, res, next) {
   if (!isService(req) || isInner(req)) return next()
+  if ((req.originalUrl || req.url).startsWith('/odata/v2/')) req.headers['x-sample-erp-inner'] = INNER
   const stats = state.stats
   stats.requests += 1
   stats.byMethod[req.method] = (stats.byMethod[req.method] || 0) + 1
@@ -104,6 +151,22 @@ function faults(req, res, next) {
     if (slow.remaining === 0) state.slow = null
     return void setTimeout(next, slow.ms)
   }
+  next()
+}
+
+// A bearer token from /-/oauth/token signs in as its client's mocked user (CAP's mocked
+// auth takes Basic); an unknown, revoked or expired one gets 401 before anything else.
+function bearer(req, res, next) {
+  const [scheme, token] = String(req.headers.authorization || '').split(' ')
+  if (!isService(req) || isInner(req) || !scheme || scheme.toLowerCase() !== 'bearer') return next()
+  const found = tokens.get(token)
+  if (!found || found.expires <= Date.now()) {
+    tokens.delete(token)
+    state.stats.bearerRejected += 1
+    res.set('www-authenticate', 'Bearer error="invalid_token"')
+    return odataError(req, res, 401, '401', 'The access token is invalid or has expired')
+  }
+  req.headers.authorization = 'Basic ' + Buffer.from(found.user).toString('base64')
   next()
 }
 
@@ -131,4 +194,4 @@ function csrf(req, res, next) {
   res.status(403).set('x-csrf-token', 'Required').set('content-type', 'text/plain').send('CSRF token validation failed')
 }
 
-module.exports = { hooks, faults, csrf, state, csrfOn }
+module.exports = { hooks, faults, bearer, csrf, state, csrfOn }
