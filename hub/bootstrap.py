@@ -10,16 +10,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.signing import generate_private_key, load_private_key_pem, private_key_pem
+from connectors.enterprise.odata import ODataClient
+from connectors.enterprise.profiles import builtin_profile
 from connectors.ledger.deferred import ledger_for
 from connectors.messaging.in_process import InProcessBus
 from connectors.observability.prometheus import PrometheusEngineMetrics
 from connectors.outbound.http_activity import HttpRequest
 from connectors.outbound.notify import ChannelNotifier
-from connectors.outbound.pinned import SystemResolver
+from connectors.outbound.pinned import SystemResolver, tenant_pin
 from connectors.plc.protocols import ProtocolPort
 from hub.clock import SystemClock
 from hub.domain.audit import PLATFORM_LOG, SYSTEM, AuditEvent
 from hub.domain.egress import EgressRuleError, parse_allow_list
+from hub.domain.enterprise import Connection
 from hub.domain.errors import Conflict
 from hub.domain.ids import new_id
 from hub.domain.packs import Pack
@@ -45,6 +48,7 @@ from hub.ports import (
     Sealer,
     UnitOfWorkFactory,
 )
+from hub.ports.enterprise import EnterprisePort
 from hub.security.passwords import Argon2Hasher
 from hub.security.private_files import read_or_create
 from hub.security.rbac import CasbinAuthorizer
@@ -55,7 +59,9 @@ from hub.services.anchoring.service import AnchorService, AnchorSettings
 from hub.services.audit.log import AuditLog
 from hub.services.audit.receipts import ReceiptService
 from hub.services.egress.rules import EgressService
+from hub.services.enterprise import activities as erp_activities
 from hub.services.enterprise.connections import ConnectionChanges, ConnectionService
+from hub.services.enterprise.gateway import Connect, EnterpriseGateway
 from hub.services.packs.catalog import PackInvalid, load_catalog
 from hub.services.packs.incidents import IncidentService
 from hub.services.packs.runtime import PackRuntime
@@ -136,6 +142,7 @@ class Hub:
     egress: EgressService  # issue 12, item 3
     connections: ConnectionService  # issue 15, item 1: ERP connections
     connection_changes: ConnectionChanges  # listen() to drop clients of a changed one
+    erp: EnterpriseGateway  # issue 15: calls to the connections (API and erp.* activities)
 
     async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
         if migrate_schema and self.engine is not None:
@@ -156,6 +163,7 @@ class Hub:
         await self.triggers.stop()
         await self.run_retention.stop()
         await self.runtime.stop()
+        await self.erp.close()
         for adapter in (self.notifier, self.uow):
             close = getattr(adapter, "close", None) or getattr(adapter, "dispose", None)
             if close is not None:
@@ -175,6 +183,7 @@ def build(
     resolver: Resolver | None = None,
     sealer: Sealer | None = None,
     metrics: EngineMetrics | None = None,
+    connect: Connect | None = None,
 ) -> Hub:
     """The hub on the adapters `settings` name; any adapter handed in replaces its default
     (tests hand in fakes, a fast password hasher, a PLC port of their own)."""
@@ -195,7 +204,13 @@ def build(
     load_activity_modules(activities, settings.activity_modules)
     definitions = DefinitionCache(uow, activities)
     changes = DefinitionChanges()
+    sealer = sealer or AeadSealer(settings.secret_key.encode())  # write-only secrets
     connection_changes = ConnectionChanges()
+    connections = ConnectionService(
+        uow, clock, audit_log, sealer, egress.destination, connection_changes.changed
+    )
+    erp = build_erp(connections, connection_changes, egress, connect)
+    erp_activities.register(activities, erp, builtin_profile)
     runtime = WorkflowRuntime(
         uow,
         clock,
@@ -215,7 +230,6 @@ def build(
     plc = build_plc(settings, uow, clock, audit_log, bus, plc_port or ProtocolPort())
     incidents = IncidentService(uow, clock, audit_log, plc.devices)
     notifier = notifier or ChannelNotifier(egress.destination)
-    sealer = sealer or AeadSealer(settings.secret_key.encode())  # write-only secrets
     packs = PackService(
         uow,
         clock,
@@ -269,11 +283,27 @@ def build(
         incidents=incidents,
         notifier=notifier,
         egress=egress,
-        connections=ConnectionService(
-            uow, clock, audit_log, sealer, egress.destination, connection_changes.changed
-        ),
+        connections=connections,
         connection_changes=connection_changes,
+        erp=erp,
     )
+
+
+def build_erp(
+    connections: ConnectionService,
+    changes: ConnectionChanges,
+    egress: EgressService,
+    connect: Connect | None,
+) -> EnterpriseGateway:
+    """The gateway to the tenants' ERP connections: OData clients pinned to each tenant's
+    egress policy (a test may hand in `connect` for an adapter of its own)."""
+
+    def odata(connection: Connection) -> EnterprisePort:
+        return ODataClient(connection, tenant_pin(egress.destination, connection.tenant_id))
+
+    gateway = EnterpriseGateway(connections.load, connect or odata)
+    changes.listen(gateway.forget)
+    return gateway
 
 
 def build_plc(

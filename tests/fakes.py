@@ -20,6 +20,13 @@ from hub.domain.anchors import (
     TxLookup,
     TxState,
 )
+from hub.domain.enterprise import (
+    EntityType,
+    ErpNotFound,
+    ErpUnavailable,
+    PreconditionFailed,
+    ServiceMetadata,
+)
 from hub.domain.enterprise_config import StoredConnection
 from hub.domain.errors import DuplicateKey
 from hub.domain.packs import NotificationFailed
@@ -27,6 +34,7 @@ from hub.domain.plc import BrowseEntry, Device, PlcUnavailable, Tag
 from hub.domain.tenancy import Membership
 from hub.engine.topics import match_topic
 from hub.ports import ALL_TENANTS, AuthzSnapshot, BatchHandler, Handler, Notification, TagBatch
+from hub.ports.enterprise import ChangeSetItem, EntityPage, EntityQuery, Key
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -405,6 +413,114 @@ class FakeConnections:
 
     async def delete(self, tenant_id: str, name: str) -> bool:
         return self.rows.pop((tenant_id, name), None) is not None
+
+
+class FakeErp:
+    """An EnterprisePort over entity sets held in memory, each entity with a version ETag.
+    `down` makes every call raise ErpUnavailable (Retry-After `retry_after`); `calls`
+    records each call's method name."""
+
+    def __init__(self, metadata: ServiceMetadata, data: Mapping[str, list[dict[str, Any]]]):
+        self._metadata = metadata
+        self.data = {name: [dict(row) for row in rows] for name, rows in data.items()}
+        self.calls: list[str] = []
+        self.down = False
+        self.retry_after: float | None = None
+        self.closed = False
+
+    def _called(self, method: str) -> None:
+        self.calls.append(method)
+        if self.down:
+            raise ErpUnavailable("the fake ERP is down", retry_after=self.retry_after)
+
+    def _find(self, entity_set: str, key: Key) -> dict[str, Any]:
+        keys = self._metadata.entity(entity_set).keys
+        wanted = dict(key) if isinstance(key, Mapping) else {keys[0]: key}
+        for row in self.data.get(entity_set, []):
+            if all(str(row.get(k)) == str(v) for k, v in wanted.items()):
+                return row
+        raise ErpNotFound(f"{entity_set} {key!r} not found", code="404", http_status=404)
+
+    @staticmethod
+    def _view(row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "@etag": f'W/"{row.get("_v", 1)}"'}
+
+    async def query(self, query: EntityQuery) -> EntityPage:
+        self._called("query")
+        rows = [self._view(r) for r in self.data.get(query.entity_set, [])]
+        if query.filter:  # "Name eq 'value' and ..." only
+            for clause in query.filter.split(" and "):
+                name, _, value = clause.partition(" eq ")
+                rows = [r for r in rows if str(r.get(name.strip())) == value.strip().strip("'")]
+        rows = rows[query.skip or 0 :]
+        rows = rows if query.top is None else rows[: query.top]
+        return EntityPage(rows, len(rows))
+
+    async def read(self, entity_set: str, key: Key) -> dict[str, Any]:
+        self._called("read")
+        return self._view(self._find(entity_set, key))
+
+    async def create(
+        self, entity_set: str, body: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        self._called("create")
+        row = {**body, "_v": 1}
+        self.data.setdefault(entity_set, []).append(row)
+        return self._view(row)
+
+    async def update(
+        self,
+        entity_set: str,
+        key: Key,
+        body: Mapping[str, Any],
+        *,
+        etag: str | None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any] | None:
+        self._called("update")
+        row = self._find(entity_set, key)
+        if etag is not None and etag != self._view(row)["@etag"]:
+            raise PreconditionFailed("stale ETag", http_status=412)
+        row.update(body)
+        row["_v"] = row.get("_v", 1) + 1
+        return self._view(row)
+
+    async def delete(
+        self, entity_set: str, key: Key, *, etag: str | None, idempotency_key: str | None = None
+    ) -> None:
+        self._called("delete")
+        self.data[entity_set].remove(self._find(entity_set, key))
+
+    async def call(
+        self,
+        name: str,
+        params: Mapping[str, Any],
+        *,
+        bound_to: tuple[str, Key] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        self._called("call")
+        return {"operation": name, "params": dict(params)}
+
+    async def batch(
+        self, change_set: Sequence[ChangeSetItem], *, idempotency_key: str | None = None
+    ) -> list[dict[str, Any] | None]:
+        self._called("batch")
+        return [None for _ in change_set]
+
+    async def metadata(self) -> ServiceMetadata:
+        self._called("metadata")
+        return self._metadata
+
+    async def ping(self) -> None:
+        self._called("ping")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def erp_metadata(**entity_sets: EntityType) -> ServiceMetadata:
+    return ServiceMetadata(version="v4", entity_sets=entity_sets)
 
 
 class FakeUnitOfWork:

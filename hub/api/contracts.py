@@ -44,8 +44,10 @@ PROBLEMS: dict[int, str] = {
     415: "Unsupported media type",
     422: "Validation failed: `errors` names every field, parameter or header at fault",
     429: "Too many requests: wait for Retry-After seconds",
-    502: "Bad gateway: the PLC refused the request",
-    503: "Service unavailable: the PLC (or the chain) cannot be reached",
+    502: "Bad gateway: the PLC or the ERP refused the request (an ERP problem adds "
+    "error_type, retryable and the ERP's erp_code, erp_message, erp_status)",
+    503: "Service unavailable: the PLC, the ERP (or the chain) cannot be reached; "
+    "Retry-After when the ERP asked for a pause or its circuit is open",
     504: "Gateway timeout: the PLC did not answer in time",
 }
 # Parameters a handler takes that are not the client's (dependencies and the request).

@@ -1,8 +1,9 @@
 """ERP connections (issue 15): /api/v1/tenants/{tenant}/connections[/{name}[/...]].
 
-One controller for a connection and what is done through it: the CRUD routes here, and
-the routes on one connection (health, metadata, query) as further methods under
-`/{name:str}/...`, with their policy lines already in policies/base_policy.csv.
+One controller for a connection and what is done through it: the CRUD routes, and on one
+connection its health (a real request), its $metadata and a query (the hub's
+EnterpriseGateway: names checked against the metadata before a request goes out, the
+connection's circuit breaker, the tenant's egress policy on every call).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from hub.api.bodies import json_object
@@ -19,13 +20,18 @@ from hub.api.contracts import contract, documented_body
 from hub.api.deps import HubDep
 from hub.api.schemas.enterprise import (
     ConnectionDeleted,
+    ConnectionHealth,
     ConnectionIn,
     ConnectionList,
     ConnectionOut,
     ConnectionPatch,
+    QueryIn,
+    QueryOut,
+    ServiceMetadataOut,
 )
 from hub.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from hub.domain.tenancy import Tenant
+from hub.ports.enterprise import EntityQuery
 
 TenantSlug = Annotated[str, PathParameter(max_length=63)]
 ConnectionRef = Annotated[str, PathParameter(max_length=64, description="connection name")]
@@ -97,3 +103,48 @@ class ConnectionController(Controller):
     ) -> ConnectionDeleted:
         await hub.connections.delete(await _tenant(hub, tenant), name, request_context(request))
         return ConnectionDeleted(name, True)
+
+    # --- through the connection (hub.services.enterprise.gateway) ----------------------
+
+    @get(
+        "/{name:str}/health",
+        summary="Whether the ERP answers now, how fast, and the circuit's state",
+        responses=contract(ConnectionHealth),
+    )
+    async def health(
+        self, tenant: TenantSlug, name: ConnectionRef, hub: HubDep
+    ) -> ConnectionHealth:
+        found = await _tenant(hub, tenant)
+        health = await hub.erp.health(found.id, name)
+        return ConnectionHealth(health.ok, health.latency_ms, health.circuit, health.error)
+
+    @get(
+        "/{name:str}/metadata",
+        summary="The service's entity sets (keys, typed properties) and actions/functions",
+        responses=contract(ServiceMetadataOut, errors=[502, 503]),
+    )
+    async def metadata(self, tenant: TenantSlug, name: ConnectionRef, hub: HubDep) -> Any:
+        found = await _tenant(hub, tenant)
+        return (await hub.erp.metadata(found.id, name)).view()
+
+    @post(
+        "/{name:str}/query",
+        status_code=HTTP_200_OK,
+        summary="Read entities: one page with top, else every server page to the end",
+        responses=contract(QueryOut, errors=[502, 503]),
+    )
+    async def query(
+        self, tenant: TenantSlug, name: ConnectionRef, hub: HubDep, data: JSONBody[QueryIn]
+    ) -> QueryOut:
+        found = await _tenant(hub, tenant)
+        query = EntityQuery(
+            data.entity_set,
+            filter=data.filter,
+            select=tuple(data.select or ()),
+            expand=tuple(data.expand or ()),
+            orderby=tuple(data.orderby or ()),
+            top=data.top,
+            skip=data.skip,
+        )
+        page = await hub.erp.query(found.id, name, query)
+        return QueryOut(page.items, page.count if page.count is not None else len(page.items))

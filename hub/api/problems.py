@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from litestar import Request, Response
@@ -10,6 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from hub.domain.enterprise import EnterpriseError
 from hub.domain.errors import HubError, RateLimited, Unauthorized, ValidationFailed
 
 PROBLEM_JSON = "application/problem+json"
@@ -41,6 +43,7 @@ def problem(
     *,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response[dict[str, Any]]:
     title = _TITLES.get(status, "Error")
     body: dict[str, Any] = {
@@ -52,6 +55,7 @@ def problem(
     }
     if errors:
         body["errors"] = errors
+    body.update(extra or {})
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -64,7 +68,24 @@ def hub_error(request: Request[Any, Any, Any], exc: HubError) -> Response[dict[s
         headers["WWW-Authenticate"] = 'Bearer realm="hub"'
     if isinstance(exc, ValidationFailed):
         errors = [{"field": p.field, "message": p.message} for p in exc.problems]
-    return problem(request, exc.status, exc.detail, errors=errors, headers=headers)
+    extra = _erp_fields(exc, headers) if isinstance(exc, EnterpriseError) else None
+    return problem(request, exc.status, exc.detail, errors=errors, headers=headers, extra=extra)
+
+
+def _erp_fields(exc: EnterpriseError, headers: dict[str, str]) -> dict[str, Any]:
+    """What the ERP said (its error code and message, RFC 9457 extension members) and,
+    when it asked for a pause, Retry-After for the caller too."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    fields: dict[str, Any] = {"error_type": exc.error_type, "retryable": exc.retryable}
+    if exc.code is not None:
+        fields["erp_code"] = exc.code
+    if exc.message is not None:
+        fields["erp_message"] = exc.message
+    if exc.http_status is not None:
+        fields["erp_status"] = exc.http_status
+    return fields
 
 
 def _field_errors(exc: ValidationException) -> list[dict[str, str]]:

@@ -121,9 +121,7 @@ class RunState:
         """What expressions see."""
         return {
             "input": self.input,
-            "steps": {
-                k: {"output": v.output} for k, v in self.steps.items() if v.status == "completed"
-            },
+            "steps": {k: _step_view(v) for k, v in self.steps.items() if v.status == "completed"},
             "vars": self.vars,
             "run": {
                 "id": self.run_id,
@@ -257,3 +255,12 @@ def fold(run_id: str, tenant: str, workflow: str, version: str, events: list[Eve
     for event in events:
         apply(state, event)
     return state
+
+
+def _step_view(step: StepState) -> dict[str, Any]:
+    """A completed step as expressions see it: its output, and the failure it completed
+    with under `on_error: continue`/`goto` ("PreconditionFailed: ..."), so a later step
+    can tell a stale ETag from a missing entity: has(steps.update.error)."""
+    if step.error is None:
+        return {"output": step.output}
+    return {"output": step.output, "error": step.error}

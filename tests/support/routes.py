@@ -224,5 +224,15 @@ ROUTES += [
     Route("GET", _CONNECTION, READERS),
     Route("PATCH", _CONNECTION, ENGINEERS, lambda: {"timeout_s": 10}),
     Route("DELETE", _CONNECTION, ENGINEERS),
+    # Through a connection: every reader sees its health, all but viewers its metadata,
+    # those who run work (operators up) query it.
+    Route("GET", _CONNECTION + "/health", READERS),
+    Route("GET", _CONNECTION + "/metadata", READERS - {"viewer"}),
+    Route(
+        "POST",
+        _CONNECTION + "/query",
+        READERS - {"viewer", "auditor"},
+        lambda: {"entity_set": "Readings", "top": 1},
+    ),
 ]
 PAST_GUARD_ONLY += ("/connections/{name}",)

@@ -20,6 +20,7 @@ from hub.ports import (
     AuthzRepository,
     Clock,
     ConnectionRepository,
+    EnterprisePort,
     LedgerPort,
     LoginFailureRepository,
     Notification,
@@ -34,6 +35,7 @@ from tests.fakes import (
     FakeAuthz,
     FakeClock,
     FakeConnections,
+    FakeErp,
     FakeEventBus,
     FakeLedger,
     FakeLoginFailures,
@@ -41,6 +43,7 @@ from tests.fakes import (
     FakePlc,
     FakeUnitOfWorkFactory,
     SkewedClock,
+    erp_metadata,
 )
 
 TAG = Tag("pressure", Datatype.FLOAT32, Register.HOLDING, address=0, writable=True)
@@ -56,6 +59,7 @@ PAIRS: list[tuple[Any, Any]] = [
     (FakeLoginFailures(), LoginFailureRepository),
     (FakeAuthz(), AuthzRepository),
     (FakeConnections(), ConnectionRepository),
+    (FakeErp(erp_metadata(), {}), EnterprisePort),
     (FakeUnitOfWorkFactory(), UnitOfWorkFactory),
     (FakeEventBus(), ports.EventBus),
 ]

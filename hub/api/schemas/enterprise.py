@@ -184,3 +184,97 @@ class ConnectionList(msgspec.Struct):
 class ConnectionDeleted(msgspec.Struct):
     name: str
     deleted: bool
+
+
+# --- what is done through a connection: health, metadata, query ---------------------
+
+
+class ConnectionHealth(msgspec.Struct, omit_defaults=True):
+    """One real request to the service (not held back by an open circuit)."""
+
+    ok: bool
+    latency_ms: float
+    circuit: Annotated[
+        Literal["closed", "open", "half_open"],
+        msgspec.Meta(description="the connection's circuit breaker as calls see it"),
+    ]
+    error: str | None = None
+
+
+class PropertyOut(msgspec.Struct):
+    name: str
+    type: Annotated[str, msgspec.Meta(examples=["Edm.String", "Edm.Decimal"])]
+
+
+class EntitySetOut(msgspec.Struct):
+    name: str
+    entity_type: str
+    keys: list[str]
+    properties: list[PropertyOut]
+    navigation: list[str]
+    etag: Annotated[bool, msgspec.Meta(description="changes need If-Match with its ETag")]
+
+
+class OperationOut(msgspec.Struct):
+    name: str
+    kind: Literal["action", "function"]
+    parameters: list[PropertyOut]
+    bound_to: Annotated[str | None, msgspec.Meta(description="the entity type it is bound to")]
+    returns: str | None
+
+
+class ServiceMetadataOut(msgspec.Struct):
+    """The service's $metadata (EDMX), as the hub read it (cached for 10 minutes)."""
+
+    version: Version
+    entity_sets: list[EntitySetOut]
+    operations: list[OperationOut]
+
+
+Names = Annotated[list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=100)]
+
+
+class QueryIn(msgspec.Struct, forbid_unknown_fields=True):
+    entity_set: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    filter: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=4000,
+                description="an OData $filter, sent as written",
+                examples=["Status eq 'RELEASED'"],
+            ),
+        ]
+        | None
+    ) = None
+    select: Names | None = None
+    expand: Names | None = None
+    orderby: Annotated[
+        Names | None, msgspec.Meta(description="property names, each optionally ' desc'")
+    ] = None
+    top: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=0,
+                le=100_000,
+                description="at most this many; without it the server's pages are followed "
+                "to the end",
+            ),
+        ]
+        | None
+    ) = None
+    skip: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+class QueryOut(msgspec.Struct):
+    items: Annotated[
+        list[dict[str, object]],
+        msgspec.Meta(
+            description="plain JSON objects, alike for V2 and V4 (dates in ISO 8601, no "
+            "__metadata), each with its ETag in '@etag' when the service sends one"
+        ),
+    ]
+    count: Annotated[
+        int | None, msgspec.Meta(description="how many match: the server's count, else len")
+    ]

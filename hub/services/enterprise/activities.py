@@ -9,6 +9,7 @@
     erp.call    {connection, operation, params?, bound_to?: {entity_set, key}} -> {result}
     erp.batch   {connection, changes: [{method, entity_set, key?, data?, etag?}]}
                                                            -> {results: [item | null]}
+    erp.operation {connection, operation, params?}         -> the profile's result
 
 The tenant is the run's own (from the activity context), never the input's. Writes carry
 the step's idempotency key to the ERP (Idempotency-Key). Failures keep the ERP's typed
@@ -26,7 +27,9 @@ from hub.domain.enterprise import EnterpriseError
 from hub.domain.errors import HubError, NotFound, ValidationFailed
 from hub.engine.activities import ActivityContext, ActivityError, ActivityRegistry
 from hub.ports.enterprise import ChangeSetItem, EntityQuery, Key
+from hub.services.enterprise import input_checks
 from hub.services.enterprise.gateway import EnterpriseGateway
+from hub.services.enterprise.operations import Profiles, operation_activity
 
 MAX_CHANGES = 1000
 ETAG = "@etag"
@@ -257,6 +260,15 @@ def _typed_failures(name: str, fn: Activity) -> Activity:
     return activity
 
 
-def register(registry: ActivityRegistry, gateway: EnterpriseGateway) -> None:
-    for name, fn in activities(gateway).items():
-        registry.register(name, fn)
+def register(
+    registry: ActivityRegistry, gateway: EnterpriseGateway, profiles: Profiles | None = None
+) -> None:
+    """The erp.* activities (and erp.operation when profiles are given), each with its
+    publish-time input check."""
+    table = activities(gateway)
+    if profiles is not None:
+        table["erp.operation"] = _typed_failures(
+            "erp.operation", operation_activity(gateway, profiles)
+        )
+    for name, fn in table.items():
+        registry.register(name, fn, validate_input=input_checks.validator(name))

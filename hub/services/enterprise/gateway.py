@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from hub.domain.circuit import CircuitBreaker
+from hub.domain.circuit import CircuitBreaker, State
 from hub.domain.enterprise import (
     CircuitOpen,
     Connection,
@@ -40,7 +40,7 @@ ETAG = "@etag"
 class Health:
     ok: bool
     latency_ms: float
-    circuit: str
+    circuit: State
     error: str | None = None
 
 
@@ -72,7 +72,9 @@ class EnterpriseGateway:
         self._seconds = seconds
         self._threshold = failure_threshold
         self._cooldown = cooldown_s
-        self._links: dict[tuple[str, str], _Link] = {}
+        # (tenant, connection, service): a profile's operation may name a service under the
+        # connection's URL (SAP: one OData service per API), each with a client of its own.
+        self._links: dict[tuple[str, str, str | None], _Link] = {}
         self._retired: set[asyncio.Task[None]] = set()
 
     # --- what callers use -------------------------------------------------------------
@@ -90,19 +92,27 @@ class EnterpriseGateway:
         latency = round((time.perf_counter() - began) * 1000, 1)
         return Health(ok=error is None, latency_ms=latency, circuit=link.breaker.state, error=error)
 
+    async def connection(self, tenant_id: str, name: str) -> Connection:
+        """The connection as the gateway uses it (NotFound for another tenant's name)."""
+        return (await self._link(tenant_id, name)).connection
+
     async def metadata(self, tenant_id: str, name: str) -> ServiceMetadata:
         return await self._metadata(await self._link(tenant_id, name))
 
-    async def query(self, tenant_id: str, name: str, query: EntityQuery) -> EntityPage:
-        link = await self._link(tenant_id, name)
+    async def query(
+        self, tenant_id: str, name: str, query: EntityQuery, *, service: str | None = None
+    ) -> EntityPage:
+        link = await self._link(tenant_id, name, service)
         entity = await self._entity(link, query.entity_set)
         _check_properties(entity, query.select, "select")
         _check_properties(entity, [_order_property(o) for o in query.orderby], "orderby")
         _check_navigation(entity, query.expand)
         return await self._guarded(link, lambda c: c.query(query))
 
-    async def read(self, tenant_id: str, name: str, entity_set: str, key: Key) -> dict[str, Any]:
-        link = await self._link(tenant_id, name)
+    async def read(
+        self, tenant_id: str, name: str, entity_set: str, key: Key, *, service: str | None = None
+    ) -> dict[str, Any]:
+        link = await self._link(tenant_id, name, service)
         _check_key(await self._entity(link, entity_set), key)
         return await self._guarded(link, lambda c: c.read(entity_set, key))
 
@@ -114,8 +124,9 @@ class EnterpriseGateway:
         data: Mapping[str, Any],
         *,
         idempotency_key: str | None = None,
+        service: str | None = None,
     ) -> dict[str, Any]:
-        link = await self._link(tenant_id, name)
+        link = await self._link(tenant_id, name, service)
         _check_data(await self._entity(link, entity_set), data)
         return await self._guarded(
             link, lambda c: c.create(entity_set, data, idempotency_key=idempotency_key)
@@ -131,8 +142,9 @@ class EnterpriseGateway:
         *,
         etag: str | None,
         idempotency_key: str | None = None,
+        service: str | None = None,
     ) -> dict[str, Any] | None:
-        link = await self._link(tenant_id, name)
+        link = await self._link(tenant_id, name, service)
         entity = await self._entity(link, entity_set)
         _check_key(entity, key)
         _check_data(entity, data)
@@ -166,8 +178,9 @@ class EnterpriseGateway:
         *,
         bound_to: tuple[str, Key] | None = None,
         idempotency_key: str | None = None,
+        service: str | None = None,
     ) -> Any:
-        link = await self._link(tenant_id, name)
+        link = await self._link(tenant_id, name, service)
         meta = await self._metadata(link)
         op = meta.operations.get(operation)
         if op is None:
@@ -209,9 +222,8 @@ class EnterpriseGateway:
 
     def forget(self, tenant_id: str, name: str) -> None:
         """The connection changed or went: its next call builds a new client."""
-        link = self._links.pop((tenant_id, name), None)
-        if link is not None:
-            self._retire(link.client)
+        for key in [k for k in self._links if k[:2] == (tenant_id, name)]:
+            self._retire(self._links.pop(key).client)
 
     async def close(self) -> None:
         links, self._links = list(self._links.values()), {}
@@ -222,13 +234,13 @@ class EnterpriseGateway:
 
     # --- inside -----------------------------------------------------------------------
 
-    async def _link(self, tenant_id: str, name: str) -> _Link:
-        key = (tenant_id, name)
+    async def _link(self, tenant_id: str, name: str, service: str | None = None) -> _Link:
+        key = (tenant_id, name, service)
         link = self._links.get(key)
         now = self._seconds()
         if link is not None and now - link.loaded_at < CONNECTION_TTL_S:
             return link
-        connection = await self._load(tenant_id, name)
+        connection = _in_service(await self._load(tenant_id, name), service)
         link = self._links.get(key)  # another call may have loaded it meanwhile
         if link is not None and link.connection.revision == connection.revision:
             link.loaded_at = now
@@ -291,6 +303,14 @@ class EnterpriseGateway:
             raise
         breaker.succeeded()
         return result
+
+
+def _in_service(connection: Connection, service: str | None) -> Connection:
+    """The connection to `service` under its URL (the URL is then the services' root)."""
+    if service is None:
+        return connection
+    root = connection.url if connection.url.endswith("/") else connection.url + "/"
+    return replace(connection, url=root + service.strip("/"))
 
 
 # --- name checks (before any request goes out) ---------------------------------------
