@@ -62,6 +62,7 @@ from hub.services.egress.rules import EgressService
 from hub.services.enterprise import activities as erp_activities
 from hub.services.enterprise.connections import ConnectionChanges, ConnectionService
 from hub.services.enterprise.gateway import Connect, EnterpriseGateway
+from hub.services.events.publishing import EventPublisher
 from hub.services.packs.catalog import PackInvalid, load_catalog
 from hub.services.packs.incidents import IncidentService
 from hub.services.packs.runtime import PackRuntime
@@ -143,6 +144,7 @@ class Hub:
     connections: ConnectionService  # issue 15, item 1: ERP connections
     connection_changes: ConnectionChanges  # listen() to drop clients of a changed one
     erp: EnterpriseGateway  # issue 15: calls to the connections (API and erp.* activities)
+    events: EventPublisher  # issue 16: events published through the API
 
     async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
         if migrate_schema and self.engine is not None:
@@ -210,7 +212,7 @@ def build(
         uow, clock, audit_log, sealer, egress.destination, connection_changes.changed
     )
     erp = build_erp(connections, connection_changes, egress, connect)
-    erp_activities.register(activities, erp, builtin_profile)
+    erp_activities.register(activities, erp, builtin_profile, audit_log)
     runtime = WorkflowRuntime(
         uow,
         clock,
@@ -244,7 +246,15 @@ def build(
         egress=egress,
     )
     runtime_services = PackRuntime(
-        uow, clock, audit_log, plc.devices, plc.alarms, notifier, incidents, packs
+        uow,
+        clock,
+        audit_log,
+        plc.devices,
+        plc.alarms,
+        notifier,
+        incidents,
+        packs,
+        erp=activities.get("erp.operation"),
     )
     register_pack_activities(activities, packs.catalog, runtime_services)
     sign_in = SignInRules(
@@ -286,6 +296,7 @@ def build(
         connections=connections,
         connection_changes=connection_changes,
         erp=erp,
+        events=EventPublisher(bus, audit_log),
     )
 
 

@@ -23,6 +23,7 @@ from hub.api.deps import hub_dependency
 from hub.api.devices import DeviceController
 from hub.api.egress import EgressController
 from hub.api.enterprise import ConnectionController
+from hub.api.events import EventController
 from hub.api.guards import authorize_request
 from hub.api.health import live, ready
 from hub.api.metrics import metrics
@@ -71,6 +72,7 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             PackController,  # issue 7: industry packs and incidents
             IncidentController,
             EgressController,  # issue 12, item 3: egress rules
+            EventController,  # issue 16: events from outside systems
             ConnectionController,  # issue 15: ERP connections
             public_key,
             live,

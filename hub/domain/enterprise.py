@@ -110,6 +110,16 @@ class InvalidRequest(EnterpriseError):
     error_type = "InvalidRequest"
 
 
+class ErpConflict(InvalidRequest):
+    """The ERP refused the change as conflicting with what it holds (409): a duplicate
+    client reference (the write was already made), a state that forbids it. A kind of
+    InvalidRequest (never retried); its own type so a step can tell "already done"."""
+
+    status = 409
+    title = "The ERP reports a conflict"
+    error_type = "Conflict"
+
+
 class ErpAuthFailed(EnterpriseError):
     """The ERP refused the hub's credentials (401/403): fix the connection."""
 

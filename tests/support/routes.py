@@ -236,3 +236,13 @@ ROUTES += [
     ),
 ]
 PAST_GUARD_ONLY += ("/connections/{name}",)
+
+# Events from outside systems (issue 16): operators and up publish.
+ROUTES += [
+    Route(
+        "POST",
+        "/api/v1/tenants/{tenant}/events",
+        EVERYONE - {"viewer", "auditor"},
+        lambda: {"topic": "production/matrix/events/status_change", "payload": {"state": 1}},
+    ),
+]

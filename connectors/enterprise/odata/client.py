@@ -481,7 +481,6 @@ class ODataClient:
         json_body: Any,
         content: bytes | None,
     ) -> httpx.Response:
-        where = f"{method} {safe_url(url)}"
         try:
             request = self._http.build_request(
                 method, url, headers=headers, json=json_body, content=content
@@ -491,12 +490,13 @@ class ODataClient:
                 body = await _read_bounded(response)
             finally:
                 await response.aclose()
+        # The URL for a message only when there is one to write (safe_url parses it again).
         except EgressRefused as exc:
-            raise InvalidRequest(f"{where}: {exc}") from None
+            raise InvalidRequest(f"{method} {safe_url(url)}: {exc}") from None
         except httpx.TimeoutException:
-            raise ErpUnavailable(f"{where} timed out") from None
+            raise ErpUnavailable(f"{method} {safe_url(url)} timed out") from None
         except httpx.HTTPError as exc:
-            raise ErpUnavailable(f"{where} failed: {type(exc).__name__}") from None
+            raise ErpUnavailable(f"{method} {safe_url(url)} failed: {type(exc).__name__}") from None
         return httpx.Response(
             response.status_code, headers=response.headers, content=body, request=request
         )

@@ -17,6 +17,7 @@ from typing import Any
 from hub.domain.enterprise import (
     EnterpriseError,
     ErpAuthFailed,
+    ErpConflict,
     ErpNotFound,
     ErpUnavailable,
     InvalidRequest,
@@ -108,6 +109,8 @@ def from_response(status: int, body: bytes, headers: dict[str, str], what: str) 
         return ErpNotFound(detail, **kw)
     if status == 412:
         return PreconditionFailed(detail, **kw)
+    if status == 409:
+        return ErpConflict(detail, **kw)
     if status in (401, 403):
         return ErpAuthFailed(detail, **kw)
     if status in RETRYABLE:

@@ -23,10 +23,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from hub.domain.audit import ActorType, AuditEvent, Outcome, RequestContext
 from hub.domain.enterprise import EnterpriseError
 from hub.domain.errors import HubError, NotFound, ValidationFailed
 from hub.engine.activities import ActivityContext, ActivityError, ActivityRegistry
 from hub.ports.enterprise import ChangeSetItem, EntityQuery, Key
+from hub.services.audit.log import AuditLog
 from hub.services.enterprise import input_checks
 from hub.services.enterprise.gateway import EnterpriseGateway
 from hub.services.enterprise.operations import Profiles, operation_activity
@@ -260,15 +262,77 @@ def _typed_failures(name: str, fn: Activity) -> Activity:
     return activity
 
 
+WRITES = frozenset({"erp.create", "erp.update", "erp.delete", "erp.call", "erp.batch"})
+READ_KINDS = frozenset({"query", "get"})
+
+
 def register(
-    registry: ActivityRegistry, gateway: EnterpriseGateway, profiles: Profiles | None = None
+    registry: ActivityRegistry,
+    gateway: EnterpriseGateway,
+    profiles: Profiles | None = None,
+    audit: AuditLog | None = None,
 ) -> None:
     """The erp.* activities (and erp.operation when profiles are given), each with its
-    publish-time input check."""
+    publish-time input check; with `audit`, every ERP write a run makes (or tries) is an
+    entry in the run's tenant's audit log."""
     table = activities(gateway)
     if profiles is not None:
         table["erp.operation"] = _typed_failures(
             "erp.operation", operation_activity(gateway, profiles)
         )
     for name, fn in table.items():
+        if audit is not None and (name in WRITES or name == "erp.operation"):
+            fn = _audited(name, fn, audit, _is_write(name, gateway, profiles))
         registry.register(name, fn, validate_input=input_checks.validator(name))
+
+
+IsWrite = Callable[[ActivityContext, Mapping[str, Any]], Awaitable[bool]]
+
+
+def _is_write(name: str, gateway: EnterpriseGateway, profiles: Profiles | None) -> IsWrite:
+    async def always(ctx: ActivityContext, spec: Mapping[str, Any]) -> bool:
+        return True
+
+    async def operation_writes(ctx: ActivityContext, spec: Mapping[str, Any]) -> bool:
+        # A profile's query and get operations read; the others (create, update, call) write.
+        try:
+            connection = await gateway.connection(ctx.tenant, str(spec.get("connection")))
+            assert profiles is not None and connection.profile is not None
+            kind = profiles(connection.profile).operation(str(spec.get("operation"))).kind
+        except (HubError, AssertionError):
+            return True  # it failed before any call: recorded as a failed attempt
+        return kind not in READ_KINDS
+
+    return operation_writes if name == "erp.operation" else always
+
+
+def _audited(name: str, fn: Activity, audit: AuditLog, is_write: IsWrite) -> Activity:
+    """Records the write after it is made or refused (the ERP's answer decides the
+    outcome): connection, target, key, the ETag sent and the idempotency key."""
+
+    async def activity(ctx: ActivityContext, value: Any) -> Any:
+        spec = value if isinstance(value, Mapping) else {}
+        if not await is_write(ctx, spec):
+            return await fn(ctx, value)
+        details: dict[str, Any] = {
+            field: spec[field]
+            for field in ("entity_set", "key", "etag", "operation")
+            if isinstance(spec.get(field), str | int | Mapping)
+        }
+        details.update(run=ctx.run_id, step=ctx.step_id, idempotency_key=ctx.idempotency_key)
+        outcome = Outcome.FAILURE
+        try:
+            result = await fn(ctx, value)
+            outcome = Outcome.SUCCESS
+            return result
+        except ErpStepError as exc:
+            details["error_type"] = exc.error_type
+            raise
+        finally:
+            event = AuditEvent(
+                name, "erp_connection", str(spec.get("connection", "")), outcome, details
+            )
+            actor = RequestContext(f"workflow:{ctx.run_id}", ActorType.SYSTEM)
+            await audit.record_now([ctx.tenant], actor, event)
+
+    return activity

@@ -7,6 +7,7 @@ through the alarm service's topics, notifications through the Notifier port.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,12 @@ class PackRuntime:
     notifier: Notifier
     incidents: IncidentService
     packs: PackService
+    # The registered `erp.operation` activity (hub/services/enterprise): a pack's activity
+    # calls a business operation through the connection's profile with
+    # `await services.erp(ctx, {"connection", "operation", "params"})`; its writes are
+    # audited and its failures are ActivityErrors typed as the ERP's (error_type
+    # "PreconditionFailed", "Conflict", "Unavailable"...). None when the hub has none.
+    erp: Callable[[ActivityContext, Any], Awaitable[Any]] | None = None
     _tenants: dict[str, Tenant] = field(default_factory=dict, repr=False)
 
     async def tenant(self, tenant_id: str) -> Tenant:

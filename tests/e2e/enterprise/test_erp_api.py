@@ -187,6 +187,29 @@ def test_a_workflow_branches_on_a_stale_etag(world: World, erp: SampleErp) -> No
     with erp.client() as direct:
         assert direct.get(f"ProductionOrders('{order}')").json()["Quantity"] == 30
 
+    # Every write the run made or tried is in the tenant's audit log, reads are not.
+    entries = world.client.get(
+        "/api/v1/tenants/acme/audit",
+        params={"action": "erp.update", "limit": 100},
+        headers=world.as_("acme-auditor"),
+    ).json()["items"]
+    mine = sorted(
+        (e for e in entries if e["details"].get("run") == run["id"]), key=lambda e: e["seq"]
+    )
+    assert [(e["details"]["step"], e["outcome"]) for e in mine] == [
+        ("bump", "success"),
+        ("stale", "failure"),
+        ("again", "success"),
+    ]
+    assert mine[1]["details"]["error_type"] == "PreconditionFailed"
+    assert mine[0]["resource_id"] == "cap" and mine[0]["details"]["key"] == order
+    reads = world.client.get(
+        "/api/v1/tenants/acme/audit",
+        params={"action": "erp.get"},
+        headers=world.as_("acme-auditor"),
+    ).json()["items"]
+    assert reads == []
+
 
 def test_profile_operations_and_literal_inputs_checked_at_publish(
     world: World, erp: SampleErp

@@ -22,6 +22,7 @@ from hub.domain.enterprise import (
     ConnectionAuth,
     ConnectionSecrets,
     ErpAuthFailed,
+    ErpConflict,
     ErpNotFound,
     ErpUnavailable,
     InvalidRequest,
@@ -371,6 +372,14 @@ def test_error_answers_become_typed_errors(erp: SampleErp, version: str) -> None
             assert rule.value.code == "ORDER_NOT_FOUND"
             assert rule.value.message and "NO-SUCH" in rule.value.message
             assert rule.value.http_status == 400 and not rule.value.retryable
+
+            # The same client reference twice: the ERP's 409, typed so a step can tell
+            # "already posted" from a refused write.
+            posted = {"OrderID": "1000005", "Yield": 1, "ClientReference": unique("r-")}
+            await client.create("ProductionConfirmations", posted)
+            with pytest.raises(ErpConflict) as again:
+                await client.create("ProductionConfirmations", posted)
+            assert again.value.http_status == 409 and again.value.error_type == "Conflict"
 
             with pytest.raises(InvalidRequest) as bad:
                 await client.create(
