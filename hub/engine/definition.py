@@ -239,7 +239,7 @@ def _trigger(top: Reader, where: str, item: Any) -> Trigger | None:
         item,
         top.collector,
         step=None,
-        allowed=("event", "cron", "input", "when"),
+        allowed=("event", "cron", "input", "when", "key"),
         prefix=f"{where}.",
     )
     if reader.has("event") == reader.has("cron"):
@@ -252,9 +252,11 @@ def _trigger(top: Reader, where: str, item: Any) -> Trigger | None:
             reader.problem("event", problem)
             return None
         when = reader.expression("when", variables=TRIGGER_VARIABLES)
-        return EventTrigger(topic, template, when)
-    if reader.has("when"):
-        reader.problem("when", "only an event trigger takes a condition")
+        key = reader.template("key", variables=TRIGGER_VARIABLES)
+        return EventTrigger(topic, template, when, key)
+    for only_events in ("when", "key"):
+        if reader.has(only_events):
+            reader.problem(only_events, "only an event trigger takes a condition or a key")
     cron = reader.get("cron")
     if not isinstance(cron, str) or not croniter.is_valid(cron):
         reader.problem("cron", f"invalid cron expression {cron!r}")

@@ -261,6 +261,9 @@ class EventTrigger:
     topic: str  # MQTT filter; "{name}" segments match one level and bind params.name
     input: Template | None = None
     when: Expression | None = None  # CEL over `trigger`; false: the event starts no run
+    # A run key over `trigger` (an order id): an event whose key names a run this workflow
+    # already started starts no other, however often the event comes.
+    key: Template | None = None
 
 
 @dataclass(frozen=True)

@@ -79,3 +79,62 @@ def test_bad_events_are_refused_and_named(world: World) -> None:
     assert len(denied) == 1 and denied[0]["details"]["named_tenant"] == "someone-else"
     viewer = world.client.post(URL, json={"topic": "a/b"}, headers=world.as_("acme-viewer"))
     assert viewer.status_code == 403
+
+
+KEYED = """
+name: one-run-per-order
+version: 1.0.0
+triggers:
+  - event: "erp/production_orders/released"
+    key: "${trigger.payload.order}"
+start: done
+steps:
+  done: {type: end, output: {order: "${input.order}"}}
+"""
+
+
+def test_a_trigger_key_starts_one_run_per_key(world: World) -> None:
+    eng, op = world.as_("acme-engineer"), world.as_("acme-operator")
+    assert publish(world.client, eng, KEYED).status_code == 201
+    for order in ("A1", "A1", "B2", "A1"):  # a release seen by the poller and pushed too
+        event = {"topic": "erp/production_orders/released", "payload": {"order": order}}
+        assert world.client.post(URL, json=event, headers=op).status_code == 202
+    # A keyless event (no order) starts nothing rather than an unguarded run.
+    assert world.client.post(URL, json={"topic": "erp/production_orders/released"}, headers=op)
+
+    def two_finished() -> list[dict[str, object]]:
+        runs = world.client.get(
+            "/api/v1/tenants/acme/runs", params={"workflow": "one-run-per-order"}, headers=eng
+        ).json()["items"]
+        done = [r for r in runs if r["status"] == "completed"]
+        return done if len(done) >= 2 else []
+
+    runs = eventually(two_finished)
+    assert sorted(r["output"]["order"] for r in runs) == ["A1", "B2"]
+    published = world.client.get(
+        "/api/v1/tenants/acme/audit",
+        params={"action": "event.publish", "limit": 100},
+        headers=world.as_("acme-auditor"),
+    ).json()["items"]
+    assert len(published) == 5  # every event arrived; the key held the runs to two
+    again = world.client.get(
+        "/api/v1/tenants/acme/runs", params={"workflow": "one-run-per-order"}, headers=eng
+    ).json()["items"]
+    assert len(again) == 2
+
+
+def test_a_key_on_a_cron_trigger_is_refused(world: World) -> None:
+    bad = publish(
+        world.client,
+        world.as_("acme-engineer"),
+        """
+name: keyed-cron
+version: 1.0.0
+triggers:
+  - {cron: "* * * * *", key: "x"}
+start: done
+steps:
+  done: {type: end}
+""",
+    )
+    assert bad.status_code == 422 and "triggers[0].key" in bad.text

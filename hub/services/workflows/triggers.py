@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Collection
 from datetime import datetime
+from hashlib import sha256
 from typing import Any
 
 from croniter import croniter
@@ -118,10 +119,27 @@ class TriggerService:
             )
             if run_input is _NO_RUN:
                 return
-            await self._start(tenant_id, workflow, version, run_input, None)
+            key = await self._run_key(trigger, context, workflow)
+            if key is _NO_RUN:
+                return
+            await self._start(tenant_id, workflow, version, run_input, key)
 
         # Only this tenant's events: the bus filters on the publisher's tenant.
         self._unsubscribe.append(self._bus.subscribe(pattern, on_event, tenant=tenant_id))
+
+    async def _run_key(self, trigger: EventTrigger, context: dict[str, Any], workflow: str) -> Any:
+        """`event:<workflow>:<key>` from the trigger's `key`, None without one; _NO_RUN
+        when the key cannot be rendered (an event without the field starts nothing rather
+        than a run no key guards)."""
+        if trigger.key is None:
+            return None
+        key = await evaluate_bounded(self._metrics, _rendered_key, trigger, context, workflow)
+        if key is None:
+            return _NO_RUN
+        run_key = f"event:{workflow}:{key}"
+        # Run keys are at most 128 characters (workflow_runs.idempotency_key): a longer one
+        # is kept as its digest, as unique as the key itself.
+        return run_key if len(run_key) <= 128 else f"event:{sha256(run_key.encode()).hexdigest()}"
 
     async def _start(
         self, tenant_id: str, workflow: str, version: str, run_input: Any, key: str | None
@@ -234,6 +252,19 @@ def _triggered_input(trigger: EventTrigger, context: dict[str, Any], workflow: s
         return trigger.input.render(context)
     payload = context["trigger"]["payload"]
     return payload if isinstance(payload, dict) else {"event": payload}
+
+
+def _rendered_key(trigger: EventTrigger, context: dict[str, Any], workflow: str) -> str | None:
+    assert trigger.key is not None
+    try:
+        value = trigger.key.render(context)
+    except ExpressionError as exc:
+        log.warning("trigger key of %s not rendered: %s", workflow, exc)
+        return None
+    if value is None or isinstance(value, dict | list) or value == "":
+        log.warning("trigger key of %s gave %r: no run started", workflow, value)
+        return None
+    return str(value)
 
 
 def _holds(condition: Expression, context: dict[str, Any], workflow: str) -> bool:
