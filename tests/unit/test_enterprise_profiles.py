@@ -13,6 +13,8 @@ from hub.domain.errors import NotFound, ValidationFailed
 OPERATIONS = {
     "create_sales_order", "check_inventory", "customer_credit", "create_maintenance_request",
     "list_released_production_orders", "confirm_production_order", "read_material_stock",
+    "read_production_order", "read_order_components", "request_materials",
+    "complete_production_order", "post_goods_receipt",
 }  # fmt: skip
 
 PARAMS: dict[str, dict[str, Any]] = {
@@ -34,6 +36,22 @@ PARAMS: dict[str, dict[str, Any]] = {
         "reference": "run-1:confirm:7",
     },
     "read_material_stock": {"material_id": "TG11", "plant": "1710"},
+    "read_production_order": {"order_id": "1000101"},
+    "read_order_components": {"order_id": "1000101"},
+    "request_materials": {
+        "order_id": "1000102",
+        "material": "RM-30",
+        "plant": "1710",
+        "quantity": 100,
+        "reference": "run-1:materials:RM-30",
+    },
+    "complete_production_order": {
+        "order_id": "1000101",
+        "yield_quantity": 95,
+        "scrap_quantity": 5,
+        "etag": 'W/"3"',
+    },
+    "post_goods_receipt": {"material": "FG-100", "plant": "1710", "quantity": 95},
 }
 
 

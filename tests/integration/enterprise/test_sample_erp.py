@@ -163,7 +163,7 @@ def test_actions_functions_and_errors(erp: SampleErp) -> None:
         after = client.get("checkAvailability(Material='M1',Plant='2000')").json()["value"]
         assert after == before + 5
         reference = unique("hub-", 40)
-        confirmation = {"OrderID": "1000002", "Yield": 1, "Scrap": 0, "ClientReference": reference}
+        confirmation = {"OrderID": "1000005", "Yield": 1, "Scrap": 0, "ClientReference": reference}
         assert client.post("ProductionConfirmations", json=confirmation).status_code == 201
         duplicate = client.post("ProductionConfirmations", json=confirmation)
         assert duplicate.status_code == 409

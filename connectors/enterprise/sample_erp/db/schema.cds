@@ -10,6 +10,8 @@ entity ProductionOrders : managed {
   key ID             : String(12);
       Material       : String(40) not null;
       Plant          : String(4) not null;
+      // The line (work center) the order runs on, e.g. LINE1.
+      WorkCenter     : String(8);
       Quantity       : Quantity not null;
       Unit           : String(3) default 'PC';
       @assert.range
@@ -21,6 +23,28 @@ entity ProductionOrders : managed {
       // has millisecond resolution, so two quick updates could share it).
       @odata.etag @readonly
       Version        : Integer default 1;
+}
+
+// The components an order consumes (its bill of materials, exploded): stock of each in
+// Plant decides whether the order can start.
+entity ProductionOrderComponents {
+  key OrderID          : String(12);
+  key Material         : String(40);
+      Plant            : String(4) not null;
+      RequiredQuantity : Quantity not null;
+      Unit             : String(3) default 'PC';
+}
+
+// Requests to bring a missing component to the line (a reservation, in SAP terms).
+@assert.unique: { ClientReference: [ClientReference] }
+entity MaterialRequests : cuid, managed {
+  OrderID         : String(12) not null;
+  Material        : String(40) not null;
+  Plant           : String(4) not null;
+  Quantity        : Quantity not null;
+  Status          : String(10) default 'OPEN';
+  // The hub's idempotency key: a second request with the same reference is refused.
+  ClientReference : String(100);
 }
 
 entity MaterialStock {

@@ -10,8 +10,11 @@ service ProductionService {
     // CREATED -> RELEASED (a RELEASED order stays so); a COMPLETED order: 409 ORDER_COMPLETED.
     action release() returns ProductionOrders;
   };
+  entity ProductionOrderComponents as projection on erp.ProductionOrderComponents;
   entity MaterialStock as projection on erp.MaterialStock;
   entity ProductionConfirmations as projection on erp.ProductionConfirmations;
+  // 409 DUPLICATE_CLIENT_REFERENCE for a used ClientReference, 400 ORDER_NOT_FOUND.
+  entity MaterialRequests as projection on erp.MaterialRequests;
   entity Customers as projection on erp.Customers;
   entity SalesOrders as projection on erp.SalesOrders;
   entity SalesOrderItems as projection on erp.SalesOrderItems;

@@ -4,7 +4,7 @@ const cds = require('@sap/cds')
 
 module.exports = class ProductionService extends cds.ApplicationService {
   init() {
-    const { ProductionOrders, MaterialStock, ProductionConfirmations, Customers, SalesOrders } =
+    const { ProductionOrders, ProductionOrderComponents, MaterialStock, ProductionConfirmations, MaterialRequests, Customers, SalesOrders } =
       this.entities
     const db = cds.db
 
@@ -32,19 +32,24 @@ module.exports = class ProductionService extends cds.ApplicationService {
       return SELECT.one.from(req.subject)
     })
 
+    // A second write with the same ClientReference (the hub's idempotency key) is refused
+    // with 409: the caller learns that its first attempt went through. (req.reject throws.)
+    const refuseDuplicate = async (req, entity, what) => {
+      const { ClientReference } = req.data
+      if (!ClientReference) return
+      const seen = await SELECT.one.from(entity).columns('ID').where({ ClientReference })
+      if (!seen) return
+      req.reject({
+        status: 409,
+        code: 'DUPLICATE_CLIENT_REFERENCE',
+        message: `A ${what} with ClientReference ${ClientReference} exists: ${seen.ID}`,
+        target: 'ClientReference',
+      })
+    }
+
     this.before('CREATE', ProductionConfirmations, async (req) => {
-      const { OrderID, ClientReference } = req.data
-      if (ClientReference) {
-        const seen = await SELECT.one.from(ProductionConfirmations).columns('ID').where({ ClientReference })
-        if (seen) {
-          return req.reject({
-            status: 409,
-            code: 'DUPLICATE_CLIENT_REFERENCE',
-            message: `A confirmation with ClientReference ${ClientReference} exists: ${seen.ID}`,
-            target: 'ClientReference',
-          })
-        }
-      }
+      await refuseDuplicate(req, ProductionConfirmations, 'confirmation')
+      const { OrderID } = req.data
       const order = await SELECT.one.from(ProductionOrders).where({ ID: OrderID })
       if (!order) {
         return req.reject({ status: 400, code: 'ORDER_NOT_FOUND', message: `Production order ${OrderID} does not exist`, target: 'OrderID' })
@@ -57,12 +62,44 @@ module.exports = class ProductionService extends cds.ApplicationService {
       }
     })
 
+    // A confirmation posts its goods movements in the same transaction, as SAP's
+    // confirmation with automatic goods receipt and backflush does: the yield into stock
+    // of the order's material, the components out in proportion to what was produced.
+    // So a confirmation refused as a duplicate (its ClientReference) moves no stock twice.
     this.after('CREATE', ProductionConfirmations, async (confirmation) => {
       const { OrderID, Yield = 0, Scrap = 0 } = confirmation
+      const produced = (Number(Yield) || 0) + (Number(Scrap) || 0)
+      const order = await SELECT.one.from(ProductionOrders).where({ ID: OrderID })
       await UPDATE(ProductionOrders, OrderID).with({
         ConfirmedYield: { '+=': Number(Yield) || 0 },
         ConfirmedScrap: { '+=': Number(Scrap) || 0 },
       })
+      await moveStock(order.Material, order.Plant, Number(Yield) || 0)
+      const components = await SELECT.from(ProductionOrderComponents).where({ OrderID })
+      const share = Number(order.Quantity) > 0 ? produced / Number(order.Quantity) : 0
+      for (const c of components) {
+        await moveStock(c.Material, c.Plant, -Number(c.RequiredQuantity) * share)
+      }
+    })
+
+    async function moveStock(Material, Plant, quantity) {
+      if (!quantity) return
+      const stock = await SELECT.one.from(MaterialStock).where({ Material, Plant })
+      const after = Math.max(0, Number(stock?.Quantity ?? 0) + quantity)
+      if (stock) await UPDATE(MaterialStock, { Material, Plant }).with({ Quantity: after })
+      else await INSERT.into(MaterialStock).entries({ Material, Plant, Quantity: after })
+    }
+
+    this.before('CREATE', MaterialRequests, async (req) => {
+      await refuseDuplicate(req, MaterialRequests, 'material request')
+      const { OrderID, Quantity } = req.data
+      if (!(Number(Quantity) > 0)) {
+        return req.reject({ status: 400, code: 'INVALID_QUANTITY', message: 'Quantity must be above zero', target: 'Quantity' })
+      }
+      const order = await SELECT.one.from(ProductionOrders).columns('ID').where({ ID: OrderID })
+      if (!order) {
+        return req.reject({ status: 400, code: 'ORDER_NOT_FOUND', message: `Production order ${OrderID} does not exist`, target: 'OrderID' })
+      }
     })
 
     this.before('CREATE', SalesOrders, async (req) => {
