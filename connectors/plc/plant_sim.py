@@ -1,4 +1,4 @@
-"""A small plant for demos and tests: one tank model served over Modbus TCP and OPC-UA.
+"""A small plant for demos and tests: a tank and a production line over Modbus TCP and OPC-UA.
 
 The model: a pump fills a tank (level, %), the pressure follows its setpoint (bar) with a
 lag, the temperature drifts slowly. Writing `interlock` true stops the pump and vents the
@@ -13,6 +13,28 @@ Modbus (unit 1):             OPC-UA (ns=urn:industrial-hub:plant, ns=2 on a fres
   holding 2  pump speed u16 rw ns=2;s=Plant.PumpSpeed         UInt16, writable
   coil 0     interlock rw      ns=2;s=Plant.Interlock         Boolean, writable
   discrete 0 high level        ns=2;s=Plant.HighLevel         Boolean
+
+The production line "line-1" (model and behaviour in line_sim.py; `sim.line` is its model
+and its test hooks) on the same servers:
+
+Modbus (unit 1):                  OPC-UA (ns=2):
+  holding 100-101 speed_sp f32 rw   ns=2;s=Line1.SpeedSetpoint  Double, writable
+  holding 102-103 temp_sp f32 rw    ns=2;s=Line1.TempSetpoint   Double, writable
+  holding 104-105 target_qty u32 rw ns=2;s=Line1.TargetQty      UInt32, writable
+  holding 106-107 batch_id u32 rw   ns=2;s=Line1.BatchId        UInt32, writable
+  coil 10 start rw                  ns=2;s=Line1.Start          Boolean, writable
+  coil 11 reset rw                  ns=2;s=Line1.Reset          Boolean, writable
+  input 100-101 good_count u32      ns=2;s=Line1.GoodCount      UInt32
+  input 102-103 scrap_count u32     ns=2;s=Line1.ScrapCount     UInt32
+  input 104 state u16               ns=2;s=Line1.State          UInt16
+  input 105 fault_code u16          ns=2;s=Line1.FaultCode      UInt16
+  input 106-107 active_batch u32    ns=2;s=Line1.ActiveBatch    UInt32
+  input 108-109 speed_pv f32        ns=2;s=Line1.Speed          Double
+  input 110-111 temperature_pv f32  ns=2;s=Line1.Temperature    Double
+
+Every write of a line tag (any Modbus write function, or an OPC-UA write) reaches the
+model when the server receives it, and the model's values are published at once and on
+every tick. `time_scale` speeds the line up (100: a minute of production in 0.6 s).
 
 `async with plant(...) as sim:` runs both servers in-process; `sim.stop_modbus()` /
 `sim.start_modbus()` (and the OPC-UA pair) take a PLC down and bring it back on the same
@@ -43,14 +65,53 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from connectors.plc.codec import decode, encode
-from connectors.plc.plant_tags import MODBUS_TAGS, OPCUA_TAGS
-from hub.domain.plc import Datatype, Tag
+from connectors.plc.line_sim import COMMANDS, RECIPE, LineModel
+from connectors.plc.plant_tags import LINE_MODBUS_TAGS, LINE_OPCUA_TAGS, MODBUS_TAGS, OPCUA_TAGS
+from hub.domain.plc import Datatype, Register, Tag
 
-__all__ = ["MODBUS_TAGS", "OPCUA_TAGS", "OpcUaSecurity", "PlantSimulator", "TankModel", "plant"]
+__all__ = [
+    "LINE_MODBUS_TAGS",
+    "LINE_OPCUA_TAGS",
+    "MODBUS_TAGS",
+    "OPCUA_TAGS",
+    "LineModel",
+    "OpcUaSecurity",
+    "PlantSimulator",
+    "TankModel",
+    "plant",
+]
 log = logging.getLogger("hub.simulator")
 NAMESPACE = "urn:industrial-hub:plant"
 F32 = Tag("f", Datatype.FLOAT32)
 REGISTERS = 200  # every kind: addresses 0..199 exist
+# The line's Modbus map, from its tag list: one source for the server and the clients.
+LINE_TAGS = {
+    t["name"]: Tag(t["name"], Datatype(t["datatype"]), Register(t["register"]), t["address"])
+    for t in LINE_MODBUS_TAGS
+}
+LINE_HOLDINGS = [t for t in LINE_TAGS.values() if t.register is Register.HOLDING]
+LINE_COILS = [t for t in LINE_TAGS.values() if t.register is Register.COIL]
+LINE_INPUTS = sorted(
+    (t for t in LINE_TAGS.values() if t.register is Register.INPUT), key=lambda t: t.address or 0
+)
+LINE_INPUT_START = LINE_INPUTS[0].address or 0
+LINE_HOLDING_WORDS = {  # holding address -> (tag, word index within it)
+    (t.address or 0) + i: (t, i) for t in LINE_HOLDINGS for i in range(t.words)
+}
+LINE_COIL_AT = {t.address: t for t in LINE_COILS}
+LINE_NODES = {  # tag name -> (OPC-UA node name under Line1, variant type)
+    t["name"]: (
+        t["node_id"].removeprefix("ns=2;s=Line1."),
+        {
+            "float64": ua.VariantType.Double,
+            "uint32": ua.VariantType.UInt32,
+            "uint16": ua.VariantType.UInt16,
+            "bool": ua.VariantType.Boolean,
+        }[t["datatype"]],
+    )
+    for t in LINE_OPCUA_TAGS
+}
+LINE_WRITABLE = frozenset(RECIPE + COMMANDS)
 
 
 def free_port() -> int:
@@ -137,12 +198,23 @@ class PlantSimulator:
         tick: float = 0.1,
         model: TankModel | None = None,
         opcua_security: OpcUaSecurity | None = None,
+        line: LineModel | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         self.host = host
         self.modbus_port = modbus_port
         self.opcua_port = opcua_port
         self.tick = tick
         self.model = model or TankModel()
+        # The production line: its model is also its test hooks (fault, starts, ...).
+        self.line = line or LineModel(time_scale=time_scale)
+        self._line_mb: dict[str, Any] = {}  # line values the Modbus datastore holds
+        self._line_words: dict[int, int] = {}  # its holding registers, word by word
+        self._line_inputs: list[int] = []
+        self._line_ua: dict[str, Any] = {}  # line values the OPC-UA nodes hold
+        self._line_nodes: dict[str, Any] = {}
+        self._line_by_node: dict[Any, str] = {}
+        self._wake = asyncio.Event()  # a client wrote to the line: publish now
         self.security = opcua_security or OpcUaSecurity()
         self._modbus: ModbusTcpServer | None = None
         self._opcua: Server | None = None
@@ -171,7 +243,10 @@ class PlantSimulator:
             self.on_write(attr, value)
 
     def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
-        """Count writes of the interlock coil, and refuse them in a fault mode."""
+        """Hand writes of the line to its model; count writes of the interlock coil, and
+        refuse them in a fault mode."""
+        if not sending and pdu.function_code in (5, 6, 15, 16, 23):
+            self._line_from_modbus(pdu)
         if pdu.function_code not in (5, 15) or pdu.address != 0:
             return pdu
         if not sending:
@@ -183,6 +258,34 @@ class PlantSimulator:
         if self.refuse_interlock == "exception":
             return ExceptionResponse(pdu.function_code, 4, pdu.dev_id, pdu.transaction_id)
         return pdu
+
+    def _line_from_modbus(self, pdu: Any) -> None:
+        """A client's write as the server receives it (before it stores it)."""
+        fc = pdu.function_code
+        if fc in (5, 15):
+            bits = list(pdu.bits or [])[: pdu.count if fc == 15 else 1]
+            for offset, bit in enumerate(bits):
+                tag = LINE_COIL_AT.get(pdu.address + offset)
+                if tag is not None:
+                    self._line_mb[tag.name] = bool(bit)
+                    self.line.write(tag.name, bool(bit))
+                    self._wake.set()
+            return
+        address, words = (
+            (pdu.write_address, pdu.write_registers) if fc == 23 else (pdu.address, pdu.registers)
+        )
+        touched: dict[str, Tag] = {}
+        for offset, word in enumerate(words or []):
+            at = LINE_HOLDING_WORDS.get(address + offset)
+            if at is not None:
+                self._line_words[address + offset] = word
+                touched[at[0].name] = at[0]
+        for name, tag in touched.items():
+            first = tag.address or 0
+            value = decode(tag, [self._line_words.get(first + i, 0) for i in range(tag.words)])
+            self._line_mb[name] = value
+            self.line.write(name, value)
+            self._wake.set()
 
     @property
     def modbus_endpoint(self) -> str:
@@ -218,6 +321,8 @@ class PlantSimulator:
         await server.serve_forever(background=True)
         self._modbus = server
         self._mb_written = {}  # a fresh server holds zeros: write everything
+        self._line_mb, self._line_inputs = {}, []
+        self._line_words = dict.fromkeys(LINE_HOLDING_WORDS, 0)
         await self._write_modbus()
 
     async def stop_modbus(self) -> None:
@@ -270,10 +375,30 @@ class PlantSimulator:
                 await node.set_writable()
             self._nodes[name] = node
         self._written = {n: None for n in ("PressureSetpoint", "PumpSpeed", "Interlock")}
+        await self._add_line_nodes(server, idx)
         server.subscribe_server_callback(CallbackType.PreWrite, self._hold_opcua_write)
         server.subscribe_server_callback(CallbackType.PostWrite, self._on_opcua_write)
         await server.start()
         self._opcua = server
+
+    async def _add_line_nodes(self, server: Server, idx: int) -> None:
+        line = await server.nodes.objects.add_object(
+            ua.NodeId("Line1", idx),  # type: ignore[arg-type]  # see start_opcua
+            ua.QualifiedName("Line1", idx),
+        )
+        values = self.line.values()
+        self._line_nodes, self._line_ua = {}, {}
+        for name, (node_name, kind) in LINE_NODES.items():
+            node = await line.add_variable(
+                ua.NodeId(f"Line1.{node_name}", idx),  # type: ignore[arg-type]  # see start_opcua
+                ua.QualifiedName(node_name, idx),
+                ua.Variant(values[name], kind),
+            )
+            if name in LINE_WRITABLE:
+                await node.set_writable()
+            self._line_nodes[name] = node
+            self._line_ua[name] = values[name]
+        self._line_by_node = {node.nodeid: name for name, node in self._line_nodes.items()}
 
     async def _hold_opcua_write(self, event: Any, _dispatcher: Any) -> None:
         """asyncua awaits this before it applies a write: a slow PLC, when asked."""
@@ -291,6 +416,13 @@ class PlantSimulator:
         for item, status in zip(
             event.request_params.NodesToWrite, event.response_params, strict=False
         ):
+            line_tag = self._line_by_node.get(item.NodeId)
+            if line_tag is not None and event.is_external and status.is_good():
+                value = item.Value.Value.Value
+                self._line_ua[line_tag] = value
+                self.line.write(line_tag, value)
+                self._wake.set()
+                continue
             name = by_node.get(item.NodeId)
             if name in attrs and status.is_good():
                 value = item.Value.Value.Value
@@ -311,11 +443,15 @@ class PlantSimulator:
         loop = asyncio.get_running_loop()
         last = loop.time()
         while True:
-            await asyncio.sleep(self.tick)
+            with suppress(TimeoutError):  # a tick, or sooner when a client wrote to the line
+                async with asyncio.timeout(self.tick):
+                    await self._wake.wait()
+            self._wake.clear()
             now = loop.time()
             try:
                 await self._take_writes()
                 self.model.step(now - last)
+                self.line.step()
                 await self._write_modbus()
                 await self._write_opcua()
             except Exception:  # a server going down mid-tick is what tests do
@@ -349,6 +485,7 @@ class PlantSimulator:
         server, m = self._modbus, self.model
         if server is None:
             return
+        await self._write_line_modbus(server)
         inputs = encode(F32, m.pressure) + encode(F32, m.level) + encode(F32, m.temperature)
         inputs.append(max(-32768, min(32767, round(m.pressure * 100))) & 0xFFFF)
         await server.async_setValues(1, 4, 0, inputs)
@@ -369,9 +506,31 @@ class PlantSimulator:
             await server.async_setValues(1, 5, 0, [m.interlock])
         self._mb_written = held
 
+    async def _write_line_modbus(self, server: ModbusTcpServer) -> None:
+        values = self.line.values()
+        inputs = [word for tag in LINE_INPUTS for word in encode(tag, values[tag.name])]
+        if inputs != self._line_inputs:
+            await server.async_setValues(1, 4, LINE_INPUT_START, inputs)
+            self._line_inputs = inputs
+        # Settable values only when the model's differ from what the server holds (a
+        # client's write is taken by the model as the server receives it, see _trace_pdu).
+        for tag in LINE_HOLDINGS:
+            value = values[tag.name]
+            if value != self._line_mb.get(tag.name):
+                words, first = encode(tag, value), tag.address or 0
+                await server.async_setValues(1, 3, first, words)
+                self._line_words.update(zip(range(first, first + len(words)), words, strict=True))
+                self._line_mb[tag.name] = value
+        for tag in LINE_COILS:
+            value = values[tag.name]
+            if value != self._line_mb.get(tag.name):
+                await server.async_setValues(1, 5, tag.address or 0, [value])
+                self._line_mb[tag.name] = value
+
     async def _write_opcua(self) -> None:
         if self._opcua is None or not self._nodes:
             return
+        await self._write_line_opcua()
         m = self.model
         values = {
             "Pressure": ua.Variant(m.pressure, ua.VariantType.Double),
@@ -394,6 +553,13 @@ class PlantSimulator:
             "PumpSpeed": m.pump_speed,
             "Interlock": m.interlock,
         }
+
+    async def _write_line_opcua(self) -> None:
+        for name, value in self.line.values().items():
+            if value != self._line_ua.get(name) and name in self._line_nodes:
+                kind = LINE_NODES[name][1]
+                await self._line_nodes[name].write_value(ua.Variant(value, kind))
+                self._line_ua[name] = value
 
 
 @asynccontextmanager

@@ -1,5 +1,6 @@
-"""`hub demo`'s plant: the simulator on its own thread, a device for it and the
-safety-monitoring pack installed for the demo tenant."""
+"""`hub demo`'s plant: the simulator on its own thread, devices for its tank (boiler-1)
+and its production line (line-1), and the safety-monitoring pack installed for the demo
+tenant."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from connectors.plc.plant_sim import MODBUS_TAGS, PlantSimulator
+from connectors.plc.plant_sim import LINE_MODBUS_TAGS, MODBUS_TAGS, PlantSimulator
 from hub.bootstrap import Hub
 from hub.domain.audit import SYSTEM
 from hub.domain.errors import Conflict, NotFound
 
 DEMO_DEVICE = "boiler-1"
+DEMO_LINE = "line-1"
 DEMO_AREA = "boiler-house"
 DEMO_OVERRIDE_KEY = "demo-override-key"
 
@@ -44,13 +46,14 @@ def demo_parameters() -> dict[str, Any]:
 
 
 async def seed_plant(hub: Hub, tenant_slug: str, modbus_endpoint: str) -> None:
-    """The plant's device and the pack, unless they are there already."""
+    """The plant's devices and the pack, unless they are there already."""
     tenant = await hub.tenants.get(tenant_slug)
-    try:
-        await hub.plc.devices.get(tenant, DEMO_DEVICE)
-    except NotFound:
-        device = {"name": DEMO_DEVICE, "protocol": "modbus", "endpoint": modbus_endpoint,
-                  "poll_interval_ms": 200, "tags": MODBUS_TAGS}  # fmt: skip
-        await hub.plc.devices.create(tenant, device, SYSTEM)
+    for name, tags in ((DEMO_DEVICE, MODBUS_TAGS), (DEMO_LINE, LINE_MODBUS_TAGS)):
+        try:
+            await hub.plc.devices.get(tenant, name)
+        except NotFound:
+            device = {"name": name, "protocol": "modbus", "endpoint": modbus_endpoint,
+                      "poll_interval_ms": 200, "tags": tags}  # fmt: skip
+            await hub.plc.devices.create(tenant, device, SYSTEM)
     with contextlib.suppress(Conflict):
         await hub.packs.install(tenant, "safety-monitoring", demo_parameters(), SYSTEM)

@@ -154,6 +154,8 @@ def _print_demo(accounts: list[tuple[str, str, str]], host: str, port: int) -> N
     tenant = f"{base}/api/v1/tenants/{DEMO_TENANT}"
     print(
         "plant    boiler-1 (Modbus) with the safety-monitoring pack in area boiler-house\n"
+        "line     line-1 (Modbus): a production line, recipe setpoints, START, good/scrap "
+        "counters (docs/PLC.md)\n"
         f'live     curl -s {tenant}/devices/boiler-1/tags -H "Authorization: Bearer $TOKEN"\n'
         f"HiHi     curl -s {tenant}/devices/boiler-1/tags/setpoint/write "
         "-H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' "

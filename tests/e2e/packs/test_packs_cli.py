@@ -1,4 +1,5 @@
-"""`hub packs list`, and `hub demo` serving a live plant with the safety pack installed."""
+"""`hub packs list`, and `hub demo` serving a live plant (boiler-1 with the safety pack
+installed, and the production line line-1)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,13 @@ def test_demo_pushes_past_hihi_to_an_interlock(tmp_path: Path) -> None:
         login = {"username": "acme-operator", "password": "demo-password-2026"}
         token = httpx.post(f"{base}/auth/login", json=login).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
+        line_tags = f"{base}/tenants/acme/devices/line-1/tags"
+
+        def line_idle() -> bool:  # the production line is there too, idle
+            items = httpx.get(line_tags, headers=headers).json()["items"]
+            return {t["name"]: (t["quality"], t["value"]) for t in items}["state"] == ("good", 0)
+
+        eventually(line_idle, timeout=30, every=0.2)
         tags = f"{base}/tenants/acme/devices/boiler-1/tags"
         # exactly what the README's quickstart says
         pushed = httpx.post(f"{tags}/setpoint/write", json={"value": 12}, headers=headers)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
 from connectors.plc.codec import decode
-from connectors.plc.plant_sim import F32, free_port
+from connectors.plc.plant_sim import F32, LINE_MODBUS_TAGS, free_port
 
 HUB = str(Path(sys.executable).parent / "hub")  # the console script of this environment
 
@@ -41,6 +43,8 @@ def test_simulate_plant_serves_modbus() -> None:
             "6.0",
             "--duration",
             "20",
+            "--time-scale",
+            "100",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -49,22 +53,29 @@ def test_simulate_plant_serves_modbus() -> None:
     try:
         deadline = time.monotonic() + 15
         assert proc.stdout is not None
-        while "stop with Ctrl-C" not in proc.stdout.readline():
+        printed: list[str] = []
+        while "stop with Ctrl-C" not in (printed[-1] if printed else ""):
             assert time.monotonic() < deadline and proc.poll() is None
+            printed.append(proc.stdout.readline())
+        devices = [json.loads(line) for line in printed if line.startswith("{")]
+        assert [d["name"] for d in devices] == ["plant-modbus", "line-1"]
+        assert devices[1]["tags"] == LINE_MODBUS_TAGS
         assert abs(asyncio.run(_pressure(port)) - 6.0) < 0.5
     finally:
         proc.kill()
         proc.wait()
 
 
-def test_simulate_mistakes_are_one_line() -> None:
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--no-modbus", "--no-opcua"], "--no-modbus and --no-opcua leave nothing to serve"),
+        (["--time-scale", "0"], "--time-scale must be positive"),
+    ],
+)
+def test_simulate_mistakes_are_one_line(args: list[str], error: str) -> None:
     done = subprocess.run(
-        [HUB, "simulate", "plant", "--no-modbus", "--no-opcua"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [HUB, "simulate", "plant", *args], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "hub: error: --no-modbus and --no-opcua leave nothing to serve"
-    ]
+    assert done.stderr.strip().splitlines() == [f"hub: error: {error}"]
