@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from connectors.enterprise.sample_server import SampleErp
 from hub import __version__
 from hub.bootstrap import build, ensure_platform_admin
 from hub.cli.audit import AuditCliError, run_audit
 from hub.cli.audit import add_parser as add_audit_parser
 from hub.cli.chain import ChainCliError, add_chain_parser, run_chain
 from hub.cli.demo import DEMO_ADMIN, DEMO_TENANT, demo_settings, seed_demo
+from hub.cli.demo_erp import seed_erp, start_demo_erp
 from hub.cli.demo_plant import DEMO_OVERRIDE_KEY, PlantThread, seed_plant
 from hub.cli.packs import PacksCliError, run_packs
 from hub.cli.packs import add_parser as add_packs_parser
@@ -96,12 +98,16 @@ async def _init(settings: Settings, credentials: tuple[str, str] | None) -> None
         await hub.close()
 
 
-async def _demo_seed(settings: Settings, modbus_endpoint: str) -> list[tuple[str, str, str]]:
+async def _demo_seed(
+    settings: Settings, modbus_endpoint: str, erp: SampleErp | None
+) -> list[tuple[str, str, str]]:
     hub = build(settings)
     try:
         await hub.start()
         accounts = await seed_demo(hub)
         await seed_plant(hub, DEMO_TENANT, modbus_endpoint)
+        if erp is not None:
+            await seed_erp(hub, DEMO_TENANT, erp)
         return accounts
     finally:
         await hub.close()
@@ -189,9 +195,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     elif args.command == "demo":
         settings = demo_settings(settings)
         plant = _start_plant(args.host, args.modbus_port, args.opcua_port)
-        accounts = asyncio.run(_demo_seed(settings, plant.sim.modbus_endpoint))
-        _print_demo(accounts, args.host, args.port)
-        _serve(settings, args.host, args.port)
+        erp, erp_line = start_demo_erp(settings.data_dir)
+        try:
+            accounts = asyncio.run(_demo_seed(settings, plant.sim.modbus_endpoint, erp))
+            _print_demo(accounts, args.host, args.port)
+            print(erp_line, flush=True)
+            _serve(settings, args.host, args.port)
+        finally:
+            if erp is not None:
+                erp.stop()
     return 0
 
 
