@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -72,10 +72,50 @@ class RuleTemplate:
 
 @dataclass(frozen=True)
 class DeviceTagRef:
-    """A list parameter whose items name a device and a tag that must exist."""
+    """A list parameter whose items name a device and a tag that must exist.
+
+    `tag` is the key of each item naming the tag; `tags`, when set, the key of a mapping
+    {tag: value} in each item instead (setpoints to write, each value checked against its
+    tag). With either of those two options, an item without its device or its tag key is
+    skipped (the parameter schema says when they are required)."""
 
     parameter: str
     writable: bool = False
+    tag: str = "tag"
+    tags: str | None = None
+
+    @property
+    def optional(self) -> bool:
+        return self.tag != "tag" or self.tags is not None
+
+
+# A generated step's key naming the parameter it was made from (`stages[1]`): a problem the
+# definition checks find in that step is named on that parameter.
+GENERATED_FROM = "x-parameter"
+
+
+@dataclass(frozen=True)
+class WorkflowGenerator:
+    """A manifest's `generated_workflows` entry: `module.function(parameters)` returns a
+    workflow definition (plain data in the definition language) made from the checked
+    install parameters, for workflows whose steps depend on them (one step per stage)."""
+
+    module: str
+    function: str
+    build: Callable[[Mapping[str, Any]], Any] = field(compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.module}.{self.function}"
+
+
+class WorkflowRefused(ValueError):
+    """A generator refuses the parameters: each problem is (parameter path such as
+    `stages[2].device`, what is wrong). The install answers 422 naming each one."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{where}: {message}" for where, message in self.problems))
 
 
 @dataclass(frozen=True)
@@ -92,6 +132,8 @@ class Pack:
     # list parameters of notification channels: their destinations are checked against
     # the tenant's egress policy at install and upgrade (issue 12, item 3)
     channels: tuple[str, ...] = ()
+    # workflows made from the parameters at install and upgrade (issue 16, item 2)
+    generators: tuple[WorkflowGenerator, ...] = ()
 
     @property
     def secret_parameters(self) -> frozenset[str]:

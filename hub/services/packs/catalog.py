@@ -2,8 +2,10 @@
 
 A manifest (see docs/PACKS.md) names the pack, its semver version, a description, its
 install parameters as a JSON Schema, its workflow files, its activity module, alarm-rule
-templates, device/tag references to check at install, and policy additions. Loading is
-pure apart from reading the files; a bad manifest is a `PackInvalid` naming the file.
+templates, device/tag references to check at install, policy additions, and functions
+that generate workflows from the parameters (`generated_workflows`, imported here).
+Loading is pure apart from reading the files and importing those modules; a bad manifest
+is a `PackInvalid` naming the file.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from hub.domain.packs import DeviceTagRef, Pack, PolicyLine, RuleTemplate
+from hub.domain.packs import DeviceTagRef, Pack, PolicyLine, RuleTemplate, WorkflowGenerator
 from hub.engine.definition import parse_version
 from hub.engine.loading import load_definition_text, load_yaml_text
 from hub.engine.schemas import schema_problem
@@ -21,7 +23,7 @@ DEFAULT_ROOT = Path(importlib.import_module("industry_packs").__file__ or ".").p
 ROLES = ("tenant_admin", "engineer", "operator", "auditor", "viewer")
 _KEYS = {
     "name", "version", "description", "parameters", "workflows", "activities",
-    "alarm_rules", "policies", "device_tags", "channels",
+    "alarm_rules", "policies", "device_tags", "channels", "generated_workflows",
 }  # fmt: skip
 
 
@@ -74,7 +76,25 @@ def load_pack(folder: Path) -> Pack:
         policies=tuple(_policy(where, p) for p in raw.get("policies") or []),
         device_tags=tuple(_device_ref(where, d) for d in raw.get("device_tags") or []),
         channels=_channels(where, raw.get("channels") or []),
+        generators=tuple(_generator(where, g) for g in raw.get("generated_workflows") or []),
     )
+
+
+def _generator(where: Path, raw: Any) -> WorkflowGenerator:
+    """`{module, function}`: imported now, so a missing one stops start-up, not an install."""
+    if not isinstance(raw, dict) or set(raw) != {"module", "function"}:
+        raise PackInvalid(f"{where}: generated_workflows items are {{module, function}}")
+    module_name, function = raw["module"], raw["function"]
+    if not isinstance(module_name, str) or not isinstance(function, str):
+        raise PackInvalid(f"{where}: generated_workflows module and function are names")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PackInvalid(f"{where}: generated_workflows {module_name!r}: {exc}") from None
+    build = getattr(module, function, None)
+    if not callable(build):
+        raise PackInvalid(f"{where}: {module_name}.{function} is not a function")
+    return WorkflowGenerator(module_name, function, build)
 
 
 def _channels(where: Path, raw: Any) -> tuple[str, ...]:
@@ -137,4 +157,7 @@ def _policy(where: Path, raw: Any) -> PolicyLine:
 def _device_ref(where: Path, raw: Any) -> DeviceTagRef:
     if not isinstance(raw, dict) or not isinstance(raw.get("parameter"), str):
         raise PackInvalid(f"{where}: device_tags items need a parameter name")
-    return DeviceTagRef(raw["parameter"], bool(raw.get("writable", False)))
+    tag, tags = raw.get("tag", "tag"), raw.get("tags")
+    if not isinstance(tag, str) or not (tags is None or isinstance(tags, str)):
+        raise PackInvalid(f"{where}: device_tags tag and tags are key names")
+    return DeviceTagRef(raw["parameter"], bool(raw.get("writable", False)), tag, tags)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hub.domain.alarms import Alarm
@@ -22,6 +22,7 @@ from hub.domain.ids import is_id
 from hub.domain.pack_params import parameter_problems
 from hub.domain.packs import (
     REDACTED,
+    DeviceTagRef,
     Installation,
     Pack,
     SealBroken,
@@ -40,6 +41,7 @@ from hub.ports import Clock, Sealer, UnitOfWork, UnitOfWorkFactory
 from hub.services.alarms.service import AlarmService
 from hub.services.audit.log import AuditLog
 from hub.services.egress.rules import EgressService
+from hub.services.packs.generated import blame, generate
 from hub.services.workflows.changes import DefinitionChanges
 from hub.services.workflows.service import WorkflowService
 
@@ -48,6 +50,7 @@ from hub.services.workflows.service import WorkflowService
 class _Plan:
     params: dict[str, Any]  # as stored: hashed ones as their digest, write-only ones sealed
     alarms: list[Alarm]
+    generated: list[dict[str, Any]] = field(default_factory=list)  # the generators' workflows
 
 
 class PackService:
@@ -299,9 +302,27 @@ class PackService:
             alarms, problems = await self._rules(uow, tenant, pack, _public(pack, merged))
         if problems:
             raise ValidationFailed(problems)
+        generated = await self._generate(pack, merged)
         for key in pack.hashed_parameters & set(params):
             merged[key] = self._digest(str(params[key]))
-        return _Plan(self._sealed(tenant, pack, merged), alarms)
+        return _Plan(self._sealed(tenant, pack, merged), alarms, generated)
+
+    async def _generate(self, pack: Pack, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The workflows the pack's generators make from the checked parameters (never
+        a write-only or hashed one); 422 naming the parameters when one cannot."""
+        hidden = pack.secret_parameters | pack.hashed_parameters
+        given = {k: v for k, v in params.items() if k not in hidden}
+        names = {str(w.get("name")) for w in pack.workflows}
+        made: list[dict[str, Any]] = []
+        for generator in pack.generators:
+            body = await generate(generator, given)
+            name = body.get("name")
+            if not isinstance(name, str) or name in names:
+                message = f"the workflow generator {generator.name} named its workflow {name!r}"
+                raise ValidationFailed([FieldProblem("parameters", message)])
+            names.add(name)
+            made.append(body)
+        return made
 
     def _opened(
         self, tenant: Tenant, pack: Pack, stored: dict[str, Any], given: dict[str, Any]
@@ -339,6 +360,9 @@ class PackService:
         for ref in pack.device_tags:
             for index, item in enumerate(params.get(ref.parameter) or []):
                 where = f"parameters.{ref.parameter}[{index}]"
+                uses = _tag_uses(ref, item, where)
+                if uses is None:
+                    continue
                 device = await _device(uow, tenant.id, str(item["device"]))
                 if device is None:
                     problems.append(
@@ -346,18 +370,18 @@ class PackService:
                     )
                     continue
                 item["device"] = device.name
-                tag = device.tag(item["tag"])
-                if tag is None:
-                    message = f"not a tag of device {device.name!r}"
-                    problems.append(FieldProblem(f"{where}.tag", message))
-                elif ref.writable and not tag.writable:
-                    problems.append(
-                        FieldProblem(f"{where}.tag", f"tag {tag.name!r} is not writable")
-                    )
-                else:
-                    for key in ("value", "release"):
-                        if key in item and (problem := tag.value_problem(item[key])):
-                            problems.append(FieldProblem(f"{where}.{key}", problem))
+                for name, named_at, values in uses:
+                    tag = device.tag(name)
+                    if tag is None:
+                        message = f"not a tag of device {device.name!r}"
+                        problems.append(FieldProblem(named_at, message))
+                    elif ref.writable and not tag.writable:
+                        message = f"tag {tag.name!r} is not writable"
+                        problems.append(FieldProblem(named_at, message))
+                    else:
+                        for key, value in values.items():
+                            if problem := tag.value_problem(value):
+                                problems.append(FieldProblem(key, problem))
         return problems
 
     async def _rules(
@@ -407,9 +431,10 @@ class PackService:
         variables["pack"] = pack.name
         public = _public(pack, plan.params)
         workflows: dict[str, str] = {}
-        for source in pack.workflows:
-            try:
-                body = Substitution(public).apply(source)
+        sources = [(w, False) for w in pack.workflows] + [(w, True) for w in plan.generated]
+        for source, generated in sources:
+            try:  # a generated workflow is data made from the parameters: used as it is
+                body = copy.deepcopy(source) if generated else Substitution(public).apply(source)
             except SubstitutionError as exc:
                 raise ValidationFailed([FieldProblem("parameters", str(exc))]) from None
             name = str(body.get("name"))
@@ -420,7 +445,10 @@ class PackService:
             body["vars"] = variables
             try:
                 await self._workflows.publish_in(uow, tenant, body, ctx)
-            except ValidationFailed as exc:  # the pack's own workflow: not the caller's fault
+            except ValidationFailed as exc:
+                if generated:  # made from the parameters: named on those at fault
+                    raise blame(body, exc) from None
+                # the pack's own workflow: not the caller's fault
                 raise HubError(f"pack {pack.name!r} workflow {name!r}: {exc.detail}") from None
             workflows[name] = body["version"]
         for alarm in plan.alarms:
@@ -488,6 +516,26 @@ def _next_version(pack_version: str, published: list[str]) -> str:
         return pack_version
     newest = parse_version(published[-1])
     return f"{newest.major}.{newest.minor}.{newest.patch + 1}"
+
+
+def _tag_uses(
+    ref: DeviceTagRef, item: Any, where: str
+) -> list[tuple[str, str, dict[str, Any]]] | None:
+    """The tags an item of a device-tag parameter names: (tag, where it is named, values
+    to check against the tag by where they are); None when the item names no device to
+    check (optional references skip an item without a device or a tag)."""
+    if not isinstance(item, dict) or (ref.optional and "device" not in item):
+        return None
+    if ref.tags is not None:
+        tags = item.get(ref.tags)
+        return [
+            (str(name), f"{where}.{ref.tags}.{name}", {f"{where}.{ref.tags}.{name}": value})
+            for name, value in (tags.items() if isinstance(tags, dict) else [])
+        ]
+    if ref.tag not in item:
+        return None if ref.optional else [("", f"{where}.{ref.tag}", {})]
+    values = {f"{where}.{k}": item[k] for k in ("value", "release") if k in item}
+    return [(str(item[ref.tag]), f"{where}.{ref.tag}", values)]
 
 
 async def _device(uow: UnitOfWork, tenant_id: str, ref: str) -> Device | None:
