@@ -1,0 +1,1 @@
+"""The production-control pack: released ERP production orders run on a line."""
