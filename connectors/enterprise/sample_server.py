@@ -150,7 +150,13 @@ def start_sample_erp(log: Path, *, csrf: bool = True, timeout: float = START_TIM
     reason = missing()
     if reason is not None:
         raise SampleErpUnavailable(reason)
-    env = {**os.environ, "PORT": "0", "CSRF": "on" if csrf else "off", "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "PORT": "0",
+        "CSRF": "on" if csrf else "off",
+        "NO_COLOR": "1",
+        "EXIT_WITH_PARENT": "1",  # gone with this process, however this process ends
+    }
     env.pop("NODE_ENV", None)  # the development profile: mocked users, in-memory SQLite
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:

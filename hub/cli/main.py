@@ -200,6 +200,15 @@ def run(argv: Sequence[str] | None = None) -> int:
             accounts = asyncio.run(_demo_seed(settings, plant.sim.modbus_endpoint, erp))
             _print_demo(accounts, args.host, args.port)
             print(erp_line, flush=True)
+            if erp is not None:
+                runs = f"http://{args.host}:{args.port}/api/v1/tenants/{DEMO_TENANT}/runs"
+                print(
+                    "orders   released orders 1000101 and 1000102 of work center LINE1 run on "
+                    f"line-1 within a minute:\n         {runs}?workflow=production-control "
+                    "(1000102 is short of material: complete its open task once stock "
+                    "arrives)",
+                    flush=True,
+                )
             _serve(settings, args.host, args.port)
         finally:
             if erp is not None:

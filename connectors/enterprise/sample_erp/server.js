@@ -23,6 +23,16 @@ cds.on('served', async () => {
   cds.log('sample-erp').info(`seeded ${count} Readings`)
 })
 
+// EXIT_WITH_PARENT=1 (the hub's launcher sets it): the service runs in a session of its
+// own, so a test process or `hub demo` killed outright could not take it along; it
+// leaves by itself once the process that started it is gone.
+if (process.env.EXIT_WITH_PARENT === '1') {
+  const parent = process.ppid
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0)
+  }, 1000).unref()
+}
+
 cds.on('listening', ({ url }) => {
   console.log(`sample ERP ready at ${url} (OData V4 /odata/v4/production, V2 /odata/v2/production, CSRF ${gateway.csrfOn ? 'on' : 'off'})`)
 })
