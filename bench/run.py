@@ -1,8 +1,10 @@
 """Run one benchmark: `python bench/run.py NAME [--duration S]`, or `--list` them.
 
 A benchmark is a module bench/NAME.py with a `main()` that returns an exit code (or
-None for 0). It prints progress to stderr and, as the last line of stdout, one JSON
-object with its result. Modules whose names start with "_" are helpers, not benchmarks.
+None for 0); one that sets `ACCEPTS_ARGS = True` gets the arguments run.py does not know
+as `main(extra)` (`python bench/run.py production --orders 20`). It prints progress to
+stderr and, as the last line of stdout, one JSON object with its result. Modules whose
+names start with "_" are helpers, not benchmarks.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
     names = available()
     if args.list:
         print("\n".join(names))
@@ -73,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     if not callable(getattr(module, "main", None)):
         print(f"bench/run.py: bench/{args.name}.py has no main()", file=sys.stderr)
         return 2
+    if extra and not getattr(module, "ACCEPTS_ARGS", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        code = module.main()
+        code = module.main(extra) if extra else module.main()
     except KeyboardInterrupt:
         print(f"bench/run.py: {args.name} interrupted", file=sys.stderr)
         return 130
