@@ -26,7 +26,13 @@ from typing import Any
 from hub.domain.egress import EgressRefused
 from hub.domain.errors import NotFound, ValidationFailed
 from hub.domain.packs import NotificationFailed, SealBroken
-from hub.domain.plc import NotWritable, PlcError, PlcUnavailable, Quality, ReadBackMismatch
+from hub.domain.plc import (
+    NotWritable,
+    PlcError,
+    PlcUnavailable,
+    Quality,
+    ReadBackMismatch,
+)
 from hub.domain.tenancy import Tenant
 from hub.engine.activities import (
     ActivityContext,
@@ -36,17 +42,18 @@ from hub.engine.activities import (
 )
 from hub.ports import Notification
 from hub.services.packs.runtime import PackRuntime
+from hub.services.plc.devices import TagValue
 from industry_packs.production_control import rules
 from industry_packs.production_control.rules import LineState
 
 PACK = "production-control"
 PREFIX = "production."
-READ_TIMEOUT_S = 15.0  # for a good reading of a line tag (a device just connecting)
+READ_TIMEOUT_S = 15.0  # for a line device that is connecting to answer a read
+RECONNECT_POLL_S = 0.2
 VERIFY_TIMEOUT_S = 30.0  # for the line to answer a configuration
 SETTLE_S = 3.0  # a reading this long after a configuration counts, whatever its time
 START_TIMEOUT_S = 15.0  # for the line to take the batch after START
 RESET_TIMEOUT_S = 15.0
-EVENT_SETTLE_S = 2.0  # for the PLC readings to show what a line event said
 ETAG_ATTEMPTS = 5  # completions with a re-read ETag before the step itself retries
 POLL_S = 0.05
 STARTED = (LineState.RUNNING, LineState.COMPLETE, LineState.FAULT)
@@ -63,6 +70,10 @@ class ConfigurationInvalid(NonRetryableError):
 
 class PlcWriteFailed(ActivityError):
     """A write the PLC refused or did not confirm (retried)."""
+
+
+class LineReadFailed(ActivityError):
+    """A read of the line failed (a timeout, a refused request): retried."""
 
 
 class StartNotAcknowledged(ActivityError):
@@ -193,45 +204,48 @@ class Activities:
 
     # --- the line ---
 
-    async def _reading(
-        self,
-        tenant: Tenant,
-        where: tuple[str, str],
-        timeout: float = READ_TIMEOUT_S,
-    ) -> Any:
-        """The tag's latest good reading, waiting up to `timeout` for one (a device that is
-        connecting); MachineUnavailable when none comes."""
-        device, tag = where
-        deadline = time.monotonic() + timeout
+    async def _now(
+        self, tenant: Tenant, wanted: Mapping[str, tuple[str, str]]
+    ) -> dict[str, TagValue]:
+        """The roles' tags read from the PLC now (one request per device), not the latest
+        poll: after a write, the line's answer is seen as soon as it gives it, with no
+        wait for the next poll."""
+        by_device: dict[str, list[tuple[str, str]]] = {}
+        for role, (device, tag) in wanted.items():
+            by_device.setdefault(device, []).append((role, tag))
+        found: dict[str, TagValue] = {}
+        for device, roles in by_device.items():
+            values = await self._read_device(tenant, device, [t for _, t in roles])
+            found.update({role: values[tag] for role, tag in roles})
+        return found
+
+    async def _read_device(
+        self, tenant: Tenant, device: str, tags: list[str]
+    ) -> dict[str, TagValue]:
+        """One read, waiting up to READ_TIMEOUT_S for a device that is (re)connecting
+        (the hub just started, the PLC restarted) before calling the machine unavailable."""
+        deadline = time.monotonic() + READ_TIMEOUT_S
         while True:
             try:
-                value = await self.s.devices.read_tag(tenant, device, tag)
+                return await self.s.devices.read_now(tenant, device, tags)
             except NotFound as exc:
                 raise ConfigurationInvalid(exc.detail) from None
-            if value.quality is Quality.GOOD and value.ts is not None:
-                return value
-            if time.monotonic() >= deadline:
-                why = value.error or f"quality {value.quality.label}"
-                raise MachineUnavailable(f"no good reading of {device}/{tag} ({why})")
-            await asyncio.sleep(POLL_S)
-
-    async def _fresh(
-        self, tenant: Tenant, where: tuple[str, str], since: datetime, timeout: float
-    ) -> None:
-        """Wait up to `timeout` for a good reading of the tag taken at `since` or later."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            reading = await self._reading(tenant, where)
-            if reading.ts is not None and reading.ts >= since:
-                return
-            await asyncio.sleep(POLL_S)
+            except PlcUnavailable as exc:
+                if time.monotonic() >= deadline:
+                    raise MachineUnavailable(f"{device}: {exc.detail}") from None
+            except PlcError as exc:
+                raise LineReadFailed(f"{device}: {exc.detail}") from None
+            await asyncio.sleep(RECONNECT_POLL_S)
 
     async def _line(
         self, tenant: Tenant, status: Mapping[str, tuple[str, str]]
     ) -> tuple[LineState | None, Any]:
-        state = await self._reading(tenant, status["state"])
-        active = await self._reading(tenant, status["active_batch"])
-        return rules.line_state(state.value), active.value
+        now = await self._now(
+            tenant, {"state": status["state"], "active_batch": status["active_batch"]}
+        )
+        state, active = now["state"], now["active_batch"]
+        good = state.quality is Quality.GOOD
+        return (rules.line_state(state.value) if good else None), active.value
 
     async def _write(
         self,
@@ -296,19 +310,15 @@ class Activities:
         reconfigurations made so far, what comes next (start, reconfigure, give_up)."""
         tenant = await self.s.tenant(ctx.tenant)
         status, batch = rules.tag_map(data["status_tags"]), int(data["batch_id"])
-        since, began = self.s.clock.now(), time.monotonic()
+        began = time.monotonic()
         outcome, state = None, None
         while outcome is None:
             waited = time.monotonic() - began
-            reading = await self.s.devices.read_tag(tenant, *status["state"])
-            good = reading.quality is Quality.GOOD and reading.ts is not None
-            state = rules.line_state(reading.value) if good else None
-            if state in STARTED:
-                active = await self._reading(tenant, status["active_batch"])
-                if active.value == batch:  # a re-run after the start
-                    outcome = "ok"
-                    break
-            fresh = good and reading.ts is not None and reading.ts >= since
+            state, active = await self._line(tenant, status)
+            if state in STARTED and active == batch:  # a re-run after the start
+                outcome = "ok"
+                break
+            fresh = state is not None  # read from the PLC now, after the configuration
             outcome = rules.verification(state, fresh, waited, SETTLE_S)
             if outcome is None and waited >= VERIFY_TIMEOUT_S:
                 outcome = "timeout"
@@ -359,18 +369,17 @@ class Activities:
         return {"started": True, "started_at": now, "batch_id": batch}
 
     async def monitor(self, ctx: ActivityContext, data: Any) -> Any:
-        """One reading of the counters and the state, judged (rules.assess). Woken by a
-        line event, it first gives the PLC readings up to EVENT_SETTLE_S to catch up with
-        what the event says (a reading taken after it came)."""
+        """One reading of the counters and the state, read from the PLC now (so a line
+        event that woke the run is seen in it), judged by rules.assess."""
         tenant = await self.s.tenant(ctx.tenant)
         status, batch = rules.tag_map(data["status_tags"]), int(data["batch_id"])
-        if data.get("event"):
-            await self._fresh(tenant, status["state"], self.s.clock.now(), EVENT_SETTLE_S)
-        good = await self._reading(tenant, status["good_count"])
-        scrap = await self._reading(tenant, status["scrap_count"])
-        state = await self._reading(tenant, status["state"])
-        fault = await self._reading(tenant, status["fault_code"])
-        active = await self._reading(tenant, status["active_batch"])
+        roles = ("good_count", "scrap_count", "state", "fault_code", "active_batch")
+        now = await self._now(tenant, {role: status[role] for role in roles})
+        bad = [role for role in roles if now[role].quality is not Quality.GOOD]
+        if bad:
+            raise LineReadFailed(f"the line's {', '.join(bad)} read bad")
+        good, scrap, state = now["good_count"], now["scrap_count"], now["state"]
+        fault, active = now["fault_code"], now["active_batch"]
         sample = {
             "at": good.ts,
             "state": state.value,

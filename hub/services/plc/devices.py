@@ -3,6 +3,7 @@ write a tag (read back and audited), read a tag's latest value, browse, status."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from hub.domain.plc import (
     NotWritable,
     PlcError,
     PlcTimeout,
+    PlcUnavailable,
     Protocol,
     Quality,
     ReadBackMismatch,
@@ -184,6 +186,40 @@ class DeviceService:
         device = await self.get(tenant, device_ref)
         self._tag(device, tag_name)
         return next(v for v in await self.tag_values(device) if v.name == tag_name)
+
+    async def read_now(
+        self, tenant: Tenant, device_ref: str, tag_names: Sequence[str]
+    ) -> dict[str, TagValue]:
+        """The tags read from the PLC now, in one request of the device's session (not the
+        latest poll, which may predate a write the caller just made): what a workflow
+        waits on after commanding a machine. The values are samples too (the latest
+        value and history show them). NotFound for an unknown device or tag; a PlcError
+        (PlcUnavailable when the device is not connected, PlcTimeout...) when it fails."""
+        running = self.supervisor.session_named(tenant.id, device_ref)
+        if running is None:
+            device = await self.get(tenant, device_ref)  # NotFound, else not enabled
+            raise PlcUnavailable(f"device {device.name!r} is not enabled")
+        device = running.device
+        tags = [self._tag(device, name) for name in tag_names]
+        batch = await running.live().read(tags)
+        feed = self.telemetry.feeds.get(device.id)
+        if feed is not None:
+            self.telemetry.ingest(feed, batch)
+        qualities = batch.qualities or [Quality.GOOD] * len(tags)
+        errors = batch.errors or [None] * len(tags)
+        return {
+            tag.name: TagValue(
+                tag.name,
+                tag.scaled(raw) if quality is Quality.GOOD else None,
+                quality,
+                batch.stamps[index] if batch.stamps else batch.ts,
+                tag.unit,
+                errors[index],
+            )
+            for index, (tag, raw, quality) in enumerate(
+                zip(tags, batch.values, qualities, strict=True)
+            )
+        }
 
     async def history(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from connectors.plc.plant_tags import LINE_MODBUS_TAGS
 from hub.bootstrap import Hub
 from hub.domain.audit import ActorType, RequestContext
 from hub.domain.errors import NotFound
@@ -109,3 +110,41 @@ def test_another_tenant_cannot_reach_a_running_device_by_its_name(
         globex = portal.call(hub.tenants.get, "globex")
         portal.call(hub.plc.devices.set_tag, globex, "boiler-1", "interlock", True, OPERATOR)
     assert plant.sim.writes.get("interlock", 0) == 0
+
+
+def test_read_now_sees_the_plc_before_the_next_poll(
+    world: World, hub: Hub, plant: SimThread
+) -> None:
+    """What a workflow waiting on a machine's answer reads: the PLC now, not the last
+    poll (here 60 s old), and the value becomes the tag's latest too."""
+    device = {
+        "name": "line-1",
+        "protocol": "modbus",
+        "endpoint": plant.sim.modbus_endpoint,
+        "poll_interval_ms": 60_000,
+        "tags": LINE_MODBUS_TAGS,
+    }
+    made = world.client.post(BASE, json=device, headers=world.as_("acme-engineer"))
+    assert made.status_code == 201, made.text
+    tags = f"{BASE}/line-1/tags"
+
+    def polled() -> dict[str, Any]:
+        items = world.client.get(tags, headers=world.as_("acme-viewer")).json()["items"]
+        return {t["name"]: t for t in items}
+
+    wait_for(lambda: polled()["fault_code"]["quality"] == "good")
+    assert polled()["fault_code"]["value"] == 0
+    plant.sim.line.fault(7)
+    devices = hub.plc.devices
+    with world.client.portal() as portal:
+        tenant = portal.call(hub.tenants.get, "acme")
+
+        def read() -> dict[str, Any]:
+            return portal.call(devices.read_now, tenant, "line-1", ["fault_code", "state"])
+
+        wait_for(lambda: read()["fault_code"].value == 7)
+        now = read()
+        with pytest.raises(NotFound):
+            portal.call(devices.read_now, tenant, "line-1", ["no_such_tag"])
+    assert now["state"].value == 4 and now["fault_code"].quality.label == "good"
+    assert polled()["fault_code"]["value"] == 7  # the read is the tag's latest value now
