@@ -183,7 +183,7 @@ class DeviceService:
 
     async def read_tag(self, tenant: Tenant, device_ref: str, tag_name: str) -> TagValue:
         """The latest value and quality of one tag (for services and workflow activities)."""
-        device = await self.get(tenant, device_ref)
+        device = await self._current(tenant, device_ref)
         self._tag(device, tag_name)
         return next(v for v in await self.tag_values(device) if v.name == tag_name)
 
@@ -267,8 +267,14 @@ class DeviceService:
         OPC-UA status) or ReadBackMismatch. Refused and failed writes are audited too, once;
         a timed-out one with outcome unknown, since the PLC may still apply it.
         """
-        device = await self.get(tenant, device_ref)
+        device = await self._current(tenant, device_ref)
         return await self._write(tenant, device, self._tag(device, tag_name), value, ctx)
+
+    async def _current(self, tenant: Tenant, device_ref: str) -> Device:
+        """A running device from its session, as it is now (a change restarts the
+        session), without a database read; else (an id, a disabled device) the stored one."""
+        running = self.supervisor.session_named(tenant.id, device_ref)
+        return running.device if running is not None else await self.get(tenant, device_ref)
 
     async def set_tag(
         self, tenant: Tenant, device_ref: str, tag_name: str, value: Any, ctx: RequestContext
@@ -276,8 +282,7 @@ class DeviceService:
         """`write_tag` unless the tag already holds `value` with good quality (None then):
         what an idempotent writer (an interlock) does. A running device is taken from its
         session, as it is now (updates restart the session), without a database read."""
-        running = self.supervisor.session_named(tenant.id, device_ref)
-        device = running.device if running is not None else await self.get(tenant, device_ref)
+        device = await self._current(tenant, device_ref)
         tag = self._tag(device, tag_name)
         if self._holds(device, tag, value):
             return None
