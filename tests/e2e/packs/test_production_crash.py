@@ -11,23 +11,20 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from connectors.plc.plant_sim import LINE_MODBUS_TAGS, free_port
+from connectors.plc.plant_sim import LINE_MODBUS_TAGS
 from hub.engine.activities import ActivityContext, ActivityRegistry
 from hub.services.packs.catalog import DEFAULT_ROOT
 from hub.services.packs.runtime import PackRuntime
 from industry_packs.production_control import activities as pack
 from tests.conftest import LOOPBACK
 from tests.e2e.packs.test_production_e2e import ErpSide
-from tests.e2e.test_workflow_crash import ROOT, Server, _admin
+from tests.e2e.test_workflow_crash import Server, _admin
 from tests.e2e.test_workflow_crash import env as env
 from tests.e2e.test_workflow_crash import servers as servers
 from tests.support.erp import SampleErp, sample_erp  # noqa: F401  (the session fixture)
@@ -92,33 +89,6 @@ def _catalog(root: Path) -> Path:
     )
     manifest.write_text(text)
     return root
-
-
-class Hub(Server):
-    """`hub serve`, which may die (killed by a step) before it answered ready: a run
-    resumes as the hub starts, and its next step may crash it again."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "hub", "serve", "--port", str(self.port)],
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while self.process.poll() is None:
-            try:
-                if httpx.get(f"{self.base}/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "hub serve did not come up"
-            time.sleep(0.1)
 
 
 def _login(base: str) -> dict[str, str]:
@@ -190,7 +160,7 @@ def test_sigkill_after_every_step_posts_one_confirmation_and_starts_once(
             done = _run_until_crash_or_end(server, order_id)
             if done is not None:
                 break
-            server = Hub(env, tmp_path / f"hub-{attempt}.log")
+            server = Server(env, tmp_path / f"hub-{attempt}.log", may_die=True)
             servers.append(server)
         assert done is not None and done["status"] == "completed", done
         assert sorted(p.name for p in crashes.iterdir()) == sorted(STEPS)

@@ -188,6 +188,14 @@ def setup_hub(
     return {"work_center": work_center, "material": material, **parameters}
 
 
+def stocked_order(erp: ErpSide, setup: dict[str, Any], quantity: int) -> str:
+    """A released order of `quantity` for the installed line, its one component (10 in
+    all) in stock: it runs without a material request."""
+    component = "RM-" + setup["work_center"]
+    erp.receive(component, 1000)
+    return erp.create_order(setup["work_center"], setup["material"], quantity, {component: 10})
+
+
 def release(world: World, order_id: str) -> None:
     published = world.client.post(
         f"{BASE}/events",
@@ -431,9 +439,7 @@ def test_a_configuration_the_line_rejects_is_written_again_then_runs(
     scale = 20.0
     with line(scale) as plant:
         setup = setup_hub(world, plant, sample_erp, scale)
-        component = "RM-" + setup["work_center"]
-        erp.receive(component, 1000)
-        order_id = erp.create_order(setup["work_center"], setup["material"], 60, {component: 10})
+        order_id = stocked_order(erp, setup, 60)
         plant.sim.line.reject_next_configuration()
         release(world, order_id)
         run = eventually(lambda: run_of(world, order_id), timeout=30)
@@ -455,9 +461,7 @@ def test_a_rejected_configuration_beyond_the_bound_asks_the_operator(
     scale = 20.0
     with line(scale) as plant:
         setup = setup_hub(world, plant, sample_erp, scale, max_reconfigurations=0)
-        component = "RM-" + setup["work_center"]
-        erp.receive(component, 1000)
-        order_id = erp.create_order(setup["work_center"], setup["material"], 40, {component: 10})
+        order_id = stocked_order(erp, setup, 40)
         plant.sim.line.reject_next_configuration()
         release(world, order_id)
         run = eventually(lambda: run_of(world, order_id), timeout=30)
@@ -479,9 +483,7 @@ def test_a_machine_fault_mid_run_raises_an_alarm_and_a_task_then_completes(
     scale = 5.0  # 10 units/s: the batch of 150 runs 15 s, long enough to fault it
     with line(scale) as plant:
         setup = setup_hub(world, plant, sample_erp, scale)
-        component = "RM-" + setup["work_center"]
-        erp.receive(component, 1000)
-        order_id = erp.create_order(setup["work_center"], setup["material"], 150, {component: 10})
+        order_id = stocked_order(erp, setup, 150)
         release(world, order_id)
         run = eventually(lambda: run_of(world, order_id), timeout=30)
         eventually(lambda: plant.sim.line.state == 2 and plant.sim.line.good > 10, timeout=30)
@@ -529,9 +531,7 @@ def test_an_order_changed_in_the_erp_during_the_run_is_reread_and_confirmed_once
     scale = 10.0  # 20 units/s: 100 units in 5 s
     with line(scale) as plant:
         setup = setup_hub(world, plant, sample_erp, scale)
-        component = "RM-" + setup["work_center"]
-        erp.receive(component, 1000)
-        order_id = erp.create_order(setup["work_center"], setup["material"], 100, {component: 10})
+        order_id = stocked_order(erp, setup, 100)
         release(world, order_id)
         run = eventually(lambda: run_of(world, order_id), timeout=30)
         eventually(lambda: "monitor_production" in completed_steps(world, run["id"]), timeout=30)
@@ -572,9 +572,7 @@ def test_a_line_event_of_the_batch_wakes_the_monitoring_run_at_once(
     with line(scale) as plant:
         # the counters are read every 10 minutes: only the line's event can end it soon
         setup = setup_hub(world, plant, sample_erp, scale, monitor_interval_s=600)
-        component = "RM-" + setup["work_center"]
-        erp.receive(component, 1000)
-        order_id = erp.create_order(setup["work_center"], setup["material"], 40, {component: 10})
+        order_id = stocked_order(erp, setup, 40)
         release(world, order_id)
         run = eventually(lambda: run_of(world, order_id), timeout=30)
         eventually(lambda: ("WaitStarted", "wait_line_event") in steps(world, run["id"]), 30)
@@ -612,9 +610,7 @@ def test_a_rate_off_the_expected_goes_to_the_operator_who_accepts_it(
         setup = setup_hub(
             world, plant, sample_erp, scale, expected_rate=SPEED * scale * 3, rate_tolerance=0.2
         )
-        component = "RM-" + setup["work_center"]
-        erp.receive(component, 1000)
-        order_id = erp.create_order(setup["work_center"], setup["material"], 80, {component: 10})
+        order_id = stocked_order(erp, setup, 80)
         release(world, order_id)
         run = eventually(lambda: run_of(world, order_id), timeout=30)
         task = eventually(lambda: open_task(world, run["id"], "operator_intervention"), timeout=30)

@@ -5,6 +5,8 @@ the ERP, and lets a trial through after its cooldown (a fake clock, no sleeps)."
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -55,9 +57,17 @@ class Clock:
 
 @asynccontextmanager
 async def gateway(
-    erp: SampleErp, version: str, clock: Clock, connects: list[Connection] | None = None
+    erp: SampleErp,
+    version: str,
+    clock: Clock | None = None,
+    connects: list[Connection] | None = None,
+    *,
+    profile: str | None = None,
 ) -> AsyncIterator[EnterpriseGateway]:
-    conn = connection(erp, version)
+    """A gateway over the one connection `erp` of TENANT to the sample ERP (with
+    `profile`, if given), clients pinned to the loopback egress policy; `connects`
+    collects every connection it builds a client for."""
+    conn = dataclasses.replace(connection(erp, version), profile=profile)
 
     async def load(tenant_id: str, name: str) -> Connection:
         if (tenant_id, name) != (TENANT, conn.name):
@@ -70,7 +80,11 @@ async def gateway(
         return ODataClient(c, tenant_pin(LOOPBACK_EGRESS.destination, c.tenant_id))
 
     hub = EnterpriseGateway(
-        load, connect, seconds=clock, failure_threshold=THRESHOLD, cooldown_s=COOLDOWN
+        load,
+        connect,
+        seconds=clock or time.monotonic,
+        failure_threshold=THRESHOLD,
+        cooldown_s=COOLDOWN,
     )
     try:
         yield hub

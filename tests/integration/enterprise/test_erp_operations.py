@@ -11,30 +11,25 @@ references of their own."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
 import pytest
 
-from connectors.enterprise.odata import ODataClient
 from connectors.enterprise.profiles import builtin_profile
-from connectors.outbound.pinned import tenant_pin
-from hub.domain.enterprise import Connection, ErpConflict, PreconditionFailed
+from hub.domain.enterprise import ErpConflict, PreconditionFailed
 from hub.domain.enterprise_profiles import plan
-from hub.domain.errors import NotFound
 from hub.ports.enterprise import EntityQuery
 from hub.services.enterprise.gateway import EnterpriseGateway
 from hub.services.enterprise.operations import run_operation
+from tests.integration.enterprise.test_enterprise_gateway import gateway as connection_gateway
 from tests.integration.enterprise.test_odata_client import (
-    LOOPBACK_EGRESS,
     TENANT,
     VERSIONS,
-    connection,
     run,
     unique,
 )
@@ -62,22 +57,8 @@ def erp(sample_erp: SampleErp) -> Iterator[SampleErp]:
     sample_erp.reset()
 
 
-@asynccontextmanager
-async def gateway(erp: SampleErp, version: str) -> AsyncIterator[EnterpriseGateway]:
-    conn = dataclasses.replace(connection(erp, version), profile=PROFILE)
-
-    async def load(tenant_id: str, name: str) -> Connection:
-        if (tenant_id, name) != (TENANT, conn.name):
-            raise NotFound(f"no connection {name!r}")
-        return conn
-
-    hub = EnterpriseGateway(
-        load, lambda c: ODataClient(c, tenant_pin(LOOPBACK_EGRESS.destination, c.tenant_id))
-    )
-    try:
-        yield hub
-    finally:
-        await hub.close()
+def gateway(erp: SampleErp, version: str) -> AbstractAsyncContextManager[EnterpriseGateway]:
+    return connection_gateway(erp, version, profile=PROFILE)
 
 
 def operations(hub: EnterpriseGateway) -> Op:
