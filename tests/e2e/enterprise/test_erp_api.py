@@ -5,6 +5,7 @@ and Retry-After, and erp.* steps in a workflow, which branches on a stale ETag."
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -102,6 +103,28 @@ def test_names_are_checked_before_a_request_goes_out(world: World, erp: SampleEr
     assert other_tenant.status_code == 404  # acme's connection is not globex's
     viewer = _query(world, "cap", {"entity_set": "Readings", "top": 1}, who="acme-viewer")
     assert viewer.status_code == 403
+
+    # Bounded before anything reaches the ERP: a huge filter, too many names, a negative
+    # or huge top, unknown fields, a body nested past the API's depth.
+    for bad in (
+        {"entity_set": "Readings", "filter": "ID eq 1 or " * 400},
+        {"entity_set": "Readings", "select": ["ID"] * 101},
+        {"entity_set": "Readings", "top": -1},
+        {"entity_set": "Readings", "top": 10**9},
+        {"entity_set": "Readings", "tenant": "globex"},
+        {"entity_set": "x" * 200},
+    ):
+        refused = _query(world, "cap", bad)
+        assert refused.status_code in (400, 422), (bad, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    nested: dict[str, object] = {"entity_set": "Readings"}
+    for _ in range(100):
+        nested = {"filter": nested}
+    deep = world.client.post(
+        f"{URL}/cap/query", content=json.dumps(nested), headers=world.as_(ENGINEER)
+    )
+    assert deep.status_code == 400, deep.text
+    assert erp.stats()["requests"] == before
 
 
 def test_an_erp_failure_is_a_problem_with_its_status_and_retry_after(
