@@ -1,7 +1,8 @@
 """Activities for crash and multi-process tests, loaded by the hub via HUB_ACTIVITY_MODULES.
 
-`slow_effect` records each attempt, waits, then applies its side effect keyed by the
-idempotency key (INSERT OR IGNORE), as a real system deduplicating by that key would. The
+`slow_effect` records each attempt as it starts (`started`), waits, then applies its side
+effect keyed by the idempotency key (INSERT OR IGNORE), as a real system deduplicating by
+that key would. The
 store is a SQLite file named by HUB_TEST_EFFECTS, shared by every process of the test.
 """
 
@@ -23,12 +24,15 @@ def _db() -> sqlite3.Connection:
         "CREATE TABLE IF NOT EXISTS attempts (key TEXT, started REAL, ended REAL, pid INTEGER)"
     )
     conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("CREATE TABLE IF NOT EXISTS started (key TEXT, pid INTEGER)")
     return conn
 
 
 async def slow_effect(ctx: ActivityContext, value: Any) -> Any:
     seconds = float((value or {}).get("seconds", 0))
     started = time.time()
+    with _db() as conn:  # a test may wait for an attempt to be under way
+        conn.execute("INSERT INTO started VALUES (?, ?)", (ctx.idempotency_key, os.getpid()))
     await asyncio.sleep(seconds)
     with _db() as conn:
         conn.execute(
