@@ -14,7 +14,6 @@ budget and a CPU-time limit (:mod:`hub.engine.celbudget`); going over either is 
 from __future__ import annotations
 
 import functools
-import re
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from hub.engine.celbudget import (
     ExpressionLimits,
     expression_budget,
 )
+from hub.engine.celshortcuts import MISSING, Shortcut, shortcut
 from hub.engine.celvalues import (
     HUB_FUNCTIONS,
     ConversionError,
@@ -54,14 +54,6 @@ _TYPE_IDENTIFIERS = frozenset(
     {"bool", "int", "uint", "double", "string", "bytes", "list", "map", "null_type", "type"}
 )
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
-# `input.n`, `steps.a.output`: most templates only pick a value out of the context.
-_MEMBER_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-# `trigger.payload.action in ["activate", "escalate"]`: the usual guard of a trigger. Only
-# plain double-quoted strings (no escapes), whose CEL value is their text as written.
-_PLAIN_STRING = r'"[^"\\\n]*"'
-_MEMBERSHIP = re.compile(
-    rf"({_MEMBER_PATH.pattern})\s+in\s+\[\s*({_PLAIN_STRING}(?:\s*,\s*{_PLAIN_STRING})*)\s*\]"
-)
 
 
 @functools.cache
@@ -84,7 +76,7 @@ class ExpressionError(ValueError):
         self.reason = reason
 
 
-_MISSING = object()
+_MISSING = MISSING
 
 
 class PreparedContext:
@@ -140,13 +132,10 @@ class Expression:
     names: frozenset[str]
     step_refs: frozenset[str]
     _runner: Any = field(compare=False, repr=False)
-    # For a plain member path (`steps.a.output`): its parts, looked up without the CEL
-    # interpreter when every part is there (the result is the same value CEL gives;
-    # anything else, a missing key included, goes through CEL for CEL's own answer).
-    _path: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
-    # For `path in ["a", "b"]`: the strings; a string found at `_path` is looked up in
-    # them without the interpreter (anything else goes through CEL).
-    _among: frozenset[str] | None = field(default=None, compare=False, repr=False)
+    # The common forms (`steps.a.output`, `x in ["a", "b"]`, `has(p) ? q : null`,
+    # `has(p) && q`) answered from the plain context when every part is there; anything
+    # else goes through CEL for CEL's own answer (hub/engine/celshortcuts.py).
+    _fast: Shortcut | None = field(default=None, compare=False, repr=False)
 
     def evaluate(
         self,
@@ -169,17 +158,10 @@ class Expression:
 
     def evaluate_prepared(self, context: PreparedContext) -> Any:
         """As ``evaluate``, charged to the active budget (a fresh default one if none)."""
-        if self._among is not None and self._path is not None:
-            found = context.member(self._path)
-            if isinstance(found, str):
-                return found in self._among
-        elif self._path is not None:
-            found = context.member(self._path)
-            if found is not _MISSING:
-                try:
-                    return to_plain(to_cel(found))
-                except (ConversionError, ValueError, TypeError):
-                    pass  # CEL says what is wrong with the value, in its own words
+        if self._fast is not None:
+            found = self._fast(context.member)
+            if found is not MISSING:
+                return found
         try:
             result = self._runner.evaluate(context.activation(self.names, self.text))
             return to_plain(result)
@@ -224,21 +206,7 @@ def _compile_cached(text: str, variables: frozenset[str]) -> Expression:
         raise ExpressionError(text, "expression nests too deeply") from None
     names, step_refs = _check_names(text, ast, variables)
     runner = _environment().program(ast, functions=HUB_FUNCTIONS)
-    return Expression(text, names, step_refs, runner, *_shortcut(text.strip(), names))
-
-
-def _shortcut(
-    text: str, names: frozenset[str]
-) -> tuple[tuple[str, ...] | None, frozenset[str] | None]:
-    """The member path and, for a membership test, the strings of an expression that can
-    be answered without the interpreter; (None, None) for every other expression."""
-    if _MEMBER_PATH.fullmatch(text) and text.split(".", 1)[0] in names:
-        return tuple(text.split(".")), None
-    membership = _MEMBERSHIP.fullmatch(text)
-    if membership and membership[1].split(".", 1)[0] in names:
-        strings = re.findall(_PLAIN_STRING, membership[2])
-        return tuple(membership[1].split(".")), frozenset(s[1:-1] for s in strings)
-    return None, None
+    return Expression(text, names, step_refs, runner, shortcut(text, names))
 
 
 def _syntax_reason(error: CELParseError) -> str:

@@ -197,9 +197,9 @@ def test_unrepresentable_context_value_is_an_expression_error() -> None:
 )
 def test_a_plain_member_path_gives_what_the_cel_interpreter_gives(path: str) -> None:
     fast = compile_expression(path)
-    assert fast._path is not None
+    assert fast._fast is not None
     slow = compile_expression(f"({path})")  # parenthesised: not a plain path, CEL evaluates
-    assert slow._path is None
+    assert slow._fast is None
     result = fast.evaluate(CONTEXT)
     assert result == slow.evaluate(CONTEXT)
     assert type(result) is type(slow.evaluate(CONTEXT))
@@ -233,9 +233,9 @@ def test_a_value_out_of_cel_range_fails_on_the_fast_path_too() -> None:
 )
 def test_a_membership_guard_gives_what_the_cel_interpreter_gives(text: str, value: object) -> None:
     fast = compile_expression(text)
-    assert fast._among is not None
+    assert fast._fast is not None
     slow = compile_expression(f"({text})")  # parenthesised: CEL evaluates
-    assert slow._among is None
+    assert slow._fast is None
     context = {**CONTEXT, "input": {"action": value}}
     try:
         expected: object = slow.evaluate(context)
@@ -257,7 +257,71 @@ def test_a_membership_guard_gives_what_the_cel_interpreter_gives(text: str, valu
     ],
 )
 def test_other_membership_forms_go_through_the_interpreter(text: str) -> None:
-    assert compile_expression(text)._among is None
+    assert compile_expression(text)._fast is None
+
+
+OPTIONAL = {
+    **CONTEXT,
+    "steps": {
+        **CONTEXT["steps"],
+        "done": {"output": {"ok": True, "n": 3, "none": None}},
+        "odd": {"output": {"ok": "yes"}},
+    },
+    "vars": {"rate": 2.5, "zero": 0},
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "has(steps.done) ? steps.done.output : null",
+        "has(steps.absent) ? steps.absent.output : null",
+        "has(vars.rate) ? vars.rate : 0",
+        "has(vars.gone) ? vars.gone : 0",
+        "has(vars.gone) ? vars.gone : -1.5",
+        'has(vars.gone) ? vars.gone : "none"',
+        "has(vars.rate) ? true : false",
+        "has(steps.done.output.none) ? steps.done.output.none : 7",
+        "has(steps.done) && steps.done.output.ok",
+        "has(steps.absent) && steps.absent.output.ok",
+        "has(steps.odd) && steps.odd.output.ok",  # not a bool: CEL's error
+        "has(steps.done) ? steps.done.output.missing : null",  # a missing key: CEL's error
+        "has(input.tags.first) ? 1 : 2",  # has() on a list: CEL's error
+        "has(steps.nowhere.output) ? 1 : 2",  # the parent is not there: CEL's error
+    ],
+)
+def test_an_optional_value_gives_what_the_cel_interpreter_gives(text: str) -> None:
+    fast = compile_expression(text)
+    assert fast._fast is not None
+    slow = compile_expression(f"({text})")  # parenthesised: CEL evaluates
+    assert slow._fast is None
+    try:
+        expected: object = slow.evaluate(OPTIONAL)
+    except ExpressionError as error:
+        with pytest.raises(ExpressionError) as fast_error:
+            fast.evaluate(OPTIONAL)
+        assert fast_error.value.reason == error.reason
+    else:
+        result = fast.evaluate(OPTIONAL)
+        assert result == expected
+        assert type(result) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "has(steps.done) ? steps.done.output.n + 1 : 0",
+        "has(steps.done) || steps.done.output.ok",
+        "has(steps) ? 1 : 2",  # has() needs a field
+        "has(nothing.x) ? 1 : 2",  # an unknown root is refused when compiled, not here
+    ],
+)
+def test_other_optional_forms_go_through_the_interpreter(text: str) -> None:
+    try:
+        expression = compile_expression(text)
+    except ExpressionError:
+        return
+    assert expression._fast is None
 
 
 def test_a_membership_guard_on_a_missing_key_fails_as_cel_says() -> None:
