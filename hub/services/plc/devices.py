@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.domain.audit import AuditEvent, Outcome, RequestContext
-from hub.domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from hub.domain.errors import Conflict, FieldProblem, HubError, NotFound, ValidationFailed
 from hub.domain.ids import is_id, new_id
 from hub.domain.paging import decode_cursor, encode_cursor
 from hub.domain.plc import (
@@ -296,9 +296,60 @@ class DeviceService:
         current, quality, ts, _ = slot.latest()
         return ts is not None and quality is Quality.GOOD and current == value
 
+    async def write_tags(
+        self,
+        tenant: Tenant,
+        writes: Sequence[tuple[str, str, Any]],
+        ctx: RequestContext,
+    ) -> list[WriteResult]:
+        """`write_tag` for each (device, tag, value) in turn (a configuration: setpoints,
+        then what depends on them), their audit entries written in one transaction, in
+        the order of the writes: once all are made, or with the first failure (audited
+        as `write_tag` audits it), which is then raised."""
+        results: list[WriteResult] = []
+        events: list[AuditEvent] = []
+        try:
+            for device_ref, tag_name, value in writes:
+                device = await self._current(tenant, device_ref)
+                tag = self._tag(device, tag_name)
+                result, event = await self._write_audited_later(
+                    tenant, device, tag, value, ctx, earlier=events
+                )
+                results.append(result)
+                events.append(event)
+        except HubError as exc:
+            if events and not getattr(exc, "audited", False):
+                await self._record_writes(tenant, events, ctx)  # refused before the PLC
+            raise
+        await self._record_writes(tenant, events, ctx)
+        return results
+
     async def _write(
         self, tenant: Tenant, device: Device, tag: Tag, value: Any, ctx: RequestContext
     ) -> WriteResult:
+        result, event = await self._write_audited_later(tenant, device, tag, value, ctx)
+        await self._record_writes(tenant, [event], ctx)
+        return result
+
+    async def _record_writes(
+        self, tenant: Tenant, events: Sequence[AuditEvent], ctx: RequestContext
+    ) -> None:
+        async with self._uow(write=True) as uow:
+            await self._audit.append_many(uow, tenant.id, [(ctx, event) for event in events])
+            await uow.commit()
+
+    async def _write_audited_later(
+        self,
+        tenant: Tenant,
+        device: Device,
+        tag: Tag,
+        value: Any,
+        ctx: RequestContext,
+        earlier: Sequence[AuditEvent] = (),
+    ) -> tuple[WriteResult, AuditEvent]:
+        """The write and its read-back; the audit entry of a write made is returned for
+        the caller to record. A write that fails at the PLC is recorded here, after the
+        `earlier` entries the caller has not recorded yet."""
         if not tag.writable:
             raise NotWritable(f"tag {tag.name!r} of {device.name!r} is not writable")
         problem = tag.value_problem(value)
@@ -326,26 +377,27 @@ class DeviceService:
             # The request may have reached the PLC, which may still apply it: say so, and
             # record the outcome as unknown rather than failed.
             late = PlcTimeout(f"{exc.detail}; {UNKNOWN_WRITE}")
-            await self._write_failed(tenant, device, tag, details, late, ctx, Outcome.UNKNOWN)
+            await self._write_failed(
+                tenant, device, tag, details, late, ctx, Outcome.UNKNOWN, earlier
+            )
             raise late from None
         except (PlcError, NotWritable) as exc:
-            await self._write_failed(tenant, device, tag, details, exc, ctx, Outcome.FAILURE)
+            await self._write_failed(
+                tenant, device, tag, details, exc, ctx, Outcome.FAILURE, earlier
+            )
             raise
         now = self._clock.now()
         feed = self.telemetry.feeds.get(device.id)
         if feed is not None:  # the read-back is a sample: the latest value shows the write
             self.telemetry.ingest(feed, TagBatch([tag], [read_back], now, [Quality.GOOD]))
         written = tag.scaled(read_back)
-        async with self._uow(write=True) as uow:
-            event = AuditEvent(
-                "tag.write",
-                "tag",
-                f"{device.id}/{tag.name}",
-                details={**details, "read_back": _recordable(written)},
-            )
-            await self._audit.record(uow, [tenant.id], ctx, event)
-            await uow.commit()
-        return WriteResult(device.name, tag.name, old, written)
+        event = AuditEvent(
+            "tag.write",
+            "tag",
+            f"{device.id}/{tag.name}",
+            details={**details, "read_back": _recordable(written)},
+        )
+        return WriteResult(device.name, tag.name, old, written), event
 
     async def _write_failed(
         self,
@@ -356,10 +408,14 @@ class DeviceService:
         exc: PlcError | NotWritable,
         ctx: RequestContext,
         outcome: Outcome,
+        earlier: Sequence[AuditEvent] = (),
     ) -> None:
         failed = {**details, "error": exc.detail, "reason": exc.reason}
         event = AuditEvent("tag.write", "tag", f"{device.id}/{tag.name}", outcome, failed)
-        await self._audit.record_now([tenant.id], ctx, event)
+        if earlier:
+            await self._record_writes(tenant, [*earlier, event], ctx)
+        else:
+            await self._audit.record_now([tenant.id], ctx, event)
         exc.audited = True  # the API's failure hook must not record it a second time
 
 
