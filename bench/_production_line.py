@@ -249,8 +249,8 @@ class ScriptSide(LoopThread):
     READY, START written and read back, the counters and state polled until COMPLETE;
     ERP: the confirmation posted (a client reference), the order completed with If-Match
     of the ETag read first (the confirmation moved it: 412, the order read again, the
-    PATCH again with the new ETag, as the pack's complete_order does), the stock of the
-    produced material read (the pack's update_inventory)."""
+    PATCH again with the new ETag, as the pack's complete_production does), the stock of
+    the produced material read (complete_production's last part)."""
 
     def __init__(self, erp: SampleErp, endpoint: str, recipe: dict[str, float]) -> None:
         super().__init__()

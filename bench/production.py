@@ -19,10 +19,11 @@ a line's orders, so a second run would find the line busy; the plain script is a
   Each order: its release published on production/L1/orders/released (the events
   service behind `POST .../events`, audited), then the whole run: prepare_production ->
   check_materials -> configure_machines (4 writes read back) -> verify_configuration ->
-  start_production -> monitor_production -> complete_production (the confirmation) ->
-  complete_order (ETag; the confirmation moved it: 412, read, again) -> update_inventory
-  -> report_production -> notify_stakeholders -> done; the next order is released when the
-  run is `completed` (its notify event, then the run's status read every 2 ms).
+  start_production -> monitor_production -> complete_production (the confirmation; the
+  order completed with its ETag: the confirmation moved it, so 412, read, again; the
+  stock) -> report_production (the report, the stakeholders told) -> done; the next
+  order is released when the run is `completed` (its completion event, then the run's
+  status read every 2 ms).
 - peer ("plain script"): bench/_production_line.py ScriptSide, httpx + pymodbus on one
   event loop making the same ERP and PLC requests per order (order, components, stock per
   component; the four recipe registers written and read back; the state until READY;

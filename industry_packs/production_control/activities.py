@@ -257,25 +257,37 @@ class Activities:
     ) -> Any:
         """Write with read-back (audited by the device service). A command coil may read
         back false already (the line acted on it and dropped it): that is not a failure."""
-        device, tag = where
         try:
-            done = await self.s.devices.write_tag(tenant, device, tag, value, self.s.actor(ctx))
-        except ReadBackMismatch as exc:
-            if command:
+            [done] = await self._write_all(ctx, tenant, [(where, value)])
+        except PlcWriteFailed as exc:
+            if command and isinstance(exc.__cause__, ReadBackMismatch):
                 return None
-            raise PlcWriteFailed(f"{device}/{tag}: {exc.detail}") from None
+            raise
+        return done
+
+    async def _write_all(
+        self, ctx: ActivityContext, tenant: Tenant, writes: list[tuple[tuple[str, str], Any]]
+    ) -> list[Any]:
+        """Writes in turn, each read back, audited together (the device service's
+        write_tags); the values read back. Failures become the pack's typed errors."""
+        try:
+            done = await self.s.devices.write_tags(
+                tenant, [(device, tag, value) for (device, tag), value in writes], self.s.actor(ctx)
+            )
+        except ReadBackMismatch as exc:
+            raise PlcWriteFailed(exc.detail) from exc
         except PlcUnavailable as exc:
-            raise MachineUnavailable(f"{device}/{tag}: {exc.detail}") from None
+            raise MachineUnavailable(exc.detail) from None
         except PlcError as exc:
-            raise PlcWriteFailed(f"{device}/{tag}: {exc.detail}") from None
+            raise PlcWriteFailed(exc.detail) from None
         except NotWritable as exc:
             # a disabled device cannot take work; a read-only tag is a configuration error
             if "not enabled" in exc.detail:
-                raise MachineUnavailable(f"{device}/{tag}: {exc.detail}") from None
-            raise ConfigurationInvalid(f"{device}/{tag}: {exc.detail}") from None
+                raise MachineUnavailable(exc.detail) from None
+            raise ConfigurationInvalid(exc.detail) from None
         except (NotFound, ValidationFailed) as exc:
-            raise ConfigurationInvalid(f"{device}/{tag}: {exc.detail}") from None
-        return done.value
+            raise ConfigurationInvalid(exc.detail) from None
+        return [result.value for result in done]
 
     async def configure_machines(self, ctx: ActivityContext, data: Any) -> Any:
         """The recipe's setpoints, the target quantity and the batch id, each written and
@@ -300,9 +312,9 @@ class Activities:
             "target_qty": int(data["target_qty"]),
             "batch_id": batch,
         }
-        written = {}
-        for role in rules.RECIPE_ROLES:
-            written[role] = await self._write(ctx, tenant, tags[role], values[role])
+        roles = rules.RECIPE_ROLES
+        read_back = await self._write_all(ctx, tenant, [(tags[r], values[r]) for r in roles])
+        written = dict(zip(roles, read_back, strict=True))
         return {"written": written, "written_at": self.s.clock.now().isoformat()}
 
     async def verify_configuration(self, ctx: ActivityContext, data: Any) -> Any:
@@ -440,6 +452,24 @@ class Activities:
 
     # --- back to the ERP ---
 
+    async def complete(self, ctx: ActivityContext, data: Any) -> Any:
+        """The design's `complete_production` on the ERP side, in one step: the
+        confirmation (posted once), the order completed with its ETag, the stock of the
+        material read. Each part is safe to repeat, so the step retries as a whole; a
+        failed stock reading does not fail it (it is reported)."""
+        confirmation = await self.confirm(ctx, data)
+        completion = await self.complete_order(ctx, data)
+        try:
+            inventory, inventory_error = await self.update_inventory(ctx, data), None
+        except ActivityError as exc:
+            inventory, inventory_error = None, {"type": exc.error_type, "message": str(exc)}
+        return {
+            **confirmation,
+            "completion": completion,
+            "inventory": inventory,
+            "inventory_error": inventory_error,
+        }
+
     async def confirm(self, ctx: ActivityContext, data: Any) -> Any:
         """The confirmation (yield, scrap, times), posted once: its client reference is
         this run's, so a repeat is a Conflict, which means it is posted."""
@@ -566,8 +596,18 @@ class Activities:
         started = out.get("start_production") or {}
         final = out.get("monitor_production") or {}
         confirmation = out.get("complete_production") or {}
-        completion = out.get("complete_order") or {}
-        inventory = out.get("update_inventory")
+        # complete_production holds the completion and the stock; before version 1.1 of
+        # the pack they were steps of their own
+        completion = confirmation.get("completion") or out.get("complete_order") or {}
+        inventory = confirmation.get("inventory", out.get("update_inventory"))
+        inventory_error = confirmation.get("inventory_error") or (
+            steps.get("update_inventory") or {}
+        ).get("error")
+        confirmation = {
+            k: v
+            for k, v in confirmation.items()
+            if k not in ("completion", "inventory", "inventory_error")
+        }
         report = {
             "line_id": data.get("line_id"),
             "order_id": prepared.get("order_id"),
@@ -586,12 +626,23 @@ class Activities:
             "etag_conflicts": completion.get("etag_conflicts", 0),
             "changed_during_run": completion.get("changed_during_run") or {},
             "inventory": inventory,
-            "inventory_error": (steps.get("update_inventory") or {}).get("error"),
+            "inventory_error": inventory_error,
             "material_requests": (out.get("request_materials") or {}).get("requests", []),
             "interventions": _interventions(await self.s.history(ctx.run_id)),
         }
         await self.s.record(ctx, "production.report", str(report["order_id"]), **report)
+        if data.get("audience"):  # the design's "stakeholders notified", in the same step
+            report["notified"] = await self._tell(ctx, data, report)
         return report
+
+    async def _tell(self, ctx: ActivityContext, data: Any, report: dict[str, Any]) -> Any:
+        """The completion published on production/{line}/orders/completed and sent to
+        the audience; a notification that fails is in the report, and does not repeat
+        the report (its audit entry is written once)."""
+        line = data.get("line_id")
+        await ctx.publish(f"production/{line}/orders/completed", {"run_id": ctx.run_id, **report})
+        sent = await self._send_quietly(ctx, str(data["audience"]), str(data["kind"]), report)
+        return {"audience": data["audience"], "sent": sent}
 
     # --- telling people ---
 
@@ -768,6 +819,7 @@ NAMES = (
     "start",
     "monitor",
     "resume",
+    "complete",
     "confirm",
     "complete_order",
     "update_inventory",

@@ -1,6 +1,7 @@
 """Exactly once across crashes (issue 16, item 5): `hub serve` is killed with SIGKILL after
 every activity of a production-control run has done its work and before its completion
-is recorded (each step once), and started again each time. The run still ends with one
+is recorded (each step once), and between the ERP writes of complete_production, and
+started again each time. The run still ends with one
 confirmation in the ERP, the order completed, and one START of the batch on the PLC.
 
 The hub runs this pack from a catalog of the test's own whose `activities` module is this
@@ -41,36 +42,60 @@ STEPS = (
     "start_production",
     "monitor_production",
     "complete_production",
-    "complete_order",
-    "update_inventory",
     "report_production",
-    "notify_stakeholders",
 )
 Activity = Callable[[ActivityContext, Any], Awaitable[Any]]
 
 
+# Inside complete_production, after each of its ERP writes but the last: the re-run finds
+# the confirmation posted (a Conflict) and the order completed by this run.
+PARTS = ("complete_production.confirm", "complete_production.complete_order")
+
+
+def _crash_once(ctx: ActivityContext, point: str) -> None:
+    """SIGKILL of this process the first time a production-control run passes `point`
+    (a marker file per point in HUB_TEST_CRASH_DIR)."""
+    folder = os.environ.get(CRASH_DIR)
+    if folder and ctx.workflow == "production-control":
+        marker = Path(folder) / point
+        if not marker.exists():
+            marker.write_text(ctx.idempotency_key)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _crashing(fn: Activity) -> Activity:
-    """`fn`, then SIGKILL of this process the first time each step of a production-control
-    run completes (a marker file per step in HUB_TEST_CRASH_DIR): the work is done, its
+    """`fn`, then a crash the first time each step completes: the work is done, its
     completion not recorded."""
 
     async def activity(ctx: ActivityContext, value: Any) -> Any:
         result = await fn(ctx, value)
-        folder = os.environ.get(CRASH_DIR)
-        if folder and ctx.workflow == "production-control" and ctx.step_id in STEPS:
-            marker = Path(folder) / ctx.step_id
-            if not marker.exists():
-                marker.write_text(ctx.idempotency_key)
-                os.kill(os.getpid(), signal.SIGKILL)
+        if ctx.step_id in STEPS:
+            _crash_once(ctx, ctx.step_id)
         return result
 
     return activity
 
 
+class CrashingActivities(pack.Activities):
+    """The pack's activities, crashing between complete_production's ERP writes too."""
+
+    async def confirm(self, ctx: ActivityContext, data: Any) -> Any:
+        result = await super().confirm(ctx, data)
+        if ctx.step_id == "complete_production":
+            _crash_once(ctx, PARTS[0])
+        return result
+
+    async def complete_order(self, ctx: ActivityContext, data: Any) -> Any:
+        result = await super().complete_order(ctx, data)
+        if ctx.step_id == "complete_production":
+            _crash_once(ctx, PARTS[1])
+        return result
+
+
 def register(registry: ActivityRegistry, services: PackRuntime | None = None) -> None:
     """The pack's activities, each crashing once (the test catalog's activities module)."""
     assert services is not None
-    activities = pack.Activities(services)
+    activities = CrashingActivities(services)
     for name in pack.NAMES:
         registry.register(pack.PREFIX + name, _crashing(getattr(activities, name)))
 
@@ -156,14 +181,14 @@ def test_sigkill_after_every_step_posts_one_confirmation_and_starts_once(
 
         # Each crash: start the hub again, until the run has finished.
         done: dict[str, Any] | None = None
-        for attempt in range(1, len(STEPS) + 3):
+        for attempt in range(1, len(STEPS) + len(PARTS) + 3):
             done = _run_until_crash_or_end(server, order_id)
             if done is not None:
                 break
             server = Server(env, tmp_path / f"hub-{attempt}.log", may_die=True)
             servers.append(server)
         assert done is not None and done["status"] == "completed", done
-        assert sorted(p.name for p in crashes.iterdir()) == sorted(STEPS)
+        assert sorted(p.name for p in crashes.iterdir()) == sorted(STEPS + PARTS)
 
         batch = done["output"]["batch_id"]
         assert plant.sim.line.starts[batch] == 1

@@ -129,12 +129,12 @@ def test_an_install_publishes_the_workflows_and_the_fault_alarm(
     body = installed.json()
     assert body["parameters"]["notification_channels"] == "***"
     assert body["resources"]["workflows"] == {
-        "production-release-poller": "1.0.0",
-        "production-reconcile": "1.0.0",
-        "production-control": "1.0.0",
+        "production-release-poller": "1.1.0",
+        "production-reconcile": "1.1.0",
+        "production-control": "1.1.0",
     }
     eng = world.as_("acme-engineer")
-    published = world.client.get(f"{BASE}/workflows/production-control/1.0.0", headers=eng)
+    published = world.client.get(f"{BASE}/workflows/production-control/1.1.0", headers=eng)
     definition = published.json()
     assert definition["triggers"][0]["event"] == "production/line-1/orders/released"
     assert definition["steps"]["wait_line_event"]["timeout"] == 10
