@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -229,14 +230,33 @@ steps:
     )
     now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
     with client.portal() as portal:
+        # The hub's own cron loop, on the real clock, is stopped: its ticks would move the
+        # slot this test's clock is in.
+        loop_task = hub.triggers._task
+        assert loop_task is not None
+        portal.call(_cancelled, loop_task)
         first = portal.call(hub.triggers.fire_due, now)  # first sight: remembered, not fired
         second = portal.call(hub.triggers.fire_due, now + timedelta(hours=1))
         again = portal.call(hub.triggers.fire_due, now + timedelta(hours=1, minutes=5))
-    assert (first, second, again) == (0, 1, 0)
+        # Within a slot already claimed, a tick does not even ask the database.
+        claim, asked = hub.triggers._claim_slot, []
+
+        async def counted(tenant: str, workflow: str, index: int, slot: datetime) -> bool:
+            asked.append(slot)
+            return await claim(tenant, workflow, index, slot)
+
+        hub.triggers._claim_slot = counted  # type: ignore[method-assign]
+        try:
+            quiet = portal.call(hub.triggers.fire_due, now + timedelta(hours=1, minutes=29))
+        finally:
+            hub.triggers._claim_slot = claim  # type: ignore[method-assign]
+        assert now.replace(minute=0) + timedelta(hours=1) not in asked
+        later = portal.call(hub.triggers.fire_due, now + timedelta(hours=2))
+    assert (first, second, again, quiet, later) == (0, 1, 0, 0, 1)
     runs = client.get(
         "/api/v1/tenants/acme/runs", params={"workflow": "hourly"}, headers=eng
     ).json()["items"]
-    assert len(runs) == 1
+    assert len(runs) == 2
 
 
 TIMER = """
@@ -264,3 +284,8 @@ def test_a_restarted_hub_resumes_unfinished_runs(world: World, settings: Setting
 @pytest.fixture(autouse=True)
 def _quiet(caplog: Any) -> None:
     caplog.set_level("WARNING")
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -55,6 +55,9 @@ class TriggerService:
         self._tick = tick_seconds
         self._unsubscribe: list[Any] = []
         self._crons: list[tuple[str, str, str, int, CronTrigger]] = []
+        # Per cron trigger, the slot last claimed (or found claimed) and the next one: until
+        # then a tick has nothing to do (no parsing, no transaction every second).
+        self._slots: dict[tuple[str, str, int, str], tuple[datetime, datetime]] = {}
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe_waits: Callable[[], None] | None = None
         self._tenants: dict[str, Tenant] = {}
@@ -88,6 +91,7 @@ class TriggerService:
             undo()
         self._unsubscribe.clear()
         self._crons.clear()
+        self._slots.clear()
         async with self._uow() as uow:
             latest = await uow.workflows.all_latest()
             off = await uow.packs.inactive_workflows()  # of uninstalled industry packs
@@ -217,8 +221,15 @@ class TriggerService:
     async def fire_due(self, now: datetime) -> int:
         fired = 0
         for tenant_id, workflow, version, index, trigger in list(self._crons):
+            seen = (tenant_id, workflow, index, trigger.cron)
+            known = self._slots.get(seen)
+            if known is not None and known[0] <= now < known[1]:
+                continue  # this slot was claimed here, or found claimed, already
             slot = croniter(trigger.cron, now).get_prev(datetime)
-            if await self._claim_slot(tenant_id, workflow, index, slot):
+            following = croniter(trigger.cron, now).get_next(datetime)
+            claimed = await self._claim_slot(tenant_id, workflow, index, slot)
+            self._slots[seen] = (slot, following)
+            if claimed:
                 context = {"trigger": {"fired_at": slot.isoformat()}}
                 run_input = (
                     await evaluate_bounded(self._metrics, trigger.input.render, context)
