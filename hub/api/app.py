@@ -18,6 +18,7 @@ from hub.api.audit import AuditController, public_key
 from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
 from hub.api.body_depth import body_depth_middleware
+from hub.api.console.app import console_handlers
 from hub.api.contracts import document_problems
 from hub.api.deps import hub_dependency
 from hub.api.devices import DeviceController
@@ -79,6 +80,7 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             ready,
             metrics,  # issue 12: token or platform admin only
             docs_assets(),  # issue 14: the docs page's files, no CDN
+            *console_handlers(the_hub),  # issue 17: the operator console at /ui/
         ],
         dependencies={"hub": hub_dependency(the_hub)},
         exception_handlers=EXCEPTION_HANDLERS,
