@@ -3,11 +3,33 @@ its nav entry takes its place in nav.NAV_ORDER whatever its place in this list."
 
 from __future__ import annotations
 
-from hub.api.console import home, overview, signin
+from hub.api.console import (
+    admin,
+    alarms,
+    audit,
+    devices,
+    home,
+    incidents,
+    overview,
+    packs,
+    runs,
+    signin,
+    tasks,
+    workflows,
+)
 from hub.api.console.nav import Page
 
 PAGES: tuple[Page, ...] = (
     signin.PAGE,
     home.PAGE,
     overview.PAGE,
+    runs.PAGE,
+    workflows.PAGE,
+    alarms.PAGE,
+    tasks.PAGE,
+    incidents.PAGE,
+    audit.PAGE,
+    devices.PAGE,
+    packs.PAGE,
+    admin.PAGE,
 )
