@@ -6,8 +6,8 @@ Starts `hub demo` on free ports in a temporary data directory, raises the demo's
 (the setpoint written to 12 bar through the API, as the demo's banner suggests) so there
 are alarms, a safety run, a task and an incident to see, signs in to the console in
 Debian's chromium (Playwright; no browser download) as the demo's platform administrator,
-and saves one PNG per page of the side navigation at 1366x768, plus a run's page and an
-alarm's page. Run it again after changing a page; the pictures are never edited by hand.
+and saves one PNG per page of the side navigation at 1366x768, plus a run's, an alarm's
+and a device's page. Run it again after changing a page; the pictures are never edited by hand.
 """
 
 from __future__ import annotations
@@ -113,7 +113,12 @@ def shoot(base: str, out: Path) -> list[Path]:
                  for i in range(links.count())]  # fmt: skip
         for label, href in pages:
             taken.append(_capture(page, f"{base}{href}", out, _slug(label)))
-        for kind, pattern in (("run", r"/runs/[^/?#\"]+$"), ("alarm", r"/alarms/[^/?#\"]+$")):
+        details = (
+            ("run", r"/runs/[^/?#]+$"),
+            ("alarm", r"/alarms/[^/?#]+$"),
+            ("device", r"/devices/[^/?#]+([?].*)?$"),
+        )
+        for kind, pattern in details:
             listed = next((href for label, href in pages if label.lower().startswith(kind)), None)
             if listed is None:
                 continue

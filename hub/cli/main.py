@@ -153,7 +153,8 @@ def _print_demo(accounts: list[tuple[str, str, str]], host: str, port: int) -> N
     for username, password, role in accounts:
         print(f"  {role:<15} {username:<15} {password}")
     print(
-        f"\nAPI      {base}/api/v1\nAPI docs {base}/schema\n"
+        f"\nconsole  {base}/  (sign in as {DEMO_ADMIN} / {accounts[0][1]})\n"
+        f"API      {base}/api/v1\nAPI docs {base}/schema\n"
         f"try      curl -s {base}/api/v1/auth/login -H 'content-type: application/json' "
         f'-d \'{{"username": "{DEMO_ADMIN}", "password": "{accounts[0][1]}"}}\'\n'
     )
