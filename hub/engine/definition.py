@@ -41,6 +41,7 @@ from typing import Any
 from croniter import croniter
 
 from hub.engine.activities import InputValidator
+from hub.engine.concurrency import KEY_VARIABLES, MAX_LIMIT
 from hub.engine.fields import Collector, Reader, describe_type
 from hub.engine.graph import check_graph
 from hub.engine.loading import UnsupportedContentType, load_definition_text
@@ -48,6 +49,7 @@ from hub.engine.model import (
     ActivityStep,
     Compensation,
     Completion,
+    Concurrency,
     CronTrigger,
     DecisionRule,
     DecisionStep,
@@ -80,6 +82,7 @@ __all__ = [
     "ActivityStep",
     "Compensation",
     "Completion",
+    "Concurrency",
     "CronTrigger",
     "DecisionRule",
     "DecisionStep",
@@ -115,7 +118,7 @@ STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 TRIGGER_VARIABLES = frozenset({"trigger"})
 _TOP_FIELDS = (
     "name", "version", "description", "input_schema", "output_schema", "triggers", "start",
-    "steps", "vars",
+    "steps", "vars", "concurrency",
 )  # fmt: skip
 
 
@@ -148,6 +151,7 @@ def parse_definition(
     if start is not None and declared and start not in declared:
         top.problem("start", f"unknown step {start!r}")
     variables = _vars(top)
+    concurrency = _concurrency(top)
     check_graph(steps, start, collector, declared)
     _check_step_reads(collector, declared)
     if collector.problems:
@@ -163,6 +167,7 @@ def parse_definition(
         steps=MappingProxyType(steps),
         output_schema=output_schema,
         vars=MappingProxyType(variables),
+        concurrency=concurrency,
     )
 
 
@@ -174,6 +179,39 @@ def _vars(top: Reader) -> dict[str, Any]:
         top.problem("vars", f"must be a mapping of names to values, got {describe_type(raw)}")
         return {}
     return dict(raw)
+
+
+def _concurrency(top: Reader) -> Concurrency | None:
+    """``concurrency: {key, limit?}``: a key template over ``input`` and ``vars`` (rendered
+    when a run is created, before any step ran) and how many runs of a key may be active
+    at once (1 to ``MAX_LIMIT``, default 1)."""
+    reader = top.child("concurrency", allowed=("key", "limit"))
+    if reader is None:
+        return None
+    raw_key = reader.get("key")
+    key = None
+    if raw_key is None:
+        reader.problem("key", 'is required: a template such as "${vars.line_id}"')
+    elif not isinstance(raw_key, str) or not raw_key.strip():
+        reader.problem(
+            "key",
+            'must be a non-empty string template such as "${vars.line_id}", '
+            f"got {describe_type(raw_key)}",
+        )
+    else:
+        key = reader.template("key", variables=KEY_VARIABLES)
+    limit = reader.get("limit")
+    if limit is None:
+        limit = 1
+    elif isinstance(limit, bool) or not isinstance(limit, int):
+        reader.problem(
+            "limit", f"must be a whole number from 1 to {MAX_LIMIT}, got {describe_type(limit)}"
+        )
+        limit = 1
+    elif not 1 <= limit <= MAX_LIMIT:
+        reader.problem("limit", f"must be from 1 to {MAX_LIMIT}, got {limit}")
+        limit = 1
+    return Concurrency(key, limit) if key is not None else None
 
 
 def validate_input(definition: WorkflowDefinition, value: Any) -> list[str]:

@@ -40,6 +40,7 @@ class EventType(StrEnum):
 
 
 class RunStatus(StrEnum):
+    QUEUED = "queued"  # created, waiting for a slot of its concurrency key; no history yet
     RUNNING = "running"
     WAITING = "waiting"
     SUSPENDED = "suspended"
@@ -140,6 +141,8 @@ def apply(state: RunState, event: Event) -> None:
     if kind is EventType.RUN_STARTED:
         state.input = data.get("input")
         state.started_at = event.ts
+        if state.status is RunStatus.QUEUED:
+            state.status = RunStatus.RUNNING
     elif kind is EventType.STEP_SCHEDULED and step:
         s = state.step(step)
         s.status, s.attempt, s.input, s.error = "scheduled", 1, data.get("input"), None

@@ -276,6 +276,15 @@ Trigger = EventTrigger | CronTrigger
 
 
 @dataclass(frozen=True)
+class Concurrency:
+    """Runs of one workflow (any version) in one tenant whose ``key`` renders the same
+    are active at most ``limit`` at a time; the others queue, first created first."""
+
+    key: Template  # over ``input`` and ``vars``, rendered when the run is created
+    limit: int = 1
+
+
+@dataclass(frozen=True)
 class WorkflowDefinition:
     name: str
     version: str
@@ -288,6 +297,7 @@ class WorkflowDefinition:
     # Constants the expressions read as ``vars`` (an industry pack's parameters): data,
     # never templated, so no value can change what an expression means.
     vars: Mapping[str, Any] = field(default_factory=dict)
+    concurrency: Concurrency | None = None
 
     @property
     def ref(self) -> str:

@@ -1,6 +1,7 @@
 """The run queries whose cost must not grow with stored runs (issue 13, item 5): each page
 of the runs list walks an index in order and stops at its limit, the hub_runs gauge reads
-only runs in flight, and the retention purge reads only runs older than its cutoff."""
+only runs in flight, and the retention purge reads only runs older than its cutoff. A
+concurrency key's runs are read through their own index, and its lock holds writers off."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.engine.history import RunStatus
@@ -50,6 +52,7 @@ def _row(tenant: str, i: int, at: datetime, **extra: Any) -> dict[str, Any]:
         "parent_step": None,
         "created_at": at,
         "updated_at": at,
+        "concurrency_key": None,
         **extra,
     }
 
@@ -65,8 +68,8 @@ async def _with_store(
         await engine.dispose()
 
 
-async def _plan(conn: AsyncConnection, call: Callable[[], Awaitable[Any]]) -> str:
-    """The database's plan for the SELECT that `call` runs, as one text."""
+async def _plan(conn: AsyncConnection, call: Callable[[], Awaitable[Any]], nth: int = 0) -> str:
+    """The database's plan for the (`nth`) SELECT that `call` runs, as one text."""
     seen: list[tuple[str, Any]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -77,7 +80,8 @@ async def _plan(conn: AsyncConnection, call: Callable[[], Awaitable[Any]]) -> st
         await call()
     finally:
         event.remove(conn.sync_engine, "before_cursor_execute", capture)
-    statement, parameters = next(s for s in seen if s[0].lstrip().upper().startswith("SELECT"))
+    selects = [s for s in seen if s[0].lstrip().upper().startswith("SELECT")]
+    statement, parameters = selects[nth]
     if conn.dialect.name == "postgresql":
         # With sorts and full scans priced out, a plan still holding one has no index to use.
         await conn.exec_driver_sql("SET LOCAL enable_sort = off")
@@ -129,6 +133,88 @@ def test_the_purge_reads_only_runs_older_than_its_cutoff(settings: Settings) -> 
         assert "SCAN" not in plan and "(id<?)" in plan, plan
     else:
         assert "Seq Scan" not in plan and "pk_workflow_runs" in plan, plan
+
+
+@pytest.mark.parametrize("nth", [0, 1])
+def test_a_keys_active_runs_and_queue_are_read_through_their_index(
+    settings: Settings, nth: int
+) -> None:
+    async def body(conn: AsyncConnection, repo: SqlWorkflows) -> tuple[str, str]:
+        slots = lambda: repo.concurrency_slots(TENANT, "wf-1", "L1", 5)  # noqa: E731
+        return await _plan(conn, slots, nth), conn.dialect.name
+
+    plan, dialect = asyncio.run(_with_store(settings.database_url, body))
+    # the active runs may as well be found among the runs in flight (PostgreSQL picks
+    # either on a small table); the queue only through the key's index, in its order
+    indexes = ("ix_workflow_runs_concurrency", "ix_workflow_runs_live")[: 2 if nth == 0 else 1]
+    assert any(index in plan for index in indexes), plan
+    assert not _sorts(plan, dialect), plan
+
+
+def test_the_keys_with_a_queue_are_found_through_the_index(settings: Settings) -> None:
+    async def body(conn: AsyncConnection, repo: SqlWorkflows) -> str:
+        return await _plan(conn, lambda: repo.queued_keys(10))
+
+    plan = asyncio.run(_with_store(settings.database_url, body))
+    assert "ix_workflow_runs_concurrency" in plan, plan
+
+
+def test_a_keys_queue_in_creation_order_and_its_active_runs(settings: Settings) -> None:
+    now = datetime.now(UTC)
+    keyed = {"workflow": "wf-1", "concurrency_key": "L1"}
+    rows = [
+        _row(TENANT, 0, now, status="running", **keyed),
+        _row(TENANT, 1, now, status="suspended", **keyed),
+        _row(TENANT, 2, now, status="completed", **keyed),
+        _row(TENANT, 3, now + timedelta(seconds=2), status="queued", **keyed),
+        _row(TENANT, 4, now + timedelta(seconds=1), status="queued", **keyed),
+        _row(TENANT, 5, now, status="queued", workflow="wf-1", concurrency_key="L2"),
+        _row(TENANT, 6, now, status="queued", workflow="wf-2", concurrency_key="L1"),
+        _row(OTHER, 7, now, status="queued", **keyed),
+        _row(TENANT, 8, now, status="running", workflow="wf-1"),  # no key
+    ]
+
+    async def body(conn: AsyncConnection, repo: SqlWorkflows) -> Any:
+        await _fill(conn, rows)
+        return await repo.concurrency_slots(TENANT, "wf-1", "L1", 5), await repo.queued_keys(10)
+
+    (active, queued), keys = asyncio.run(_with_store(settings.database_url, body))
+    assert sorted(active) == sorted(r["id"] for r in rows[:2])
+    assert [q["id"] for q in queued] == [rows[4]["id"], rows[3]["id"]]
+    assert not any(q["started"] for q in queued)
+    assert sorted(keys) == sorted(
+        [(TENANT, "wf-1", "L1"), (TENANT, "wf-1", "L2"), (TENANT, "wf-2", "L1"),
+         (OTHER, "wf-1", "L1")]
+    )  # fmt: skip
+
+
+def test_a_keys_lock_holds_a_second_writer_until_commit(settings: Settings) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("SQLite's write lock serialises every writer already")
+
+    async def body() -> list[str]:
+        engine = create_engine(settings.database_url)
+        seen: list[str] = []
+        try:
+            async with engine.connect() as first, engine.connect() as second:
+                await SqlWorkflows(first).lock_concurrency_keys([(TENANT, "wf", "L1")])
+                await second.exec_driver_sql("SET lock_timeout = '200ms'")
+                try:
+                    await SqlWorkflows(second).lock_concurrency_keys([(TENANT, "wf", "L1")])
+                except DBAPIError:
+                    seen.append("held")
+                await second.rollback()
+                await SqlWorkflows(second).lock_concurrency_keys([(TENANT, "wf", "L2")])
+                seen.append("other key free")
+                await first.commit()
+                await SqlWorkflows(second).lock_concurrency_keys([(TENANT, "wf", "L1")])
+                seen.append("taken after commit")
+                await second.rollback()
+        finally:
+            await engine.dispose()
+        return seen
+
+    assert asyncio.run(body()) == ["held", "other key free", "taken after commit"]
 
 
 def test_live_statuses_are_the_unfinished_run_statuses() -> None:

@@ -16,6 +16,20 @@ Json = Annotated[Any, msgspec.Meta(description="any JSON value")]
 Object = dict[str, Any]
 
 
+class ConcurrencyIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Runs of this workflow (any version) whose key renders the same are active at most
+    `limit` at a time; the others wait in status `queued` and start in creation order."""
+
+    key: Annotated[
+        str,
+        msgspec.Meta(
+            description='a template over `input` and `vars`, e.g. "${vars.line_id}", '
+            "rendered when a run is created; null or empty: the run has no key"
+        ),
+    ]
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+
+
 class WorkflowDefinitionIn(msgspec.Struct):
     """A workflow definition (docs/WORKFLOWS.md), in YAML or JSON."""
 
@@ -34,6 +48,7 @@ class WorkflowDefinitionIn(msgspec.Struct):
     output_schema: Object | None = None
     triggers: list[Object] | None = None
     vars: Object | None = None
+    concurrency: ConcurrencyIn | None = None
 
 
 class StartRunIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -81,12 +96,14 @@ class WorkflowDefinitionOut(msgspec.Struct):
     output_schema: Object | None = None
     triggers: list[Object] | None = None
     vars: Object | None = None
+    concurrency: Object | None = None
 
 
 RunStatus = Annotated[
     str,
     msgspec.Meta(
-        description="pending, running, waiting, suspended, completed, failed or cancelled"
+        description="queued (waiting for a slot of its concurrency key), running, waiting, "
+        "suspended, completed, failed or cancelled"
     ),
 ]
 
@@ -104,6 +121,10 @@ class RunOut(msgspec.Struct):
     parent_run_id: str | None
     created_at: datetime
     updated_at: datetime
+    concurrency_key: Annotated[
+        str | None,
+        msgspec.Meta(description="the run's concurrency key, when its workflow has one"),
+    ] = None
 
 
 class RunList(msgspec.Struct):

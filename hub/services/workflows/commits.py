@@ -12,6 +12,13 @@ transition, are then paid once per batch (as audit appends already are).
 
 If a batch fails as a whole (a constraint, a lost connection), every transition in it is
 retried alone, so one bad transition fails only itself.
+
+Runs with a concurrency key (hub/engine/concurrency.py) are decided here too, under a lock
+of their key (an advisory lock on PostgreSQL; SQLite's write lock): the transition that
+starts such a run is written only if the run may start now, otherwise the run is written
+(or stays) `queued`, and the transition that finishes one gives the next queued runs of
+its key their start task, leased to this worker, in the same commit. Transitions of runs
+without a key, and the other transitions of keyed runs, take no lock and read nothing more.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub.domain.audit import AuditEvent, RequestContext
-from hub.engine.history import RunState, RunStatus
+from hub.engine.concurrency import may_start
+from hub.engine.history import EventType, RunState, RunStatus
 from hub.engine.interpreter import Transition
 from hub.ports import Clock, EngineMetrics, UnitOfWork, UnitOfWorkFactory
 from hub.services.audit.log import AuditLog
@@ -72,6 +80,25 @@ class Pending:
     status: RunStatus | None = None
     values: dict[str, Any] = field(default_factory=dict)
     written: bool = False
+    # The run may not start yet (its concurrency key's slots are taken): the transition
+    # starting it is not written; the run is written, or stays, queued.
+    queued: bool = False
+
+    @property
+    def key_decision(self) -> str | None:
+        """ "start" or "finish" for a transition that takes or frees a slot of the run's
+        concurrency key (decided under the key's lock), else None. A run that starts and
+        ends in one transition (a first step that is an end) is a start."""
+        if not self.run.get("concurrency_key"):
+            return None
+        events = self.transition.events
+        if self.new_run is not None or (
+            self.before == 1 and events and events[0].type is EventType.RUN_STARTED
+        ):
+            return "start"
+        if self.transition.finished:  # completed, failed, cancelled (queued or not)
+            return "finish"
+        return None
 
 
 class TransitionCommitter:
@@ -172,6 +199,7 @@ class TransitionCommitter:
         lease_until = now + timedelta(seconds=self._lease_seconds)
         pending.now = now
         pending.status, pending.values = projection(pending.state, now)
+        pending.queued = False
         pending.rows = []
         for t in pending.transition.tasks:
             mine = t.due <= now and self._running()
@@ -215,22 +243,164 @@ class TransitionCommitter:
             else:
                 moving.add(run_id)
                 accepted.append(pending)
+        await self._decide_keys(uow, accepted)
         return accepted, answers
+
+    # --- concurrency keys ---
+
+    async def _decide_keys(self, uow: UnitOfWork, accepted: list[Pending]) -> None:
+        """Under the lock of each concurrency key the batch starts or finishes a run of:
+        hold back the starts that find no free slot, and give the queued runs that may
+        start now (a slot freed) their start task."""
+        groups: dict[tuple[str, str, str], list[Pending]] = {}
+        for pending in accepted:
+            if pending.key_decision is not None:
+                run = pending.run
+                key = (run["tenant_id"], run["workflow"], run["concurrency_key"])
+                groups.setdefault(key, []).append(pending)
+        if not groups:
+            return
+        await uow.workflows.lock_concurrency_keys(list(groups))
+        for key, members in sorted(groups.items()):
+            await self._decide_key(uow, key, members)
+
+    async def _decide_key(
+        self, uow: UnitOfWork, key: tuple[str, str, str], members: list[Pending]
+    ) -> None:
+        tenant_id, workflow, value = key
+        limit = await self._limit(tenant_id, workflow, members[0].run["version"])
+        enough = limit + len(members)  # finishing members leave at most that many places
+        active, queued = await uow.workflows.concurrency_slots(
+            tenant_id, workflow, value, enough + 1
+        )
+        starts = [p for p in members if p.key_decision == "start"]
+        created = sorted(
+            (p for p in starts if p.new_run is not None),
+            key=lambda p: (p.run["created_at"], p.run["id"]),
+        )
+        arriving = [p.run["id"] for p in created]
+        finishing = {p.run["id"] for p in members if p.key_decision == "finish"}
+        instant = {p.run["id"] for p in starts if p.transition.finished}
+        chosen: set[str] = set()
+        while True:  # a run chosen that also ends at once frees its slot for the next
+            found = chosen | set(
+                may_start(
+                    limit,
+                    active,
+                    [q["id"] for q in queued],
+                    finishing=finishing | (chosen & instant),
+                    # behind a queue longer than was read, no new run can start
+                    arriving=arriving if len(queued) <= enough else [],
+                )
+            )
+            if found == chosen:
+                break
+            chosen = found
+        starting = {p.run["id"] for p in starts}
+        for pending in starts:
+            if pending.run["id"] not in chosen:
+                _hold(pending)
+        frees = finishing | (chosen & instant)
+        carrier = next((p for p in members if p.run["id"] in frees), members[0])
+        for row in self._start_rows(tenant_id, queued, chosen - starting, carrier.now):
+            carrier.rows.append(row)
+            if row["lease_owner"]:
+                carrier.local.append(_claimed(row))
+
+    async def _limit(self, tenant_id: str, workflow: str, version: str) -> int:
+        """The key's limit as the deciding run's version says (1 if it says none)."""
+        definition = await self._definitions.get(tenant_id, workflow, version)
+        concurrency = getattr(definition, "concurrency", None)
+        return concurrency.limit if concurrency is not None else 1
+
+    def _start_rows(
+        self,
+        tenant_id: str,
+        queued: list[dict[str, Any]],
+        chosen: set[str],
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """Start tasks for the chosen queued runs that have none yet, due now and leased
+        to this worker (a crash leaves them to any worker once the lease expires)."""
+        mine = self._running()
+        return [
+            task_row(
+                {"tenant_id": tenant_id, "id": q["id"], "priority": q["priority"]},
+                kind="start",
+                step=None,
+                attempt=1,
+                due=now,
+                owner=self._owner if mine else None,
+                lease_until=now + timedelta(seconds=self._lease_seconds),
+            )
+            for q in queued
+            if q["id"] in chosen and not q["started"]
+        ]
+
+    async def recheck_queues(self, max_keys: int = 100) -> list[Claimed]:
+        """Give a start task to queued runs that may start but have none: a safety net
+        behind the transitions that finish runs (which do it in their own commit), for a
+        queue whose runs were left without one (a limit raised by a newer version, a
+        database restored or edited). Read first; only a key with work is locked and
+        decided again. The tasks leased to this worker are returned, to run now."""
+        async with self._uow() as uow:
+            keys = await uow.workflows.queued_keys(max_keys)
+        local: list[Claimed] = []
+        for key in keys:
+            local += await self._recheck_key(key)
+        return local
+
+    async def _recheck_key(self, key: tuple[str, str, str]) -> list[Claimed]:
+        workflow = key[1]
+        async with self._uow() as uow:
+            if not await self._startable(uow, key):
+                return []
+        async with self._uow(write=True) as uow:
+            await uow.workflows.lock_concurrency_keys([key])
+            rows = await self._startable(uow, key)
+            await uow.workflows.add_tasks(rows)
+            await uow.commit()
+        if rows:
+            log.info("%d queued run(s) of %s given a start task", len(rows), workflow)
+            if any(row["lease_owner"] is None for row in rows):
+                self._wake()
+        return [_claimed(row) for row in rows if row["lease_owner"]]
+
+    async def _startable(self, uow: UnitOfWork, key: tuple[str, str, str]) -> list[dict[str, Any]]:
+        """Start tasks for the key's queued runs that may start and have none."""
+        tenant_id, workflow, value = key
+        active, queued = await uow.workflows.concurrency_slots(tenant_id, workflow, value, 1)
+        if not queued:
+            return []
+        limit = await self._limit(tenant_id, workflow, queued[0]["version"])
+        if limit > 1:
+            active, queued = await uow.workflows.concurrency_slots(
+                tenant_id, workflow, value, limit
+            )
+        chosen = set(may_start(limit, active, [q["id"] for q in queued]))
+        return self._start_rows(tenant_id, queued, chosen, self._clock.now())
 
     async def _write(self, uow: UnitOfWork, batch: list[Pending]) -> None:
         workflows = uow.workflows
-        await workflows.add_runs([p.new_run for p in batch if p.new_run is not None])
+        await workflows.add_runs(
+            [
+                {**p.new_run, "status": RunStatus.QUEUED.value} if p.queued else p.new_run
+                for p in batch
+                if p.new_run is not None
+            ]
+        )
         await workflows.delete_tasks([p.consumed.id for p in batch if p.consumed is not None])
         await workflows.update_runs([(p.run["id"], p.values) for p in batch])
-        await workflows.add_history([(p.run["id"], p.transition.events) for p in batch])
-        for pending in batch:
+        moved = [p for p in batch if not p.queued]  # a held-back start writes no history
+        await workflows.add_history([(p.run["id"], p.transition.events) for p in moved])
+        for pending in moved:
             if touches_waits(pending.transition) and not pending.transition.finished:
                 waits = event_waits(pending.state, pending.transition)
                 await workflows.set_waits(pending.run["tenant_id"], pending.run["id"], waits)
         await workflows.add_tasks([row for p in batch for row in p.rows])
-        for pending in batch:
+        for pending in moved:
             await self._spawn(uow, pending)
-        finished = [p for p in batch if p.transition.finished]
+        finished = [p for p in moved if p.transition.finished]
         await workflows.close_runs([p.run["id"] for p in finished])  # drops their tasks
         for pending in finished:
             pending.local = [t for t in pending.local if t.run_id != pending.run["id"]]
@@ -250,6 +420,10 @@ class TransitionCommitter:
         by_log: dict[str, list[tuple[RequestContext, AuditEvent]]] = {}
         for pending in batch:
             run = pending.run
+            if pending.queued:
+                if pending.new_run is not None:  # who started it, and that it waits
+                    by_log.setdefault(run["tenant_id"], []).append((pending.ctx, _queued(run)))
+                continue
             definition_hash = None
             if pending.transition.finished:
                 definition_hash = await self._definitions.content_hash(
@@ -315,7 +489,7 @@ class TransitionCommitter:
         if not pending.written:
             return
         transition, run = pending.transition, pending.run
-        if transition.finished and pending.status is not None:
+        if transition.finished and not pending.queued and pending.status is not None:
             self._metrics.run_finished(
                 run["tenant_id"],
                 run["workflow"],
@@ -328,6 +502,23 @@ class TransitionCommitter:
             or transition.cancel_children
         ):
             self._wake()
+
+
+def _hold(pending: Pending) -> None:
+    """The run may not start now: written (or kept) queued, without the transition."""
+    pending.queued = True
+    pending.rows, pending.local = [], []
+    pending.status = RunStatus.QUEUED
+    pending.values = {"status": RunStatus.QUEUED.value, "updated_at": pending.now}
+
+
+def _queued(run: dict[str, Any]) -> AuditEvent:
+    details = {
+        "workflow": run["workflow"],
+        "version": run["version"],
+        "concurrency_key": run["concurrency_key"],
+    }
+    return AuditEvent("workflow.run.queue", "workflow_run", run["id"], details=details)
 
 
 def _claimed(row: dict[str, Any]) -> Claimed:

@@ -68,7 +68,7 @@ def projection(state: RunState, now: datetime) -> tuple[RunStatus, dict[str, Any
 
 
 def run_status(state: RunState) -> RunStatus:
-    if state.status.finished or state.status is RunStatus.SUSPENDED:
+    if state.status.finished or state.status in (RunStatus.SUSPENDED, RunStatus.QUEUED):
         return state.status
     running = any(state.steps[s].status in ("scheduled", "running") for s in state.active)
     return RunStatus.RUNNING if running or not state.active else RunStatus.WAITING

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from hub.domain.audit import SYSTEM, AuditEvent, Outcome, RequestContext
 from hub.domain.errors import NotFound
@@ -43,6 +43,7 @@ from hub.services.workflows.definitions import DefinitionCache
 from hub.services.workflows.rows import fair_order
 
 log = logging.getLogger("hub.workflows")
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,6 +67,9 @@ class WorkerSettings:
     concurrency: int = 32
     lease_seconds: float = 30.0
     poll_seconds: float = 1.0
+    # How often an idle worker looks for queued runs that may start but were given no
+    # start task (the commit finishing a run gives the next its task; this is the net).
+    queue_check_seconds: float = 10.0
 
 
 class WorkflowRuntime:
@@ -95,6 +99,7 @@ class WorkflowRuntime:
         self._loop_task: asyncio.Task[None] | None = None
         self._metrics_task: asyncio.Task[None] | None = None
         self._running = False
+        self._queues_checked = -float("inf")  # time.monotonic() of the last queue check
         self._commits = TransitionCommitter(
             uow_factory,
             clock,
@@ -146,6 +151,17 @@ class WorkflowRuntime:
     def wake(self) -> None:
         self._wake.set()
 
+    def check_queues_soon(self) -> None:
+        """Look for queued runs that may start but have no start task at the next idle
+        moment, not `queue_check_seconds` after the last look."""
+        self._queues_checked = -float("inf")
+        self._wake.set()
+
+    async def evaluate(self, fn: Callable[..., T], *args: object) -> T:
+        """A tenant's expression outside a transition (a run's concurrency key), bounded
+        as every other: on the loop within the allowance, else in a worker thread."""
+        return await evaluate_bounded(self._engine_metrics, fn, *args)
+
     def submit(self, task: Claimed, kept: Loaded | None = None) -> None:
         """Run a task that a commit leased to this worker, as soon as a slot is free;
         `kept` is its run as that commit left it, when the caller has it."""
@@ -179,6 +195,7 @@ class WorkflowRuntime:
 
     async def _idle(self) -> None:
         self._wake.clear()
+        await self._check_queues()
         timeout = self.settings.poll_seconds
         async with self._uow() as uow:
             due = await uow.workflows.next_due()
@@ -186,6 +203,19 @@ class WorkflowRuntime:
             timeout = max(0.0, min(timeout, (due - self._clock.now()).total_seconds()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _check_queues(self) -> None:
+        """Every `queue_check_seconds` (and first when the worker starts), give queued
+        runs that may start but have no start task one (see TransitionCommitter)."""
+        now = time.monotonic()
+        if now - self._queues_checked < self.settings.queue_check_seconds:
+            return
+        self._queues_checked = now
+        try:
+            for task in await self._commits.recheck_queues():
+                self.submit(task)
+        except Exception:
+            log.exception("checking queued runs failed; trying again later")
 
     async def _claim(self) -> list[Claimed]:
         free = self._slots._value
@@ -237,8 +267,8 @@ class WorkflowRuntime:
         if loaded is None:
             return [], None
         state = loaded.state
-        if state.status.finished:
-            await self._drop(task)
+        if state.status.finished or (task.kind == "start" and loaded.events):
+            await self._drop(task)  # a second start task of a run that started is spent
             return [], None
         if state.status is RunStatus.SUSPENDED and task.kind != "cancel":
             await self._release(task)  # nothing moves while suspended: taken up on resume
@@ -254,7 +284,11 @@ class WorkflowRuntime:
                 return done, _moved_on(loaded, state, transition)
             # Another transition (a signal, a cancel) got in first: apply ours on top of it.
             reloaded = await self._load(task.tenant_id, task.run_id)
-            if reloaded is None or reloaded.state.status.finished:
+            if (
+                reloaded is None
+                or reloaded.state.status.finished
+                or (task.kind == "start" and reloaded.events)
+            ):
                 await self._drop(task)
                 return [], None
             loaded, state = reloaded, reloaded.state
@@ -494,6 +528,8 @@ def folding(run: dict[str, Any], events: list[Any]) -> Callable[[], RunState]:
         state = fold(run["id"], run["tenant_id"], run["workflow"], run["version"], events)
         if run["status"] == RunStatus.SUSPENDED.value:
             state.status = RunStatus.SUSPENDED
+        elif run["status"] == RunStatus.QUEUED.value and not events:
+            state.status = RunStatus.QUEUED
         return state
 
     return fold_state

@@ -11,6 +11,7 @@ from hub.domain.audit import AuditEvent, RequestContext
 from hub.domain.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 from hub.domain.ids import is_id, new_id
 from hub.domain.tenancy import Tenant
+from hub.engine.concurrency import run_key
 from hub.engine.definition import (
     DefinitionInvalid,
     parse_definition,
@@ -18,6 +19,7 @@ from hub.engine.definition import (
     validate_input,
     version_greater,
 )
+from hub.engine.expressions import ExpressionError
 from hub.engine.forms import SecretDigest, value_problem
 from hub.engine.history import RunState, RunStatus
 from hub.engine.interpreter import Interpreter, Transition
@@ -178,6 +180,7 @@ class WorkflowService:
         problems = validate_input(definition, start.input)
         if problems:
             raise ValidationFailed([FieldProblem("input", p) for p in problems])
+        key = await self._concurrency_key(definition, start.input)
         now = self._clock.now()
         run = {
             "id": new_id(),
@@ -193,6 +196,7 @@ class WorkflowService:
             "parent_step": None,
             "created_at": now,
             "updated_at": now,
+            "concurrency_key": key,  # the commit decides under its lock: start or queue
         }
         refold = folding(run, [])
         state, transition = await self.runtime.interpret(
@@ -212,6 +216,19 @@ class WorkflowService:
                     return found["id"], False
             raise
         return run["id"], True
+
+    async def _concurrency_key(self, definition: Any, run_input: Any) -> str | None:
+        """The run's concurrency key (None: the workflow has none, or it rendered empty);
+        a key that cannot be evaluated refuses the run (422) rather than start it unkeyed."""
+        concurrency = getattr(definition, "concurrency", None)
+        if concurrency is None:
+            return None
+        try:
+            return await self.runtime.evaluate(run_key, concurrency, run_input, definition.vars)
+        except ExpressionError as exc:
+            raise ValidationFailed(
+                [FieldProblem("concurrency.key", f"cannot be evaluated for this run: {exc}")]
+            ) from None
 
     async def runs(
         self,
@@ -248,7 +265,10 @@ class WorkflowService:
         return await self._control(tenant, run_id, ctx, lambda i: i.signal(name, payload), event)
 
     async def cancel(self, tenant: Tenant, run_id: str, ctx: RequestContext) -> dict[str, Any]:
-        return await self._control(tenant, run_id, ctx, lambda i: i.cancel(f"by {ctx.actor}"))
+        """Cancel a run; a queued one never starts (and its place in the queue is free)."""
+        return await self._control(
+            tenant, run_id, ctx, lambda i: i.cancel(f"by {ctx.actor}"), queued_ok=True
+        )
 
     async def suspend(self, tenant: Tenant, run_id: str, ctx: RequestContext) -> dict[str, Any]:
         def suspend(interp: Interpreter) -> Transition:
@@ -275,12 +295,20 @@ class WorkflowService:
         ctx: RequestContext,
         act: Any,
         audit_event: AuditEvent | None = None,
+        *,
+        queued_ok: bool = False,
     ) -> dict[str, Any]:
         for _ in range(10):
             run, refold, definition = await self._loaded(tenant, run_id)
             state = refold()
             if state.status.finished:
                 raise Conflict(f"run {run_id} is {state.status.value}")
+            if state.status is RunStatus.QUEUED and not queued_ok:
+                raise Conflict(
+                    f"run {run_id} is queued behind other runs of its concurrency key; "
+                    "it takes signals, suspend and resume once it has started (cancel it "
+                    "to drop it)"
+                )
             before = state.next_seq
             state, transition = await self.runtime.interpret(definition, state, act, refold)
             local = await self.runtime.commit(run, state, before, transition, None, ctx)
@@ -418,6 +446,7 @@ def _run_view(run: dict[str, Any]) -> dict[str, Any]:
         "output": run["output"],
         "error": run["error"],
         "parent_run_id": run["parent_run_id"],
+        "concurrency_key": run.get("concurrency_key"),
         "created_at": run["created_at"],
         "updated_at": run["updated_at"],
     }

@@ -6,6 +6,7 @@ import functools
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +31,7 @@ from hub.engine.topics import event_keys, wait_key
 from hub.store.inline import StoreConnection
 from hub.store.results import plain_rows
 from hub.store.tables.core import (
+    ACTIVE_RUN_STATUSES,
     FINISHED_RUN_STATUSES,
     LIVE_RUN_STATUSES,
     LIVE_RUNS,
@@ -144,7 +146,15 @@ class SqlWorkflows:
         if rows:
             await self._conn.execute(
                 insert(workflow_runs),
-                [{**row, "input": _dump(row["input"]), "current_steps": "[]"} for row in rows],
+                [
+                    {
+                        **row,
+                        "input": _dump(row["input"]),
+                        "current_steps": "[]",
+                        "concurrency_key": row.get("concurrency_key"),
+                    }
+                    for row in rows
+                ],
             )
 
     async def run(self, tenant_id: str | None, run_id: str) -> dict[str, Any] | None:
@@ -245,6 +255,44 @@ class SqlWorkflows:
                 await self._conn.execute(delete(table).where(table.c.run_id.in_(ids)))
             await self._conn.execute(delete(workflow_runs).where(r.id.in_(ids)))
         return len(ids)
+
+    # --- concurrency keys ---
+
+    async def lock_concurrency_keys(self, keys: Sequence[tuple[str, str, str]]) -> None:
+        """Serialise, until commit, the transactions deciding about the runs of these
+        (tenant, workflow, key)s: on PostgreSQL a transaction-scoped advisory lock per key
+        (taken in one order, so two transactions never deadlock on them); SQLite's write
+        lock (BEGIN IMMEDIATE) already holds every other writer off."""
+        if self._conn.dialect.name != "postgresql":
+            return
+        for lock_id in sorted({_key_lock_id(*key) for key in keys}):
+            await self._conn.execute(_ADVISORY_LOCK, {"id": lock_id})
+
+    async def concurrency_slots(
+        self, tenant_id: str, workflow: str, key: str, queued_limit: int
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """The key's runs holding a slot (their ids), and its first `queued_limit` queued
+        runs in creation order (id, version, priority, and whether a start task is
+        already there for it). Read through ix_workflow_runs_concurrency."""
+        params = {"tenant": tenant_id, "workflow": workflow, "key": key}
+        active: list[str] = list((await self._conn.execute(_ACTIVE_OF_KEY, params)).scalars())
+        rows = await self._conn.execute(_QUEUED_OF_KEY, {**params, "limit": queued_limit})
+        queued = [
+            {"id": r.id, "version": r.version, "priority": r.priority, "started": bool(r.started)}
+            for r in rows
+        ]
+        return active, queued
+
+    async def queued_keys(self, limit: int) -> list[tuple[str, str, str]]:
+        """(tenant, workflow, key) of up to `limit` keys that have queued runs."""
+        r = workflow_runs.c
+        query = (
+            select(r.tenant_id, r.workflow, r.concurrency_key)
+            .where(r.status == "queued", r.concurrency_key.is_not(None))
+            .distinct()
+            .limit(limit)
+        )
+        return [(a, b, c) for a, b, c in plain_rows(await self._conn.execute(query))]
 
     # --- history ---
 
@@ -567,6 +615,49 @@ _RUN_SEQS = (
     .order_by(workflow_runs.c.id)
 )
 _DELETE_TASKS = delete(workflow_tasks).where(workflow_tasks.c.id.in_(_IDS))
+_ADVISORY_LOCK = select(func.pg_advisory_xact_lock(bindparam("id")))
+
+
+def _of_key(status: Any) -> Any:
+    r = workflow_runs.c
+    return and_(
+        status,
+        r.tenant_id == bindparam("tenant"),
+        r.workflow == bindparam("workflow"),
+        r.concurrency_key == bindparam("key"),
+    )
+
+
+_ACTIVE_OF_KEY = select(workflow_runs.c.id).where(
+    _of_key(workflow_runs.c.status.in_(ACTIVE_RUN_STATUSES))
+)
+_QUEUED_OF_KEY = (
+    select(
+        workflow_runs.c.id,
+        workflow_runs.c.version,
+        workflow_runs.c.priority,
+        exists()
+        .where(
+            workflow_tasks.c.run_id == workflow_runs.c.id,
+            workflow_tasks.c.kind == "start",
+        )
+        .label("started"),
+    )
+    .where(_of_key(workflow_runs.c.status == "queued"))
+    .order_by(workflow_runs.c.created_at, workflow_runs.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+def _key_lock_id(tenant_id: str, workflow: str, key: str) -> int:
+    """A signed 64-bit advisory lock id for one key (a collision only serialises two
+    keys' decisions a little more)."""
+    digest = sha256(
+        f"workflow-concurrency\x1f{tenant_id}\x1f{workflow}\x1f{key}".encode(
+            "utf-8", "surrogatepass"
+        )
+    )
+    return int.from_bytes(digest.digest()[:8], "big", signed=True)
 
 
 @functools.cache

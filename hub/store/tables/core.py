@@ -153,10 +153,13 @@ workflow_definitions = Table(
 # The statuses of a run (hub.engine.history.RunStatus): in flight, and finished. The
 # condition of runs in flight is written out with constants: a partial index serves only
 # queries with the very same condition (a bound parameter does not count as equal).
-LIVE_RUN_STATUSES = ("running", "waiting", "suspended")
+LIVE_RUN_STATUSES = ("queued", "running", "waiting", "suspended")
+# Runs holding a slot of their concurrency key (queued ones wait for one).
+ACTIVE_RUN_STATUSES = ("running", "waiting", "suspended")
 FINISHED_RUN_STATUSES = ("completed", "failed", "cancelled")
 LIVE_RUNS = text(f"status IN ({', '.join(repr(s) for s in LIVE_RUN_STATUSES)})")
 HAS_PARENT = text("parent_run_id IS NOT NULL")
+HAS_CONCURRENCY_KEY = text("concurrency_key IS NOT NULL")
 
 workflow_runs = Table(
     "workflow_runs",
@@ -177,6 +180,9 @@ workflow_runs = Table(
     Column("parent_step", String(64), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # hub.engine.concurrency: the run's rendered key (at most 200 characters), NULL for
+    # runs of a workflow without `concurrency` (or whose key rendered empty).
+    Column("concurrency_key", String(200), nullable=True),
     Index("uq_workflow_runs_idempotency", "tenant_id", "idempotency_key", unique=True),
     # One index per filter combination of the runs list (tenant, status, workflow; newest
     # first by id, the cursor): a page walks one of them in order and stops at its limit.
@@ -195,6 +201,19 @@ workflow_runs = Table(
         "status",
         sqlite_where=LIVE_RUNS,
         postgresql_where=LIVE_RUNS,
+    ),
+    # Runs with a concurrency key only (runs without one never touch it): a key's active
+    # runs, its queue in creation order, and the keys that have a queue.
+    Index(
+        "ix_workflow_runs_concurrency",
+        "status",
+        "tenant_id",
+        "workflow",
+        "concurrency_key",
+        "created_at",
+        "id",
+        sqlite_where=HAS_CONCURRENCY_KEY,
+        postgresql_where=HAS_CONCURRENCY_KEY,
     ),
     # Children by parent (few rows): retention keeps a finished parent while one runs.
     Index(
