@@ -16,8 +16,9 @@ last byte of the answer:
   tasks, runs by state, devices with their connection state) and `GET /ui/t/acme/alarms/`
   (the ISA-18.2 list of every active alarm), each a whole HTML page.
 - peer (the API): the calls that return the same data as JSON: for the overview, the
-  active alarms (every page), the open tasks, the running, waiting and failed runs, the
-  devices and each device's status; for the alarms page, the active alarms (every page).
+  active alarms (every page), the open tasks, the running, waiting, queued and failed
+  runs, the devices and each device's status; for the alarms page, the active alarms
+  (every page).
   A "view" is the calls in sequence, as a client would have to make them.
 
 Method (bench/_method.py): one untimed warm-up turn per side, then `turns()` alternating
@@ -206,7 +207,7 @@ def api_overview(client: httpx.Client) -> int:
     api = f"/api/v1/tenants/{TENANT}"
     size = sum(len(json.dumps(a)) for a in active_alarms(client))
     size += _get(client, f"{api}/tasks", {"status": "open", "limit": PAGE_LIMIT})
-    for status in ("running", "waiting", "failed"):
+    for status in ("running", "waiting", "queued", "failed"):
         size += _get(client, f"{api}/runs", {"status": status, "limit": PAGE_LIMIT})
     devices = client.get(f"{api}/devices", params={"limit": PAGE_LIMIT})
     _ok(devices, "devices")

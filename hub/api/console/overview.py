@@ -80,6 +80,7 @@ class Overview:
     tasks: list[dict[str, Any]] = field(default_factory=list)
     running: Count | None = None
     waiting: Count | None = None
+    queued: Count | None = None  # runs waiting for their concurrency key's turn
     failed: Count | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
     devices: list[DeviceRow] | None = None
@@ -149,6 +150,7 @@ async def overview(request: AnyRequest, slug: str) -> Overview:
     if can(request, *RUNS):
         view.running, _ = await _runs(hub, tenant, "running")
         view.waiting, _ = await _runs(hub, tenant, "waiting")
+        view.queued, _ = await _runs(hub, tenant, "queued")
         view.failed, view.failures = await _runs(hub, tenant, "failed")
     if can(request, *DEVICES):
         await _devices(hub, tenant, view)
