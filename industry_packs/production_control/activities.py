@@ -54,6 +54,9 @@ VERIFY_TIMEOUT_S = 30.0  # for the line to answer a configuration
 SETTLE_S = 3.0  # a reading this long after a configuration counts, whatever its time
 START_TIMEOUT_S = 15.0  # for the line to take the batch after START
 RESET_TIMEOUT_S = 15.0
+# the workflow's user tasks: where the operators' answers come from
+USER_TASK_STEPS = ("material_confirmation", "machine_attention", "operator_intervention",
+                   "erp_attention")  # fmt: skip
 ETAG_ATTEMPTS = 5  # completions with a re-read ETag before the step itself retries
 POLL_S = 0.05
 STARTED = (LineState.RUNNING, LineState.COMPLETE, LineState.FAULT)
@@ -628,7 +631,7 @@ class Activities:
             "inventory": inventory,
             "inventory_error": inventory_error,
             "material_requests": (out.get("request_materials") or {}).get("requests", []),
-            "interventions": _interventions(await self.s.history(ctx.run_id)),
+            "interventions": await self._interventions(ctx, steps),
         }
         await self.s.record(ctx, "production.report", str(report["order_id"]), **report)
         if data.get("audience"):  # the design's "stakeholders notified", in the same step
@@ -643,6 +646,13 @@ class Activities:
         await ctx.publish(f"production/{line}/orders/completed", {"run_id": ctx.run_id, **report})
         sent = await self._send_quietly(ctx, str(data["audience"]), str(data["kind"]), report)
         return {"audience": data["audience"], "sent": sent}
+
+    async def _interventions(self, ctx: ActivityContext, steps: Mapping[str, Any]) -> Any:
+        """The operators' answers, from the run's history: only a run in which one of the
+        user tasks ran can have any (most runs: no history to read)."""
+        if not any(step in steps for step in USER_TASK_STEPS):
+            return []
+        return _interventions(await self.s.history(ctx.run_id))
 
     # --- telling people ---
 

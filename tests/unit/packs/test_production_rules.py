@@ -269,3 +269,14 @@ def test_parameters_a_schema_cannot_check_are_refused_by_name() -> None:
     with pytest.raises(WorkflowRefused) as refused:
         flow.build(_params(machine_limits=limits))
     assert refused.value.problems == (("machine_limits.speed_sp", "min is above max"),)
+
+
+def test_the_report_looks_for_interventions_in_every_user_task_of_the_flow() -> None:
+    """report_production reads the run's history only when a user task ran: the list of
+    them must be the flow's."""
+    from industry_packs.production_control.activities import USER_TASK_STEPS
+
+    params = _params()
+    definition = parse_definition({**flow.build(params), "vars": params})
+    user_tasks = {step for step, spec in definition.steps.items() if spec.type == "user_task"}
+    assert user_tasks == set(USER_TASK_STEPS)
