@@ -42,15 +42,38 @@ TESTS = Path(__file__).resolve().parent
 LAYERS = ("unit", "integration", "e2e")
 
 
+# Tests that never open the database HUB_TEST_DATABASE_URL names: the pure unit layer, and
+# the console's browser tests (they serve a hub of their own on SQLite). A run on
+# PostgreSQL leaves them to the SQLite run (CI makes both), which has them all.
+NO_CONFIGURED_DATABASE = (("unit",), ("e2e", "console"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test with its layer, the first folder under tests/ (-m unit, ...)."""
+    """Mark every test with its layer, the first folder under tests/ (-m unit, ...); on
+    PostgreSQL, leave out the tests that would not use it."""
+    on_postgres = bool(os.environ.get("HUB_TEST_DATABASE_URL"))
+    kept, left = [], []
     for item in items:
-        layer = Path(item.path).resolve().relative_to(TESTS).parts[0]
-        if layer not in LAYERS:
+        parts = Path(item.path).resolve().relative_to(TESTS).parts
+        if parts[0] not in LAYERS:
             raise pytest.UsageError(
                 f"{item.nodeid}: tests live under tests/{{{','.join(LAYERS)}}}/"
             )
-        item.add_marker(layer)
+        item.add_marker(parts[0])
+        same_anywhere = any(parts[: len(p)] == p for p in NO_CONFIGURED_DATABASE)
+        (left if on_postgres and same_anywhere else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if os.environ.get("HUB_TEST_DATABASE_URL"):
+        return (
+            "HUB_TEST_DATABASE_URL is set: tests/unit and tests/e2e/console, which never "
+            "open it, are left to the run on SQLite"
+        )
+    return None
 
 
 def _tree_stamp(root: Path) -> tuple[tuple[str, int, int], ...]:
