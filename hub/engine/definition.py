@@ -151,7 +151,7 @@ def parse_definition(
     if start is not None and declared and start not in declared:
         top.problem("start", f"unknown step {start!r}")
     variables = _vars(top)
-    concurrency = _concurrency(top)
+    concurrency = _concurrency(top, steps, declared)
     check_graph(steps, start, collector, declared)
     _check_step_reads(collector, declared)
     if collector.problems:
@@ -181,11 +181,14 @@ def _vars(top: Reader) -> dict[str, Any]:
     return dict(raw)
 
 
-def _concurrency(top: Reader) -> Concurrency | None:
-    """``concurrency: {key, limit?}``: a key template over ``input`` and ``vars`` (rendered
-    when a run is created, before any step ran) and how many runs of a key may be active
-    at once (1 to ``MAX_LIMIT``, default 1)."""
-    reader = top.child("concurrency", allowed=("key", "limit"))
+def _concurrency(
+    top: Reader, steps: Mapping[str, Step], declared: Collection[str]
+) -> Concurrency | None:
+    """``concurrency: {key, limit?, from?}``: a key template over ``input`` and ``vars``
+    (rendered when a run is created, before any step ran), how many runs of a key may be
+    active at once (1 to ``MAX_LIMIT``, default 1), and the step from which a run holds
+    its key (default: from its start; see ``_from_step``)."""
+    reader = top.child("concurrency", allowed=("key", "limit", "from"))
     if reader is None:
         return None
     raw_key = reader.get("key")
@@ -211,7 +214,40 @@ def _concurrency(top: Reader) -> Concurrency | None:
     elif not 1 <= limit <= MAX_LIMIT:
         reader.problem("limit", f"must be from 1 to {MAX_LIMIT}, got {limit}")
         limit = 1
-    return Concurrency(key, limit) if key is not None else None
+    from_step = _from_step(reader, steps, declared)
+    return Concurrency(key, limit, from_step) if key is not None else None
+
+
+def _from_step(reader: Reader, steps: Mapping[str, Step], declared: Collection[str]) -> str | None:
+    """``from``: a step of the definition, reached by the run itself (not an ``end``,
+    which would take the key only to end, nor a step inside a parallel branch, whose
+    run could not wait at one branch while the others go on)."""
+    raw = reader.get("from")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        reader.problem("from", f"must be the id of a step, got {describe_type(raw)}")
+        return None
+    if raw not in declared:
+        reader.problem("from", f"unknown step {raw[:80]!r}")
+        return None
+    spec = steps.get(raw)
+    if spec is None:  # the step itself is invalid (reported there)
+        return None
+    if spec.type == "end":
+        reader.problem("from", f"step {raw!r} is an end: a run would hold its key only to end")
+        return None
+    for parallel_id, parallel in steps.items():
+        branches = getattr(parallel, "branches", None)
+        if parallel.type == "parallel" and branches and any(raw in b for b in branches):
+            reader.problem(
+                "from",
+                f"step {raw!r} is in a branch of parallel step {parallel_id!r}: a run "
+                "cannot wait for its key in one branch while the others go on; name "
+                "the parallel step (or a step before it)",
+            )
+            return None
+    return raw
 
 
 def validate_input(definition: WorkflowDefinition, value: Any) -> list[str]:

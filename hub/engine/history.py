@@ -37,10 +37,16 @@ class EventType(StrEnum):
     RUN_COMPLETED = "RunCompleted"
     RUN_FAILED = "RunFailed"
     RUN_MIGRATED = "RunMigrated"
+    # concurrency ``from``: the run reached its key's step and asks for a slot (it waits
+    # there, queued, until it takes one); the run took the slot and enters the step.
+    SLOT_REQUESTED = "SlotRequested"
+    SLOT_TAKEN = "SlotTaken"
 
 
 class RunStatus(StrEnum):
-    QUEUED = "queued"  # created, waiting for a slot of its concurrency key; no history yet
+    # waiting for a slot of its concurrency key: created (no history yet), or stopped at
+    # the key's `from` step (SlotRequested, no SlotTaken yet)
+    QUEUED = "queued"
     RUNNING = "running"
     WAITING = "waiting"
     SUSPENDED = "suspended"
@@ -114,6 +120,12 @@ class RunState:
     failure: str | None = None
     output: Any = None
     next_seq: int = 1
+    # Concurrency keys: whether the run has a key (set from its row, not its history),
+    # and for a definition with `concurrency.from`, where it is with its slot: None
+    # (not reached), "requested" (waiting at `slot_step`), "taken" (holds it).
+    keyed: bool = False
+    slot: str | None = None
+    slot_step: str | None = None
 
     def step(self, step_id: str) -> StepState:
         return self.steps.setdefault(step_id, StepState())
@@ -208,6 +220,18 @@ def apply(state: RunState, event: Event) -> None:
     elif kind is EventType.COMPENSATION_COMPLETED and step and state.compensating:
         if step in state.compensating:
             state.compensating.remove(step)
+    elif kind is EventType.SLOT_REQUESTED and step:
+        state.slot, state.slot_step = "requested", step
+        state.step(step).status = "queued"
+        state.active.add(step)
+        if not state.status.finished and state.status is not RunStatus.SUSPENDED:
+            state.status = RunStatus.QUEUED
+    elif kind is EventType.SLOT_TAKEN and step:
+        state.slot = "taken"
+        state.step(step).status = "pending"  # entered next, in the same transition
+        state.active.discard(step)
+        if state.status is RunStatus.QUEUED:
+            state.status = RunStatus.RUNNING
     elif kind is EventType.RUN_SUSPENDED:
         state.status = RunStatus.SUSPENDED
     elif kind is EventType.RUN_RESUMED:

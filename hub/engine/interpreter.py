@@ -75,6 +75,9 @@ class Transition:
     children: list[NewChildRun] = field(default_factory=list)
     cancel_children: list[ChildCancel] = field(default_factory=list)
     finished: bool = False
+    # concurrency `from`: "requested" when the run reached its key's step (it asks for a
+    # slot; the committer decides under the key's lock), "taken" when it takes the slot.
+    slot: str | None = None
 
 
 class StepFailure(Exception):
@@ -125,6 +128,17 @@ class Interpreter:
             version=self.state.version,
         )
         self._enter(self.definition.start)
+        return self.out
+
+    def slot_taken(self) -> Transition:
+        """The run was given a slot of its concurrency key: enter the step it waits at
+        (nothing if it waits at none: a spent task)."""
+        step = self.state.slot_step
+        if self.state.slot != "requested" or step is None or self.state.status.finished:
+            return self.out
+        self._record(EventType.SLOT_TAKEN, step)
+        self.out.slot = "taken"
+        self._enter(step)
         return self.out
 
     def activity_started(self, step: str, at: datetime | None = None) -> Transition:
@@ -343,6 +357,13 @@ class Interpreter:
         if depth > MAX_INLINE_STEPS:
             self._fail(f"more than {MAX_INLINE_STEPS} steps without waiting at {step_id!r}")
             return
+        if self.state.keyed and self.state.slot is None and self._holds_from(step_id):
+            # The run holds its key from this step: ask for a slot and stop here; the
+            # step is entered by `slot_taken` (a "slot" task, given when one is free).
+            self._record(EventType.SLOT_REQUESTED, step_id)
+            self.out.slot = "requested"
+            self._task("slot", None, 1)
+            return
         spec = self.definition.steps[step_id]
         context = self.state.context()
         try:
@@ -352,6 +373,10 @@ class Interpreter:
             self._fail(f"step {step_id!r}: {exc}")
         except Exception as exc:  # an expression that failed at run time
             self._fail(f"step {step_id!r}: {type(exc).__name__}: {exc}")
+
+    def _holds_from(self, step_id: str) -> bool:
+        concurrency = getattr(self.definition, "concurrency", None)
+        return concurrency is not None and concurrency.from_step == step_id
 
     def _enter_activity(self, step_id: str, spec: Any, context: dict[str, Any], depth: int) -> None:
         value = spec.input.render(context) if spec.input is not None else None

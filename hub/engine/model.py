@@ -282,6 +282,9 @@ class Concurrency:
 
     key: Template  # over ``input`` and ``vars``, rendered when the run is created
     limit: int = 1
+    # ``from``: the step from which a run holds its key (None: from its start). The run
+    # runs freely before it, and waits ``queued`` at it for a slot.
+    from_step: str | None = None
 
 
 @dataclass(frozen=True)

@@ -205,3 +205,86 @@ def test_two_processes_run_one_key_one_at_a_time_in_order(tmp_path: Path) -> Non
     timeline = [span for run_id in order for span in spans[run_id]]
     for (_, end), (begin, _) in itertools.pairwise(timeline):
         assert begin >= end, "two runs of one key were active at once"
+
+
+HELD_FROM_EFFECT = """
+name: stepped
+version: 1.0.0
+concurrency: {key: "${input.line}", from: effect}
+start: prep
+steps:
+  prep: {type: activity, activity: slow_effect, input: {seconds: 0, n: "${input.n}"}, next: effect}
+  effect:
+    type: activity
+    activity: slow_effect
+    input: {seconds: "${input.seconds}", n: "${input.n}"}
+    next: done
+  done: {type: end, output: "${steps.effect.output}"}
+"""
+
+
+def test_a_run_waiting_at_its_from_step_survives_a_crash_of_the_hub(
+    settings: Settings, servers: list[Server], tmp_path: Path
+) -> None:
+    """`concurrency.from`: A holds the key at `effect` and B, past `prep`, waits there;
+    the hub is killed; after the restart A completes, and only then B runs `effect`."""
+    effects = tmp_path / "effects.db"
+    env = _env(settings.database_url, settings.data_dir, effects)
+    _admin(env)
+    first = Tracked(env, tmp_path / "first.log", servers)
+    headers = _prepare(first.base)
+    published = httpx.post(
+        f"{first.base}/api/v1/tenants/acme/workflows",
+        content=HELD_FROM_EFFECT,
+        headers={**headers, "content-type": "application/yaml"},
+    )
+    assert published.status_code == 201, published.text
+
+    def begin(n: int, seconds: float) -> dict[str, Any]:
+        response = httpx.post(
+            f"{first.base}/api/v1/tenants/acme/runs",
+            json={"workflow": "stepped", "input": {"line": "L1", "n": n, "seconds": seconds}},
+            headers=headers,
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def effect_started(run_id: str) -> bool:
+        if not effects.exists():
+            return False
+        with sqlite3.connect(effects) as db:
+            try:
+                keys = [k for (k,) in db.execute("SELECT key FROM started").fetchall()]
+            except sqlite3.OperationalError:  # no activity has run yet
+                return False
+        return any(k.startswith(f"{run_id}:effect") for k in keys)
+
+    a = begin(1, 3)
+    eventually(lambda: effect_started(a["id"]), timeout=10)
+    b = begin(2, 0)
+    assert b["status"] == "running"  # it holds nothing until `effect`
+    eventually(lambda: _run(first.base, headers, b["id"])["status"] == "queued", timeout=10)
+    assert _run(first.base, headers, b["id"])["current_steps"] == ["effect"]
+    assert not effect_started(b["id"])
+    first.kill()
+
+    second = Tracked(env, tmp_path / "second.log", servers)
+    for run in (a, b):
+        eventually(
+            lambda run=run: _run(second.base, headers, run["id"])["status"] == "completed",
+            timeout=40,
+        )
+    with sqlite3.connect(effects) as db:
+        applied = dict(db.execute("SELECT key, COUNT(*) FROM effects GROUP BY key").fetchall())
+        spans = db.execute(
+            "SELECT key, started, ended FROM attempts WHERE key LIKE '%:effect%' ORDER BY started"
+        ).fetchall()
+    assert set(applied.values()) == {1}  # each step's effect applied once
+    a_ended = max(ended for key, _, ended in spans if key.startswith(a["id"]))
+    b_began = min(started for key, started, _ in spans if key.startswith(b["id"]))
+    assert b_began >= a_ended
+    a_done = _history(second.base, headers, a["id"])[-1]
+    b_events = _history(second.base, headers, b["id"])
+    taken = next(e for e in b_events if e["type"] == "SlotTaken")
+    assert a_done["type"] == "RunCompleted" and taken["ts"] >= a_done["ts"]
+    assert [e["type"] for e in b_events].count("SlotRequested") == 1

@@ -53,6 +53,7 @@ def _row(tenant: str, i: int, at: datetime, **extra: Any) -> dict[str, Any]:
         "created_at": at,
         "updated_at": at,
         "concurrency_key": None,
+        "concurrency_since": at if extra.get("concurrency_key") else None,
         **extra,
     }
 
@@ -172,6 +173,12 @@ def test_a_keys_queue_in_creation_order_and_its_active_runs(settings: Settings) 
         _row(TENANT, 6, now, status="queued", workflow="wf-2", concurrency_key="L1"),
         _row(OTHER, 7, now, status="queued", **keyed),
         _row(TENANT, 8, now, status="running", workflow="wf-1"),  # no key
+        # a `from` run before its step: running, holding nothing
+        _row(TENANT, 9, now, status="running", concurrency_since=None, **keyed),
+        # a `from` run waiting at its step since before the queued ones were created: its
+        # place is when it reached the step, not when it was created
+        _row(TENANT, 10, now + timedelta(seconds=3), status="queued", **keyed)
+        | {"concurrency_since": now + timedelta(milliseconds=500)},
     ]
 
     async def body(conn: AsyncConnection, repo: SqlWorkflows) -> Any:
@@ -180,7 +187,8 @@ def test_a_keys_queue_in_creation_order_and_its_active_runs(settings: Settings) 
 
     (active, queued), keys = asyncio.run(_with_store(settings.database_url, body))
     assert sorted(active) == sorted(r["id"] for r in rows[:2])
-    assert [q["id"] for q in queued] == [rows[4]["id"], rows[3]["id"]]
+    assert [q["id"] for q in queued] == [rows[10]["id"], rows[4]["id"], rows[3]["id"]]
+    assert [q["at_step"] for q in queued] == [True, True, True]  # next_seq 3 in these rows
     assert not any(q["started"] for q in queued)
     assert sorted(keys) == sorted(
         [(TENANT, "wf-1", "L1"), (TENANT, "wf-1", "L2"), (TENANT, "wf-2", "L1"),

@@ -28,6 +28,16 @@ class ConcurrencyIn(msgspec.Struct, forbid_unknown_fields=True):
         ),
     ]
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    from_: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                description="the step from which a run holds its key (default: its start); "
+                "before it the run runs freely, at it the run waits `queued` for a slot"
+            ),
+        ]
+        | None
+    ) = msgspec.field(default=None, name="from")
 
 
 class WorkflowDefinitionIn(msgspec.Struct):

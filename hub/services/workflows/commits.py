@@ -17,8 +17,12 @@ Runs with a concurrency key (hub/engine/concurrency.py) are decided here too, un
 of their key (an advisory lock on PostgreSQL; SQLite's write lock): the transition that
 starts such a run is written only if the run may start now, otherwise the run is written
 (or stays) `queued`, and the transition that finishes one gives the next queued runs of
-its key their start task, leased to this worker, in the same commit. Transitions of runs
-without a key, and the other transitions of keyed runs, take no lock and read nothing more.
+its key their start task, leased to this worker, in the same commit. With
+`concurrency.from` the same is decided at that step: the transition reaching it asks for a
+slot (written with its `slot` task if one is free, else the run waits there `queued`),
+the `slot` task takes it under the lock, and a finishing run hands the next waiting run
+its `slot` task. Transitions of runs without a key, and the other transitions of keyed
+runs (a `from` run before its step included), take no lock and read nothing more.
 """
 
 from __future__ import annotations
@@ -83,13 +87,24 @@ class Pending:
     # The run may not start yet (its concurrency key's slots are taken): the transition
     # starting it is not written; the run is written, or stays, queued.
     queued: bool = False
+    # It reached its `from` step and waits there for a slot (written, without its task).
+    waits: bool = False
 
     @property
     def key_decision(self) -> str | None:
-        """ "start" or "finish" for a transition that takes or frees a slot of the run's
-        concurrency key (decided under the key's lock), else None. A run that starts and
-        ends in one transition (a first step that is an end) is a start."""
-        if not self.run.get("concurrency_key"):
+        """ "start", "request" or "finish" for a transition that takes, asks for or frees
+        a slot of the run's concurrency key (decided under the key's lock), else None.
+        "start": the run's first transition (a definition without `concurrency.from`) or
+        the one taking the slot at its `from` step; a run that starts and ends in one
+        transition (a first step that is an end) is a start. "request": the run reached
+        its `from` step. A `from` run that has not reached it holds nothing: None."""
+        run = self.run
+        if not run.get("concurrency_key"):
+            return None
+        slot = self.transition.slot
+        if slot is not None:
+            return "start" if slot == "taken" else "request"
+        if run.get("concurrency_since") is None and self.state.slot is None:
             return None
         events = self.transition.events
         if self.new_run is not None or (
@@ -200,6 +215,7 @@ class TransitionCommitter:
         pending.now = now
         pending.status, pending.values = projection(pending.state, now)
         pending.queued = False
+        pending.waits = False
         pending.rows = []
         for t in pending.transition.tasks:
             mine = t.due <= now and self._running()
@@ -274,11 +290,21 @@ class TransitionCommitter:
             tenant_id, workflow, value, enough + 1
         )
         starts = [p for p in members if p.key_decision == "start"]
-        created = sorted(
-            (p for p in starts if p.new_run is not None),
-            key=lambda p: (p.run["created_at"], p.run["id"]),
-        )
-        arriving = [p.run["id"] for p in created]
+        requests = [p for p in members if p.key_decision == "request"]
+        for pending in requests:  # its place in the queue: from when it reached the step
+            pending.values["concurrency_since"] = pending.now
+            pending.run["concurrency_since"] = pending.now
+        # behind every queued run: runs created now, and runs reaching their `from` step
+        arriving = [
+            p.run["id"]
+            for p in sorted(
+                [*(p for p in starts if p.new_run is not None), *requests],
+                key=lambda p: (
+                    p.now if p.key_decision == "request" else p.run["created_at"],
+                    p.run["id"],
+                ),
+            )
+        ]
         finishing = {p.run["id"] for p in members if p.key_decision == "finish"}
         instant = {p.run["id"] for p in starts if p.transition.finished}
         chosen: set[str] = set()
@@ -300,9 +326,13 @@ class TransitionCommitter:
         for pending in starts:
             if pending.run["id"] not in chosen:
                 _hold(pending)
+        for pending in requests:
+            if pending.run["id"] not in chosen:
+                _wait_at_step(pending)
         frees = finishing | (chosen & instant)
         carrier = next((p for p in members if p.run["id"] in frees), members[0])
-        for row in self._start_rows(tenant_id, queued, chosen - starting, carrier.now):
+        given = chosen - starting - {p.run["id"] for p in requests}
+        for row in self._start_rows(tenant_id, queued, given, carrier.now):
             carrier.rows.append(row)
             if row["lease_owner"]:
                 carrier.local.append(_claimed(row))
@@ -320,13 +350,14 @@ class TransitionCommitter:
         chosen: set[str],
         now: datetime,
     ) -> list[dict[str, Any]]:
-        """Start tasks for the chosen queued runs that have none yet, due now and leased
-        to this worker (a crash leaves them to any worker once the lease expires)."""
+        """Start tasks for the chosen queued runs that have none yet (a "slot" task for a
+        run waiting at its `from` step), due now and leased to this worker (a crash
+        leaves them to any worker once the lease expires)."""
         mine = self._running()
         return [
             task_row(
                 {"tenant_id": tenant_id, "id": q["id"], "priority": q["priority"]},
-                kind="start",
+                kind="slot" if q["at_step"] else "start",
                 step=None,
                 attempt=1,
                 due=now,
@@ -431,6 +462,9 @@ class TransitionCommitter:
                 )
             for event in audit_events(run, pending.transition, definition_hash):
                 by_log.setdefault(run["tenant_id"], []).append((pending.ctx, event))
+            if pending.waits:  # that it waits at its `from` step, as a queued start is
+                queued = _queued(run, pending.state.slot_step)
+                by_log.setdefault(run["tenant_id"], []).append((pending.ctx, queued))
         for log_id in sorted(by_log):  # one lock order: no deadlocks on PostgreSQL
             await self._audit.append_many(uow, log_id, by_log[log_id])
 
@@ -512,12 +546,22 @@ def _hold(pending: Pending) -> None:
     pending.values = {"status": RunStatus.QUEUED.value, "updated_at": pending.now}
 
 
-def _queued(run: dict[str, Any]) -> AuditEvent:
+def _wait_at_step(pending: Pending) -> None:
+    """The run reached its `from` step and finds no free slot: its transition is written
+    (it is queued at the step, SlotRequested), without the task taking the slot."""
+    pending.waits = True
+    pending.rows = [row for row in pending.rows if row["kind"] != "slot"]
+    pending.local = [task for task in pending.local if task.kind != "slot"]
+
+
+def _queued(run: dict[str, Any], step: str | None = None) -> AuditEvent:
     details = {
         "workflow": run["workflow"],
         "version": run["version"],
         "concurrency_key": run["concurrency_key"],
     }
+    if step is not None:  # waiting at its `from` step (it has run until there)
+        details["step"] = step
     return AuditEvent("workflow.run.queue", "workflow_run", run["id"], details=details)
 
 

@@ -267,8 +267,12 @@ class WorkflowRuntime:
         if loaded is None:
             return [], None
         state = loaded.state
-        if state.status.finished or (task.kind == "start" and loaded.events):
-            await self._drop(task)  # a second start task of a run that started is spent
+        if (
+            state.status.finished
+            or (task.kind == "start" and loaded.events)
+            or (task.kind == "slot" and state.slot != "requested")
+        ):
+            await self._drop(task)  # a second start (or slot) task of a run that has it
             return [], None
         if state.status is RunStatus.SUSPENDED and task.kind != "cancel":
             await self._release(task)  # nothing moves while suspended: taken up on resume
@@ -288,6 +292,7 @@ class WorkflowRuntime:
                 reloaded is None
                 or reloaded.state.status.finished
                 or (task.kind == "start" and reloaded.events)
+                or (task.kind == "slot" and reloaded.state.slot != "requested")
             ):
                 await self._drop(task)
                 return [], None
@@ -349,6 +354,8 @@ class WorkflowRuntime:
             return lambda i: i.wait_timed_out(step)
         if task.kind == "start":
             return lambda i: i.start(run["input"])
+        if task.kind == "slot":  # a slot of the run's concurrency key (its `from` step)
+            return lambda i: i.slot_taken()
         if task.kind == "child":
             return await self._child_done(task)
         if task.kind == "cancel":
@@ -526,6 +533,7 @@ def folding(run: dict[str, Any], events: list[Any]) -> Callable[[], RunState]:
 
     def fold_state() -> RunState:
         state = fold(run["id"], run["tenant_id"], run["workflow"], run["version"], events)
+        state.keyed = bool(run.get("concurrency_key"))
         if run["status"] == RunStatus.SUSPENDED.value:
             state.status = RunStatus.SUSPENDED
         elif run["status"] == RunStatus.QUEUED.value and not events:

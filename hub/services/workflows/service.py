@@ -197,6 +197,9 @@ class WorkflowService:
             "created_at": now,
             "updated_at": now,
             "concurrency_key": key,  # the commit decides under its lock: start or queue
+            # its place in the key's queue; a run of a definition with `concurrency.from`
+            # takes one only when it reaches that step
+            "concurrency_since": now if key is not None and not _holds_from(definition) else None,
         }
         refold = folding(run, [])
         state, transition = await self.runtime.interpret(
@@ -432,6 +435,11 @@ def _validate_form(
     if problems:
         raise ValidationFailed(problems)
     return result
+
+
+def _holds_from(definition: Any) -> bool:
+    concurrency = getattr(definition, "concurrency", None)
+    return concurrency is not None and concurrency.from_step is not None
 
 
 def _run_view(run: dict[str, Any]) -> dict[str, Any]:

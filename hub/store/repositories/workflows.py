@@ -152,6 +152,7 @@ class SqlWorkflows:
                         "input": _dump(row["input"]),
                         "current_steps": "[]",
                         "concurrency_key": row.get("concurrency_key"),
+                        "concurrency_since": row.get("concurrency_since"),
                     }
                     for row in rows
                 ],
@@ -272,13 +273,21 @@ class SqlWorkflows:
         self, tenant_id: str, workflow: str, key: str, queued_limit: int
     ) -> tuple[list[str], list[dict[str, Any]]]:
         """The key's runs holding a slot (their ids), and its first `queued_limit` queued
-        runs in creation order (id, version, priority, and whether a start task is
-        already there for it). Read through ix_workflow_runs_concurrency."""
+        runs in queue order, (concurrency_since, id): id, version, priority, whether it
+        has a history (it waits at its `from` step, else it was never started) and
+        whether a start (or slot) task is already there for it. Read through
+        ix_workflow_runs_concurrency."""
         params = {"tenant": tenant_id, "workflow": workflow, "key": key}
         active: list[str] = list((await self._conn.execute(_ACTIVE_OF_KEY, params)).scalars())
         rows = await self._conn.execute(_QUEUED_OF_KEY, {**params, "limit": queued_limit})
         queued = [
-            {"id": r.id, "version": r.version, "priority": r.priority, "started": bool(r.started)}
+            {
+                "id": r.id,
+                "version": r.version,
+                "priority": r.priority,
+                "at_step": r.next_seq > 1,
+                "started": bool(r.started),
+            }
             for r in rows
         ]
         return active, queued
@@ -628,23 +637,27 @@ def _of_key(status: Any) -> Any:
     )
 
 
+# A run of a `from` definition that has not reached its step is active but holds no
+# slot (its concurrency_since is NULL).
 _ACTIVE_OF_KEY = select(workflow_runs.c.id).where(
-    _of_key(workflow_runs.c.status.in_(ACTIVE_RUN_STATUSES))
+    _of_key(workflow_runs.c.status.in_(ACTIVE_RUN_STATUSES)),
+    workflow_runs.c.concurrency_since.is_not(None),
 )
 _QUEUED_OF_KEY = (
     select(
         workflow_runs.c.id,
         workflow_runs.c.version,
         workflow_runs.c.priority,
+        workflow_runs.c.next_seq,
         exists()
         .where(
             workflow_tasks.c.run_id == workflow_runs.c.id,
-            workflow_tasks.c.kind == "start",
+            workflow_tasks.c.kind.in_(("start", "slot")),
         )
         .label("started"),
     )
     .where(_of_key(workflow_runs.c.status == "queued"))
-    .order_by(workflow_runs.c.created_at, workflow_runs.c.id)
+    .order_by(workflow_runs.c.concurrency_since, workflow_runs.c.id)
     .limit(bindparam("limit"))
 )
 

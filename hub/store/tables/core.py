@@ -183,6 +183,10 @@ workflow_runs = Table(
     # hub.engine.concurrency: the run's rendered key (at most 200 characters), NULL for
     # runs of a workflow without `concurrency` (or whose key rendered empty).
     Column("concurrency_key", String(200), nullable=True),
+    # Since when a keyed run holds or waits for a slot of its key (its place in the
+    # queue): its creation for a definition without `concurrency.from`, else when it
+    # reached that step; NULL while a `from` run has not (it holds nothing).
+    Column("concurrency_since", Timestamp, nullable=True),
     Index("uq_workflow_runs_idempotency", "tenant_id", "idempotency_key", unique=True),
     # One index per filter combination of the runs list (tenant, status, workflow; newest
     # first by id, the cursor): a page walks one of them in order and stops at its limit.
@@ -203,14 +207,14 @@ workflow_runs = Table(
         postgresql_where=LIVE_RUNS,
     ),
     # Runs with a concurrency key only (runs without one never touch it): a key's active
-    # runs, its queue in creation order, and the keys that have a queue.
+    # runs, its queue in order (concurrency_since, id), and the keys that have a queue.
     Index(
         "ix_workflow_runs_concurrency",
         "status",
         "tenant_id",
         "workflow",
         "concurrency_key",
-        "created_at",
+        "concurrency_since",
         "id",
         sqlite_where=HAS_CONCURRENCY_KEY,
         postgresql_where=HAS_CONCURRENCY_KEY,
