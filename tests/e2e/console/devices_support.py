@@ -71,9 +71,12 @@ def modbus_plant() -> Iterator[SimThread]:
 def plant_tenant(world: ConsoleWorld, **device: Any) -> Iterator[Plant]:
     """A fresh tenant whose `boiler-1` polls a running plant simulator."""
     slug = world.fresh_tenant()
-    with modbus_plant() as sim:
-        register(world, slug, sim, **device)
-        yield Plant(slug, sim)
+    try:
+        with modbus_plant() as sim:
+            register(world, slug, sim, **device)
+            yield Plant(slug, sim)
+    finally:
+        world.retire_devices(slug)
 
 
 def serious_violations(page: Page) -> list[dict[str, Any]]:

@@ -161,6 +161,17 @@ class ConsoleWorld:
             assert response.status_code == 201, response.text
             self.user_ids.setdefault(username, response.json()["id"])
 
+    def retire_devices(self, slug: str) -> None:
+        """Disable every device of the tenant: this hub lives as long as the test process,
+        and a device whose simulator has stopped would go on reconnecting (and logging)
+        under the other tests this process runs."""
+        with self.api() as admin:
+            devices = admin.get(f"/api/v1/tenants/{slug}/devices", params={"limit": 500})
+            for device in devices.json().get("items", []):
+                if device.get("enabled"):
+                    path = f"/api/v1/tenants/{slug}/devices/{device['id']}"
+                    admin.patch(path, json={"enabled": False})
+
     def fresh_tenant(self, name: str | None = None) -> str:
         """A new tenant of its own for a test that changes things, with one user per role
         (`<slug>-<role>`); its slug."""

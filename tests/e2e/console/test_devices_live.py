@@ -129,6 +129,7 @@ def test_bad_quality_is_shown_as_bad(page: Page, console: ConsoleWorld) -> None:
     assert page.evaluate("window.consoleNotReloaded") is True
     page.goto(console.url(f"/ui/t/{slug}/devices/"))
     expect(page.locator('tr[data-device="tank-9"] .state--fault')).to_be_visible()
+    console.retire_devices(slug)
 
 
 def test_a_trend_is_drawn_and_zooms(page: Page, console: ConsoleWorld, plant: Plant) -> None:

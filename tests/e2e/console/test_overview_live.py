@@ -89,3 +89,4 @@ def test_alarms_tasks_and_runs_appear_without_a_reload(page: Page, console: Cons
     expect(device_row.locator(".state--fault")).to_be_visible(timeout=LIVE)
     expect(device_row).not_to_contain_text("Connected")
     assert page.evaluate("window.consoleNotReloaded") is True
+    console.retire_devices(slug)
