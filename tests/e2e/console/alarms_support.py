@@ -73,7 +73,7 @@ class AlarmPlant:
 def alarm_plant(console: ConsoleWorld) -> Iterator[AlarmPlant]:
     """A fresh tenant with the running plant simulator registered as `boiler-1`."""
     slug = console.fresh_tenant()
-    with running_plant() as plant, console.api(f"{slug}-engineer") as engineer:
+    with running_plant(opcua_port=None) as plant, console.api(f"{slug}-engineer") as engineer:
         device = engineer.post(
             f"/api/v1/tenants/{slug}/devices",
             json={

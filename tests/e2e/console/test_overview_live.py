@@ -34,7 +34,7 @@ def test_alarms_tasks_and_runs_appear_without_a_reload(page: Page, console: Cons
 
     slug = console.fresh_tenant()
     base = f"/api/v1/tenants/{slug}"
-    with running_plant() as plant, console.api(f"{slug}-engineer") as engineer:
+    with running_plant(opcua_port=None) as plant, console.api(f"{slug}-engineer") as engineer:
         device = engineer.post(
             f"{base}/devices",
             json={

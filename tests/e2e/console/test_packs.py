@@ -134,7 +134,7 @@ def test_install_shows_what_it_created_and_uninstall(page: Page, console: Consol
 
     slug = console.fresh_tenant()
     dialogs = _no_alerts(page)
-    with running_plant() as plant, console.api(f"{slug}-engineer") as engineer:
+    with running_plant(opcua_port=None) as plant, console.api(f"{slug}-engineer") as engineer:
         device = engineer.post(
             f"/api/v1/tenants/{slug}/devices",
             json={
