@@ -56,7 +56,7 @@ async def _tenant(hub: Any, slug: str) -> Any:
     return await hub.tenants.get(slug)
 
 
-def _groups(request: AnyRequest, slug: str) -> tuple[str, list[str]]:
+def task_groups(request: AnyRequest, slug: str) -> tuple[str, list[str]]:
     """The caller's username and candidate groups in this tenant: its role, singular and
     plural (`operator`, `operators`)."""
     principal = principal_of(request)
@@ -252,7 +252,7 @@ class TaskController(Controller):
         view: Annotated[str, QueryParameter(name="scope", pattern="^(mine|open|all)$")] = "mine",
         limit: Limit = DEFAULT_LIMIT,
     ) -> dict[str, Any]:
-        user, groups = _groups(request, tenant)
+        user, groups = task_groups(request, tenant)
         status = {"mine": None, "open": "open", "all": None}[view]
         who = user if view == "mine" else None
         items = await hub.workflows.user_tasks(
@@ -271,7 +271,7 @@ class TaskController(Controller):
     async def claim(
         self, tenant: TenantSlug, task_id: RunId, hub: HubDep, request: AnyRequest
     ) -> dict[str, Any]:
-        user, groups = _groups(request, tenant)
+        user, groups = task_groups(request, tenant)
         return await hub.workflows.claim(await _tenant(hub, tenant), task_id, user, groups)
 
     @post(
@@ -288,7 +288,7 @@ class TaskController(Controller):
         hub: HubDep,
         request: AnyRequest,
     ) -> dict[str, Any]:
-        user, groups = _groups(request, tenant)
+        user, groups = task_groups(request, tenant)
         return await hub.workflows.complete(
             await _tenant(hub, tenant), task_id, data.values, user, groups, request_context(request)
         )

@@ -33,14 +33,14 @@ from hub.api.context import request_context
 
 # The caller's username and candidate groups in a tenant, exactly as the API's task
 # routes work them out (its role, singular and plural).
-from hub.api.workflows import _groups as task_groups
+from hub.api.workflows import task_groups
 from hub.bootstrap import Hub
 from hub.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.domain.paging import MAX_LIMIT
 from hub.domain.tenancy import Tenant
 
 # Who may act on a task once the route lets them in: the rule claim and complete apply.
-from hub.services.workflows.service import _may_act
+from hub.services.workflows.service import check_may_act
 
 AnyRequest = Request[Any, Any, Any]
 TenantSlug = Annotated[str, PathParameter(max_length=63)]
@@ -172,7 +172,7 @@ def run_url(tenant: str, run_id: str) -> str:
 async def _task(hub: Hub, tenant: Tenant, task_id: str) -> dict[str, Any]:
     """One task of the tenant (404 otherwise), read as the service's claim and complete
     read it (the API has no route for one task; its list holds the same fields)."""
-    return await hub.workflows._user_task(tenant, task_id)
+    return await hub.workflows.user_task(tenant, task_id)
 
 
 @get("/t/{tenant:str}/tasks", opt={"api": LIST})
@@ -220,7 +220,7 @@ async def tasks_live(request: AnyRequest, tenant: TenantSlug) -> Template:
 def _may_act_on(request: AnyRequest, tenant: str, task: dict[str, Any]) -> bool:
     user, groups = task_groups(request, tenant)
     try:
-        _may_act(task, user, groups)
+        check_may_act(task, user, groups)
     except Forbidden:
         return False
     return True

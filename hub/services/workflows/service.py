@@ -348,15 +348,15 @@ class WorkflowService:
     async def claim(
         self, tenant: Tenant, task_id: str, user: str, groups: list[str]
     ) -> dict[str, Any]:
-        task = await self._user_task(tenant, task_id)
-        _may_act(task, user, groups)
+        task = await self.user_task(tenant, task_id)
+        check_may_act(task, user, groups)
         async with self._uow(write=True) as uow:
             if not await uow.workflows.update_user_task(
                 task_id, ["open"], status="claimed", claimed_by=user
             ):
                 raise Conflict(f"task {task_id} is {task['status']}")
             await uow.commit()
-        return _task_view(await self._user_task(tenant, task_id))
+        return _task_view(await self.user_task(tenant, task_id))
 
     async def complete(
         self,
@@ -367,10 +367,10 @@ class WorkflowService:
         groups: list[str],
         ctx: RequestContext,
     ) -> dict[str, Any]:
-        task = await self._user_task(tenant, task_id)
+        task = await self.user_task(tenant, task_id)
         if task["status"] in ("completed", "cancelled"):
             raise Conflict(f"task {task_id} is already {task['status']}")
-        _may_act(task, user, groups)
+        check_may_act(task, user, groups)
         values = _validate_form(task["form"], values, self._digest)
         async with self._uow(write=True) as uow:
             if not await uow.workflows.update_user_task(
@@ -387,9 +387,10 @@ class WorkflowService:
         await self._control(
             tenant, task["run_id"], ctx, lambda i: i.user_task_completed(step, values, user)
         )
-        return _task_view(await self._user_task(tenant, task_id))
+        return _task_view(await self.user_task(tenant, task_id))
 
-    async def _user_task(self, tenant: Tenant, task_id: str) -> dict[str, Any]:
+    async def user_task(self, tenant: Tenant, task_id: str) -> dict[str, Any]:
+        """One user task of the tenant as stored (NotFound otherwise)."""
         async with self._uow() as uow:
             task = await uow.workflows.user_task(tenant.id, task_id) if is_id(task_id) else None
         if task is None:
@@ -397,7 +398,8 @@ class WorkflowService:
         return task
 
 
-def _may_act(task: dict[str, Any], user: str, groups: list[str]) -> None:
+def check_may_act(task: dict[str, Any], user: str, groups: list[str]) -> None:
+    """Forbidden unless `user` (with its candidate `groups`) may claim or complete `task`."""
     in_group = bool(set(groups) & set(task["candidate_groups"]))
     if task["claimed_by"]:
         allowed = task["claimed_by"] == user
