@@ -76,9 +76,6 @@ class ExpressionError(ValueError):
         self.reason = reason
 
 
-_MISSING = MISSING
-
-
 class PreparedContext:
     """Context values converted to CEL once, then shared by every expression of a step."""
 
@@ -94,11 +91,11 @@ class PreparedContext:
         return child
 
     def member(self, path: tuple[str, ...]) -> Any:
-        """The plain value at `path` (through maps only), or _MISSING."""
+        """The plain value at `path` (through maps only), or MISSING."""
         value: Any = self._plain
         for part in path:
             if not isinstance(value, Mapping) or part not in value:
-                return _MISSING
+                return MISSING
             value = value[part]
         return value
 
