@@ -176,3 +176,16 @@ def test_the_json_api_is_unchanged_and_ignores_the_console_cookie(console: Conso
         assert api.get("/api/v1/me").status_code == 200
     spec = httpx.get(console.url("/schema/openapi.json")).json()
     assert not [p for p in spec["paths"] if p.startswith("/ui") or p == "/"]
+
+
+def test_a_body_over_the_hubs_limit_is_refused_and_the_console_lives(
+    console: ConsoleWorld,
+) -> None:
+    """The console's forms take no more than the API does (HUB_MAX_BODY_BYTES, 1 MiB)."""
+    with http_session(console, "acme-operator") as client:
+        huge = "x" * (2 * 1024 * 1024)
+        refused = client.post(
+            "/ui/t/acme/alarms/nope/ack", data={"csrf_token": "t", "comment": huge}
+        )
+        assert refused.status_code == 413, refused.status_code
+        assert client.get("/ui/t/acme/").status_code == 200
