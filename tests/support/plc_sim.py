@@ -44,6 +44,17 @@ class SimThread:
         self.call(apply())
 
 
+def uses_opcua(item: Any) -> bool:
+    """Whether a test talks OPC-UA to the plant: its module or parameters name it, or it is
+    marked `opcua`. The others get a plant without an OPC-UA server, whose start-up costs
+    about 2 s of CPU per test (the suite's PLC and pack tests start one plant each)."""
+    return (
+        "opcua" in item.name
+        or "opcua" in item.module.__name__
+        or item.get_closest_marker("opcua") is not None
+    )
+
+
 @contextmanager
 def running_plant(**options: Any) -> Iterator[SimThread]:
     sim = SimThread(**options)

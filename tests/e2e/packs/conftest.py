@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.plc_sim import SimThread, running_plant
+from tests.support.plc_sim import SimThread, running_plant, uses_opcua
 
 
 @pytest.fixture
-def plant() -> Iterator[SimThread]:
-    with running_plant() as sim:
+def plant(request: pytest.FixtureRequest) -> Iterator[SimThread]:
+    options = {} if uses_opcua(request.node) else {"opcua_port": None}
+    with running_plant(**options) as sim:
         yield sim
 
 

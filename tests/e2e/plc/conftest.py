@@ -1,4 +1,5 @@
-"""PLC fixtures: a plant simulator (Modbus TCP and OPC-UA on free loopback ports)."""
+"""PLC fixtures: a plant simulator (Modbus TCP, and OPC-UA where a test uses it, on free
+loopback ports)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.plc_sim import SimThread, running_plant
+from tests.support.plc_sim import SimThread, running_plant, uses_opcua
 
 
 @pytest.fixture
-def plant() -> Iterator[SimThread]:
-    with running_plant() as sim:
+def plant(request: pytest.FixtureRequest) -> Iterator[SimThread]:
+    options = {} if uses_opcua(request.node) else {"opcua_port": None}
+    with running_plant(**options) as sim:
         yield sim
