@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from audit.signing import generate_private_key, load_private_key_pem, private_key_pem
 from connectors.enterprise.odata import ODataClient
 from connectors.enterprise.profiles import builtin_profile
+from connectors.federation.http import HttpFederation
 from connectors.ledger.deferred import ledger_for
 from connectors.messaging.in_process import InProcessBus
 from connectors.observability.prometheus import PrometheusEngineMetrics
@@ -58,6 +59,11 @@ from hub.services.alarms.service import AlarmService
 from hub.services.anchoring.service import AnchorService, AnchorSettings
 from hub.services.audit.log import AuditLog
 from hub.services.audit.receipts import ReceiptService
+from hub.services.collaboration.messaging import Messenger
+from hub.services.collaboration.organisations import Organisations
+from hub.services.collaboration.partners import PartnerService
+from hub.services.collaboration.service import CollaborationService
+from hub.services.collaboration.work import CollaborationWork
 from hub.services.egress.rules import EgressService
 from hub.services.enterprise import activities as erp_activities
 from hub.services.enterprise.connections import ConnectionChanges, ConnectionService
@@ -115,6 +121,44 @@ class PlcServices:
 
 
 @dataclass
+class CollaborationServices:
+    """Cross-organisation collaboration (issue 18), started and stopped together."""
+
+    organisations: Organisations
+    messenger: Messenger
+    partners: PartnerService
+    collaborations: CollaborationService
+    work: CollaborationWork
+
+    async def start(self) -> None:
+        await self.messenger.start()
+        await self.collaborations.start_timeouts()
+
+    async def stop(self) -> None:
+        await self.collaborations.stop_timeouts()
+        await self.messenger.stop()
+
+
+def build_collaboration(
+    settings: Settings,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    audit: AuditLog,
+    sealer: Sealer,
+    egress: EgressService,
+    parts: tuple[WorkflowService, TenantService, EventBus, ActivityRegistry],
+) -> CollaborationServices:
+    workflows, tenants, bus, activities = parts
+    organisations = Organisations(uow, clock, sealer, settings.public_url)
+    messenger = Messenger(uow, clock, audit, organisations, HttpFederation(egress.destination))
+    partners = PartnerService(uow, clock, audit, organisations, messenger)
+    collaborations = CollaborationService(uow, clock, audit, organisations, messenger)
+    work = CollaborationWork(collaborations, workflows, tenants, bus)
+    work.register(activities)
+    return CollaborationServices(organisations, messenger, partners, collaborations, work)
+
+
+@dataclass
 class Hub:
     """Everything a driving adapter (API, CLI) needs, built once per process."""
 
@@ -145,6 +189,7 @@ class Hub:
     connection_changes: ConnectionChanges  # listen() to drop clients of a changed one
     erp: EnterpriseGateway  # issue 15: calls to the connections (API and erp.* activities)
     events: EventPublisher  # issue 16: events published through the API
+    collaboration: CollaborationServices  # issue 18
 
     async def start(self, *, migrate_schema: bool = True, run_workers: bool = False) -> None:
         if migrate_schema and self.engine is not None:
@@ -157,8 +202,10 @@ class Hub:
             await self.triggers.start()
             await self.anchors.start()
             await self.plc.start(supervise=self.settings.plc_supervisor)
+            await self.collaboration.start()
 
     async def close(self) -> None:
+        await self.collaboration.stop()
         await self.plc.stop()
         await self.anchors.stop()
         await self.anchors.ledger.close()
@@ -262,6 +309,17 @@ def build(
         window=timedelta(seconds=settings.login_window),
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
     )
+    tenants = TenantService(
+        uow,
+        hasher,
+        clock,
+        authorizer.invalidate,
+        audit_log,
+        VersionedCache(authorizer.version if settings.read_cache else _no_version),
+    )
+    collaboration = build_collaboration(
+        settings, uow, clock, audit_log, sealer, egress, (workflows, tenants, bus, activities)
+    )
     return Hub(
         settings=settings,
         engine=engine,
@@ -272,14 +330,7 @@ def build(
         authorizer=authorizer,
         audit=audit_log,
         auth=AuthService(uow, hasher, tokens, clock, sign_in, audit_log),
-        tenants=TenantService(
-            uow,
-            hasher,
-            clock,
-            authorizer.invalidate,
-            audit_log,
-            VersionedCache(authorizer.version if settings.read_cache else _no_version),
-        ),
+        tenants=tenants,
         bus=bus,
         activities=activities,
         runtime=runtime,
@@ -297,6 +348,7 @@ def build(
         connection_changes=connection_changes,
         erp=erp,
         events=EventPublisher(bus, audit_log),
+        collaboration=collaboration,
     )
 
 

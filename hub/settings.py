@@ -72,6 +72,9 @@ class Settings:
     # Hardening (issue 12, item 11): the bearer token Prometheus scrapes /metrics with;
     # empty: only a platform admin's access token reads them
     metrics_token: str = ""
+    # Collaboration (issue 18): the address partner hubs reach this hub at; the
+    # organisations' inbox URLs are made from it (HUB_PUBLIC_URL)
+    public_url: str = "http://127.0.0.1:8000"
 
     @property
     def is_sqlite(self) -> bool:
@@ -269,7 +272,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         packs_dir=_packs_dir(env),
         egress_allow=_egress_allow(env),
         metrics_token=_metrics_token(env),
+        public_url=_public_url(env),
     )
+
+
+def _public_url(env: Mapping[str, str]) -> str:
+    url = env.get("HUB_PUBLIC_URL", "").strip().rstrip("/") or "http://127.0.0.1:8000"
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https") or not rest or "?" in rest or "#" in rest:
+        raise SettingsError(f"HUB_PUBLIC_URL={url!r} is not an http(s) base URL")
+    return url
 
 
 def _metrics_token(env: Mapping[str, str]) -> str:

@@ -18,6 +18,12 @@ from hub.api.audit import AuditController, public_key
 from hub.api.audit_hooks import record_refusal
 from hub.api.auth import AuthController, me
 from hub.api.body_depth import body_depth_middleware
+from hub.api.collaboration import (
+    CollaborationController,
+    OrganisationController,
+    PartnerController,
+    inbox,
+)
 from hub.api.console.app import console_handlers
 from hub.api.contracts import document_problems
 from hub.api.deps import hub_dependency
@@ -75,6 +81,10 @@ def create_app(the_hub: Hub, *, migrate_on_start: bool = True) -> Litestar:
             EgressController,  # issue 12, item 3: egress rules
             EventController,  # issue 16: events from outside systems
             ConnectionController,  # issue 15: ERP connections
+            OrganisationController,  # issue 18: collaboration between organisations
+            PartnerController,
+            CollaborationController,
+            inbox,
             public_key,
             live,
             ready,

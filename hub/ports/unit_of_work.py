@@ -7,6 +7,7 @@ from typing import Protocol, Self
 
 from hub.ports.anchoring import AnchorRepository
 from hub.ports.audit import AuditRepository
+from hub.ports.collaboration import CollaborationRepository
 from hub.ports.egress import EgressRepository
 from hub.ports.enterprise import ConnectionRepository
 from hub.ports.packs import PackRepository
@@ -39,6 +40,7 @@ class UnitOfWork(Protocol):
     packs: PackRepository
     egress: EgressRepository
     connections: ConnectionRepository  # issue 15, item 1
+    collaboration: CollaborationRepository  # issue 18
 
     async def __aenter__(self) -> Self: ...
 

@@ -20,6 +20,7 @@ from hub.store.inline import (
 )
 from hub.store.repositories.anchors import SqlAnchors
 from hub.store.repositories.audit import SqlAudit
+from hub.store.repositories.collaboration import SqlCollaboration
 from hub.store.repositories.egress import SqlEgress
 from hub.store.repositories.enterprise import SqlConnections
 from hub.store.repositories.packs import SqlPacks
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # the types of the repositories below, as the ports declare t
         AnchorRepository,
         AuditRepository,
         AuthzRepository,
+        CollaborationRepository,
         ConnectionRepository,
         EgressRepository,
         LoginFailureRepository,
@@ -135,6 +137,7 @@ class SqlUnitOfWork:
         self.packs: PackRepository = SqlPacks(conn)
         self.egress: EgressRepository = SqlEgress(conn)  # issue 12, item 3
         self.connections: ConnectionRepository = SqlConnections(conn)  # issue 15, item 1
+        self.collaboration: CollaborationRepository = SqlCollaboration(conn)  # issue 18
 
     async def __aexit__(
         self,

@@ -37,6 +37,8 @@ class Route:
             alarm_id="0" * 32,
             incident_id="0" * 32,
             tag="pressure",
+            partner_id="0" * 32,
+            collab_id="0" * 32,
         )
 
 
@@ -246,3 +248,44 @@ ROUTES += [
         lambda: {"topic": "production/matrix/events/status_change", "payload": {"state": 1}},
     ),
 ]
+
+# Collaboration (issue 18): every role reads its organisation and collaborations; tenant
+# admins manage partners (the partner and collaboration "0..." do not exist: the handler's
+# 404); admins, engineers and operators act in collaborations; auditors read them.
+PARTNER_ADMINS = frozenset({"platform_admin", "tenant_admin"})
+PARTNER_READERS = EVERYONE - {"viewer"}
+COLLABORATORS = WORKERS
+_PARTNER = "/api/v1/tenants/{tenant}/partners/{partner_id}"
+_COLLAB = "/api/v1/tenants/{tenant}/collaborations/{collab_id}"
+
+
+def _collaboration_body() -> dict[str, Any]:
+    return {
+        "name": "matrix",
+        "participants": [{"organisation": "self", "role": "initiator"}],
+        "tasks": [{"id": "t", "type": "activity", "assigned_to": "self"}],
+    }
+
+
+ROUTES += [
+    Route("GET", "/api/v1/tenants/{tenant}/organisation", READERS),
+    Route("GET", "/api/v1/tenants/{tenant}/partners", PARTNER_READERS),
+    Route("POST", "/api/v1/tenants/{tenant}/partners", PARTNER_ADMINS, lambda: {"name": "x"}),
+    Route("GET", _PARTNER, PARTNER_READERS),
+    Route("POST", _PARTNER + "/accept", PARTNER_ADMINS),
+    Route("POST", _PARTNER + "/suspend", PARTNER_ADMINS),
+    Route("POST", _PARTNER + "/resume", PARTNER_ADMINS),
+    Route("POST", _PARTNER + "/messages", PARTNER_ADMINS, lambda: {"messages": [{"a": 1}]}),
+    Route("GET", "/api/v1/tenants/{tenant}/collaborations", READERS),
+    Route("POST", "/api/v1/tenants/{tenant}/collaborations", COLLABORATORS, _collaboration_body),
+    Route("GET", _COLLAB, READERS),
+    Route("POST", _COLLAB + "/start", COLLABORATORS),
+    Route("POST", _COLLAB + "/tasks/{task_id}/result", COLLABORATORS, lambda: {"result": {}}),
+    Route("POST", _COLLAB + "/terminate", COLLABORATORS, lambda: {"reason": "matrix"}),
+    Route("GET", _COLLAB + "/data", READERS),
+]
+# A made-up partner or collaboration is the handler's 404; a partner body missing its
+# fields is the handler's 422.
+PAST_GUARD_ONLY += ("/partners", "/collaborations/{collab_id}")
+# The federation inbox: its credential is the message's signature, not a token.
+PUBLIC.add(("POST", "/federation/v1/organisations/{org_id}"))

@@ -1,0 +1,1 @@
+"""Federation: carrying signed messages to other organisations' hubs (issue 18)."""

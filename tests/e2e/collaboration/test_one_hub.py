@@ -1,0 +1,168 @@
+"""Two organisations on one hub (two tenants): partnership by signed invitations, then a
+collaboration with an approval (a user task in the other tenant), a data exchange
+(JWE to the target's key) and a notification, with the rules on who may do what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import World
+from tests.support.waiting import eventually
+
+ACME, GLOBEX = "/api/v1/tenants/acme", "/api/v1/tenants/globex"
+
+
+def _org(world: World, tenant: str) -> dict[str, Any]:
+    answer = world.client.get(
+        f"/api/v1/tenants/{tenant}/organisation", headers=world.as_(f"{tenant}-viewer")
+    )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def partner_body(org: dict[str, Any]) -> dict[str, Any]:
+    keep = ("name", "domain", "endpoint_url", "public_key", "encryption_key", "capabilities")
+    return {k: org[k] for k in keep}
+
+
+def _partners(world: World, tenant: str) -> list[dict[str, Any]]:
+    answer = world.client.get(
+        f"/api/v1/tenants/{tenant}/partners", headers=world.as_(f"{tenant}-tenant_admin")
+    )
+    return list(answer.json()["items"])
+
+
+def befriend(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
+    """acme invites globex; globex accepts; both see the other active."""
+    acme, globex = _org(world, "acme"), _org(world, "globex")
+    registered = world.client.post(
+        f"{ACME}/partners", json=partner_body(globex), headers=world.as_("acme-tenant_admin")
+    )
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["status"] == "pending"
+    invited = eventually(
+        lambda: [p for p in _partners(world, "globex") if p["status"] == "invited"]
+    )
+    assert invited[0]["org_id"] == acme["org_id"]
+    accepted = world.client.post(
+        f"{GLOBEX}/partners/{invited[0]['id']}/accept", headers=world.as_("globex-tenant_admin")
+    )
+    assert accepted.status_code == 200, accepted.text
+    eventually(lambda: _partners(world, "acme")[0]["status"] == "active")
+    return acme, globex
+
+
+def _collab(world: World, tenant: str, collab_id: str, who: str = "viewer") -> Any:
+    return world.client.get(
+        f"/api/v1/tenants/{tenant}/collaborations/{collab_id}", headers=world.as_(f"{tenant}-{who}")
+    )
+
+
+def test_an_approval_a_data_exchange_and_a_notification_between_two_tenants(
+    world: World,
+) -> None:
+    acme, globex = befriend(world)
+    body = {
+        "name": "Supplier qualification",
+        "participants": [
+            {"organisation": "self", "role": "initiator", "can_terminate": True},
+            {"organisation": globex["org_id"]},
+        ],
+        "tasks": [
+            {"id": "approve", "type": "approval", "assigned_to": globex["org_id"]},
+            {
+                "id": "specs",
+                "type": "data_exchange",
+                "assigned_to": globex["org_id"],
+                "target_orgs": [acme["org_id"]],
+                "data_schema": {
+                    "type": "object",
+                    "properties": {"grade": {"type": "string"}, "cost": {"type": "number"}},
+                    "required": ["grade"],
+                },
+                "share_fields": ["grade"],
+            },
+            {
+                "id": "heads-up",
+                "type": "notification",
+                "assigned_to": "self",
+                "target_orgs": [globex["org_id"]],
+                "message": "Qualification done",
+                "requires_acknowledgment": True,
+            },
+        ],
+    }
+    created = world.client.post(
+        f"{ACME}/collaborations", json=body, headers=world.as_("acme-operator")
+    )
+    assert created.status_code == 201, created.text
+    collab_id = created.json()["id"]
+    eventually(lambda: _collab(world, "acme", collab_id).json()["status"] == "ready")
+    # globex is a participant, but only the initiator starts
+    refused = world.client.post(
+        f"{GLOBEX}/collaborations/{collab_id}/start", headers=world.as_("globex-operator")
+    )
+    assert refused.status_code == 403
+    started = world.client.post(
+        f"{ACME}/collaborations/{collab_id}/start", headers=world.as_("acme-operator")
+    )
+    assert started.status_code == 200, started.text
+
+    # The approval is a user task in globex's tenant.
+    def approval_task() -> list[dict[str, Any]]:
+        tasks = world.client.get(
+            f"{GLOBEX}/tasks?scope=open", headers=world.as_("globex-operator")
+        ).json()["items"]
+        return [t for t in tasks if "Supplier qualification" in t["title"]]
+
+    task = eventually(approval_task, timeout=20)[0]
+    # acme may not answer globex's task
+    wrong = world.client.post(
+        f"{ACME}/collaborations/{collab_id}/tasks/approve/result",
+        json={"result": {"approval_decision": "approved"}},
+        headers=world.as_("acme-operator"),
+    )
+    assert wrong.status_code == 403
+    done = world.client.post(
+        f"{GLOBEX}/tasks/{task['id']}/complete",
+        json={"values": {"approval_decision": "approved", "comments": "fine"}},
+        headers=world.as_("globex-operator"),
+    )
+    assert done.status_code == 200, done.text
+
+    def task_status(task_id: str) -> str:
+        doc = _collab(world, "acme", collab_id).json()
+        return str(next(t for t in doc["tasks"] if t["id"] == task_id)["status"])
+
+    eventually(lambda: task_status("approve") == "completed", timeout=20)
+
+    # The data exchange: checked against its schema, only `grade` leaves globex.
+    url = f"{GLOBEX}/collaborations/{collab_id}/tasks/specs/result"
+    bad = world.client.post(url, json={"result": {"cost": 3}}, headers=world.as_("globex-operator"))
+    assert bad.status_code == 422, bad.text
+    sent = world.client.post(
+        url, json={"result": {"grade": "A", "cost": 3.5}}, headers=world.as_("globex-operator")
+    )
+    assert sent.status_code == 200, sent.text
+    eventually(lambda: task_status("specs") == "completed", timeout=20)
+    received = world.client.get(
+        f"{ACME}/collaborations/{collab_id}/data", headers=world.as_("acme-viewer")
+    ).json()["items"]
+    assert received[0]["encrypted"] is True and received[0]["data"] == {"grade": "A"}
+
+    # The notification waits for globex's acknowledgement.
+    ack = world.client.post(
+        f"{GLOBEX}/collaborations/{collab_id}/tasks/heads-up/result",
+        json={},
+        headers=world.as_("globex-operator"),
+    )
+    assert ack.status_code == 200, ack.text
+    eventually(lambda: _collab(world, "acme", collab_id).json()["status"] == "completed")
+    eventually(lambda: _collab(world, "globex", collab_id).json()["status"] == "completed")
+    # Evidence in both logs: what acme sent, globex received, and the other way round.
+    for tenant in ("acme", "globex"):
+        entries = world.client.get(
+            f"/api/v1/tenants/{tenant}/audit?action=federation.message.receive&limit=100",
+            headers=world.as_(f"{tenant}-auditor"),
+        ).json()["items"]
+        assert entries, tenant
