@@ -242,25 +242,81 @@ def _populate(client: TestClient[Any], hub: Hub) -> World:
 
 @dataclass
 class WorldTemplate:
-    """The world built once through the API on a SQLite database of its own: the database
-    file and data directory (its JWT and sealing secrets) as the logins left them, and
-    the tokens they gave. A test restores both instead of signing 13 users in again."""
+    """The world built once through the API: its database as the logins left them, the
+    data directory (its JWT and sealing secrets), and the tokens they gave. A test
+    restores both instead of signing 13 users in again. On SQLite the database is a file
+    copied whole; on PostgreSQL the rows of every table, copied back in (COPY) after the
+    usual TRUNCATE."""
 
-    database: Path
+    database: Path | None  # SQLite: the template's file
+    rows: dict[str, list[tuple[Any, ...]]] | None  # PostgreSQL: table -> rows
+    columns: dict[str, list[str]]
     data_dir: Path
     headers: dict[str, dict[str, str]]
     user_ids: dict[str, str]
     built: float
 
     def restore(self, url: str, data_dir: Path) -> None:
-        target = make_url(url).database
-        assert target is not None
-        with (
-            closing(sqlite3.connect(self.database)) as source,
-            closing(sqlite3.connect(target)) as copy,
-        ):
-            source.backup(copy)  # the whole file, through its WAL, in one go
+        if self.rows is not None:
+            asyncio.run(_load_rows(url, self.rows, self.columns))
+        else:
+            target = make_url(url).database
+            assert target is not None and self.database is not None
+            with (
+                closing(sqlite3.connect(self.database)) as source,
+                closing(sqlite3.connect(target)) as copy,
+            ):
+                source.backup(copy)  # the whole file, through its WAL, in one go
         shutil.copytree(self.data_dir, data_dir)
+
+
+async def _raw(conn: Any) -> Any:
+    """The asyncpg connection under an SQLAlchemy one (COPY and plain records)."""
+    return (await conn.get_raw_connection()).driver_connection
+
+
+async def _dump_rows(url: str) -> tuple[dict[str, list[tuple[Any, ...]]], dict[str, list[str]]]:
+    engine = create_engine(url)
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    columns: dict[str, list[str]] = {}
+    try:
+        async with engine.connect() as conn:
+            raw = await _raw(conn)
+            for table in metadata.sorted_tables:
+                records = await raw.fetch(f"SELECT * FROM {table.name}")
+                if records:
+                    rows[table.name] = [tuple(r) for r in records]
+                    columns[table.name] = list(records[0].keys())
+    finally:
+        await engine.dispose()
+    return rows, columns
+
+
+async def _load_rows(
+    url: str, rows: dict[str, list[tuple[Any, ...]]], columns: dict[str, list[str]]
+) -> None:
+    engine = create_engine(url)
+    names = [t.name for t in reversed(metadata.sorted_tables)]
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+            raw = await _raw(conn)
+            for table in metadata.sorted_tables:
+                found = rows.get(table.name)
+                if not found:
+                    continue
+                await raw.copy_records_to_table(
+                    table.name, records=found, columns=columns[table.name]
+                )
+                # serial keys go on from the copied rows, not from 1
+                for column in table.primary_key.columns:
+                    if column.autoincrement is True:
+                        await raw.execute(
+                            f"SELECT setval(pg_get_serial_sequence('{table.name}', "
+                            f"'{column.name}'), (SELECT max({column.name}) FROM {table.name}))"
+                        )
+    finally:
+        await engine.dispose()
 
 
 # Tokens in a template must stay well inside the access-token TTL (15 min) for the test
@@ -271,23 +327,31 @@ RESTORED = pytest.StashKey["WorldTemplate"]()
 
 
 def _world_template(request: pytest.FixtureRequest, url: str) -> WorldTemplate | None:
-    """The current world template, built when there is none or it is too old; None on
-    PostgreSQL, where each test builds its world through the API as before."""
-    if make_url(url).get_backend_name() != "sqlite":
-        return None
+    """The current world template, built when there is none or it is too old: on SQLite
+    in a database file of its own, on PostgreSQL in the test's own database (the next
+    restore truncates it anyway), whose rows are then kept."""
     found = _templates.get(url)
     if found is not None and time.monotonic() - found.built < TEMPLATE_MAX_AGE:
         return found
     factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
     root = factory.mktemp("world")
-    template_url = f"sqlite+aiosqlite:///{root / 'hub.db'}"
-    asyncio.run(_prepare(template_url))
+    on_sqlite = make_url(url).get_backend_name() == "sqlite"
+    template_url = f"sqlite+aiosqlite:///{root / 'hub.db'}" if on_sqlite else url
+    if on_sqlite:
+        asyncio.run(_prepare(template_url))
     asyncio.run(_clean(template_url))
     hub = build(_settings(template_url, root / "data"), hasher=FAST_HASHER)
     with TestClient(create_app(hub), raise_server_exceptions=False) as client:
         world = _populate(client, hub)
+    rows, columns = (None, {}) if on_sqlite else asyncio.run(_dump_rows(url))
     _templates[url] = WorldTemplate(
-        root / "hub.db", root / "data", world.headers, world.user_ids, time.monotonic()
+        root / "hub.db" if on_sqlite else None,
+        rows,
+        columns,
+        root / "data",
+        world.headers,
+        world.user_ids,
+        time.monotonic(),
     )
     return _templates[url]
 
@@ -295,8 +359,7 @@ def _world_template(request: pytest.FixtureRequest, url: str) -> WorldTemplate |
 @pytest.fixture
 def world(request: pytest.FixtureRequest, client: TestClient[Any], hub: Hub) -> World:
     template = request.node.stash.get(RESTORED, None)
-    if template is None:  # PostgreSQL: sign everyone in through the API, as before
-        return _populate(client, hub)
+    assert template is not None, "settings restores a world template for every world test"
     # `settings` restored this template's database and data directory for this test.
     return World(
         client,
