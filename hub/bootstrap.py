@@ -62,6 +62,7 @@ from hub.services.audit.receipts import ReceiptService
 from hub.services.collaboration.messaging import Messenger
 from hub.services.collaboration.organisations import Organisations
 from hub.services.collaboration.partners import PartnerService
+from hub.services.collaboration.receipts import CollaborationReceipts
 from hub.services.collaboration.service import CollaborationService
 from hub.services.collaboration.work import CollaborationWork
 from hub.services.egress.rules import EgressService
@@ -129,6 +130,7 @@ class CollaborationServices:
     partners: PartnerService
     collaborations: CollaborationService
     work: CollaborationWork
+    receipts: CollaborationReceipts
 
     async def start(self) -> None:
         await self.messenger.start()
@@ -147,15 +149,20 @@ def build_collaboration(
     sealer: Sealer,
     egress: EgressService,
     parts: tuple[WorkflowService, TenantService, EventBus, ActivityRegistry],
+    audit_parts: tuple[ReceiptService, AnchorService],
 ) -> CollaborationServices:
     workflows, tenants, bus, activities = parts
+    receipts, anchors = audit_parts
     organisations = Organisations(uow, clock, sealer, settings.public_url)
     messenger = Messenger(uow, clock, audit, organisations, HttpFederation(egress.destination))
     partners = PartnerService(uow, clock, audit, organisations, messenger)
     collaborations = CollaborationService(uow, clock, audit, organisations, messenger)
     work = CollaborationWork(collaborations, workflows, tenants, bus)
     work.register(activities)
-    return CollaborationServices(organisations, messenger, partners, collaborations, work)
+    evidence = CollaborationReceipts(
+        uow, audit, receipts, anchors, organisations, collaborations, messenger, tenants
+    )
+    return CollaborationServices(organisations, messenger, partners, collaborations, work, evidence)
 
 
 @dataclass
@@ -317,8 +324,16 @@ def build(
         audit_log,
         VersionedCache(authorizer.version if settings.read_cache else _no_version),
     )
+    receipts = ReceiptService(uow, audit_log, anchors.configured_chain)
     collaboration = build_collaboration(
-        settings, uow, clock, audit_log, sealer, egress, (workflows, tenants, bus, activities)
+        settings,
+        uow,
+        clock,
+        audit_log,
+        sealer,
+        egress,
+        (workflows, tenants, bus, activities),
+        (receipts, anchors),
     )
     return Hub(
         settings=settings,
@@ -338,7 +353,7 @@ def build(
         run_retention=RunRetention(uow, clock, settings.run_retention_days),
         triggers=TriggerService(uow, clock, bus, workflows, changes, metrics),
         anchors=anchors,
-        receipts=ReceiptService(uow, audit_log, anchors.configured_chain),
+        receipts=receipts,
         plc=plc,
         packs=packs,
         incidents=incidents,

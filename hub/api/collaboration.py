@@ -272,6 +272,15 @@ class CollaborationController(Controller):
             ]
         )
 
+    @get(
+        "/{collab_id:str}/receipt",
+        summary="Every participant's audit entries of the collaboration with their proofs, "
+        "signed heads and anchors: verify offline with `hub audit verify-receipt`",
+        responses=contract(dict[str, Any], errors=[409]),
+    )
+    async def receipt(self, tenant: TenantSlug, collab_id: Ref, hub: HubDep) -> dict[str, Any]:
+        return await hub.collaboration.receipts.bundle(await _tenant(hub, tenant), collab_id)
+
 
 @post(
     "/federation/v1/organisations/{org_id:str}",

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from audit.collaboration import verify_collaboration_receipt
 from audit.receipt import RpcError, http_rpc, verify_receipt
 from hub.bootstrap import build
 from hub.domain.anchors import AnchorStatus
@@ -39,7 +40,16 @@ def add_audit_actions(actions: Any) -> None:
         "verify-receipt", help="verify a receipt: leaf, proof, head signature, chain event"
     )
     check.add_argument("file", type=Path, help="the receipt (JSON, from .../receipt)")
-    check.add_argument("--chain-url", required=True, help="JSON-RPC URL of the chain")
+    check.add_argument(
+        "--chain-url",
+        help="JSON-RPC URL of the chain (an entry receipt needs it; a collaboration receipt "
+        "is checked offline without it, and its anchors on the chain with it)",
+    )
+    check.add_argument(
+        "--require-delivered",
+        action="store_true",
+        help="collaboration receipts: every message sent must be in its receiver's log",
+    )
     check.add_argument("--key-id", help="the hub's key id to pin (GET /api/v1/audit/public-key)")
     check.add_argument("--contract", help="the AuditAnchor address to pin")
     check.add_argument("--chain-id", type=int, help="the chain id to pin")
@@ -90,6 +100,33 @@ async def anchor_tenant(settings: Settings, slug: str) -> int:
         await hub.close()
 
 
+def _verify_collaboration(args: argparse.Namespace, bundle: dict[str, Any]) -> int:
+    try:
+        report = verify_collaboration_receipt(
+            bundle,
+            rpc=http_rpc(args.chain_url) if args.chain_url else None,
+            require_delivered=args.require_delivered,
+            min_confirmations=args.confirmations,
+        )
+    except RpcError as exc:
+        print(f"hub: error: chain: {exc}", file=sys.stderr)
+        return 1
+    collab = bundle.get("collaboration", {})
+    where = "and on the chain" if args.chain_url else "offline (no --chain-url: anchors not read)"
+    if report.ok:
+        orgs = len(bundle.get("organisations", []))
+        print(
+            f"{args.file}: valid {where}: collaboration {collab.get('id')} "
+            f"({collab.get('status')}): {report.entries} entries of {orgs} organisations, "
+            f"{report.messages} messages in both logs, {len(report.in_flight)} in flight"
+        )
+        return 0
+    print(f"{args.file}: INVALID", file=sys.stderr)
+    for problem in report.problems[:50]:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
 def verify_receipt_file(args: argparse.Namespace) -> int:
     try:
         receipt = json.loads(args.file.read_text())
@@ -97,6 +134,10 @@ def verify_receipt_file(args: argparse.Namespace) -> int:
         raise ChainCliError(f"cannot read {args.file}: {exc}") from None
     if not isinstance(receipt, dict):
         raise ChainCliError(f"{args.file} is not a receipt")
+    if receipt.get("kind") == "collaboration-receipt":
+        return _verify_collaboration(args, receipt)
+    if not args.chain_url:
+        raise ChainCliError("an entry receipt is checked against the chain: give --chain-url")
     try:
         report = verify_receipt(
             receipt,

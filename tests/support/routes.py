@@ -283,6 +283,7 @@ ROUTES += [
     Route("POST", _COLLAB + "/tasks/{task_id}/result", COLLABORATORS, lambda: {"result": {}}),
     Route("POST", _COLLAB + "/terminate", COLLABORATORS, lambda: {"reason": "matrix"}),
     Route("GET", _COLLAB + "/data", READERS),
+    Route("GET", _COLLAB + "/receipt", READERS),
 ]
 # A made-up partner or collaboration is the handler's 404; a partner body missing its
 # fields is the handler's 422.

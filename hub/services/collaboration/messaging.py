@@ -64,6 +64,7 @@ TASK_RESULT = PREFIX + "collaboration.task_result"  # ActivityStateChange
 TERMINATE_REQUEST = PREFIX + "collaboration.terminate_request"
 DATA_EXCHANGE = PREFIX + "collaboration.data"  # DataExchange
 DIRECT_MESSAGE = PREFIX + "direct_message"  # DirectMessage
+EVIDENCE_REQUEST = PREFIX + "collaboration.evidence_request"  # answered now, not queued
 # Accepted from an organisation that is not (or no longer) an active partner.
 PARTNERSHIP_TYPES = frozenset(
     {PARTNER_INVITATION, PARTNER_ACCEPTANCE, PARTNER_SUSPENSION, PARTNER_RESUMPTION}
@@ -93,6 +94,8 @@ class Handled:
 
 
 Handler = Callable[[UnitOfWork, Incoming], Awaitable[Handled]]
+# Answers a request now, outside any transaction (it may take its own): its answer body.
+Answerer = Callable[[Incoming], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -124,12 +127,16 @@ class Messenger:
         self._orgs = organisations
         self._transport = transport
         self._handlers: dict[str, Handler] = {}
+        self._answerers: dict[str, Answerer] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0  # for progress reporting and benches
 
     def handle(self, event_type: str, handler: Handler) -> None:
         self._handlers[event_type] = handler
+
+    def answer(self, event_type: str, answerer: Answerer) -> None:
+        self._answerers[event_type] = answerer
 
     # --- out ---------------------------------------------------------------------------
 
@@ -324,10 +331,13 @@ class Messenger:
         if event["type"] not in PARTNERSHIP_TYPES and (partner is None or not partner.active):
             why = "not an active partner of this organisation"
             return await self._refuse(tenant_id, 403, why, event, claimed)
+        incoming = Incoming(tenant_id, claimed, partner, event, keys)
+        answerer = self._answerers.get(event["type"])
+        if answerer is not None:
+            return await self._answer(incoming, answerer, headers, body)
         handler = self._handlers.get(event["type"])
         if handler is None:
             return await self._refuse(tenant_id, 400, "unknown event type", event, claimed)
-        incoming = Incoming(tenant_id, claimed, partner, event, keys)
         return await self._take(incoming, handler, verified.nonce, headers, body)
 
     async def _take(
@@ -373,6 +383,20 @@ class Messenger:
             except Exception:  # its state is committed; the hook's own retries apply
                 log.warning("after-commit step of %s failed", event["type"], exc_info=True)
         return Answer(202, {"accepted": True, "id": event["id"], **handled.body})
+
+    async def _answer(
+        self, incoming: Incoming, answerer: Answerer, headers: Mapping[str, str], body: bytes
+    ) -> Answer:
+        """A request answered now; recorded like any message received (not de-duplicated:
+        it changes nothing, and the signature's skew window bounds a replay)."""
+        try:
+            answer = await answerer(incoming)
+        except HubError as exc:
+            tenant_id, event = incoming.tenant_id, incoming.event
+            return await self._refuse(tenant_id, exc.status, exc.detail, event, incoming.sender)
+        received = _received(incoming.event, incoming.sender, headers, body)
+        await self._audit.record_now([incoming.tenant_id], FEDERATION, received)
+        return Answer(200, answer)
 
     async def _refuse(
         self,

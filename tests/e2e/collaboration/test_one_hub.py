@@ -4,9 +4,14 @@ collaboration with an approval (a user task in the other tenant), a data exchang
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+from audit.collaboration import verify_collaboration_receipt
+from hub.settings import Settings
 from tests.conftest import World
+from tests.support.cli import run_hub
 from tests.support.waiting import eventually
 
 ACME, GLOBEX = "/api/v1/tenants/acme", "/api/v1/tenants/globex"
@@ -166,3 +171,87 @@ def test_an_approval_a_data_exchange_and_a_notification_between_two_tenants(
             headers=world.as_(f"{tenant}-auditor"),
         ).json()["items"]
         assert entries, tenant
+
+
+def test_a_collaboration_receipt_is_verified_offline_and_a_tampered_one_is_not(
+    world: World, settings: Settings, tmp_path: Path
+) -> None:
+    _, globex = befriend(world)
+    body = {
+        "name": "Receipt check",
+        "participants": [
+            {"organisation": "self", "role": "initiator"},
+            {"organisation": globex["org_id"]},
+        ],
+        "tasks": [{"id": "work", "type": "activity", "assigned_to": globex["org_id"]}],
+    }
+    collab_id = world.client.post(
+        f"{ACME}/collaborations", json=body, headers=world.as_("acme-operator")
+    ).json()["id"]
+    eventually(lambda: _collab(world, "acme", collab_id).json()["status"] == "ready")
+    world.client.post(
+        f"{ACME}/collaborations/{collab_id}/start", headers=world.as_("acme-operator")
+    )
+    eventually(lambda: _collab(world, "globex", collab_id).json()["status"] == "in_progress")
+    done = world.client.post(
+        f"{GLOBEX}/collaborations/{collab_id}/tasks/work/result",
+        json={"result": {"lot": 42}},
+        headers=world.as_("globex-operator"),
+    )
+    assert done.status_code == 200, done.text
+    eventually(lambda: _collab(world, "globex", collab_id).json()["status"] == "completed")
+
+    def receipt() -> Any:
+        answer = world.client.get(
+            f"{ACME}/collaborations/{collab_id}/receipt", headers=world.as_("acme-auditor")
+        )
+        assert answer.status_code in (200, 409), answer.text
+        return answer.json() if answer.status_code == 200 else None
+
+    bundle = eventually(receipt, timeout=30)
+    assert {p["org_id"] for p in bundle["organisations"]} == {
+        p["organisation"] for p in bundle["collaboration"]["participants"]
+    }
+    report = verify_collaboration_receipt(bundle, require_delivered=True)
+    assert report.ok, report.problems
+    assert report.messages >= 4  # state, join, start, result, completion: both sides agree
+    good = tmp_path / "receipt.json"
+    good.write_text(json.dumps(bundle))
+    checked = run_hub(settings, "audit", "verify-receipt", str(good))
+    assert checked.returncode == 0, checked.stderr
+    assert "valid" in checked.stdout
+
+    # A receiver's entry edited to claim another body: the proof and the pairing fail.
+    part = next(p for p in bundle["organisations"] if p["org_id"] == globex["org_id"])
+    received = next(
+        r for r in part["receipts"] if r["entry"]["action"] == "federation.message.receive"
+    )
+    received["entry"]["details"]["digest"] = "0" * 64
+    bad = tmp_path / "tampered.json"
+    bad.write_text(json.dumps(bundle))
+    refused = run_hub(settings, "audit", "verify-receipt", str(bad))
+    assert refused.returncode == 1
+    assert "INVALID" in refused.stderr and "different bodies" in refused.stderr
+
+
+def test_a_non_participant_sees_no_collaboration(world: World) -> None:
+    befriend(world)
+    body = {
+        "name": "Internal",
+        "participants": [{"organisation": "self", "role": "initiator"}],
+        "tasks": [{"id": "t", "type": "activity", "assigned_to": "self"}],
+    }
+    collab_id = world.client.post(
+        f"{ACME}/collaborations", json=body, headers=world.as_("acme-operator")
+    ).json()["id"]
+    for path in ("", "/receipt", "/data"):
+        answer = world.client.get(
+            f"{GLOBEX}/collaborations/{collab_id}{path}", headers=world.as_("globex-tenant_admin")
+        )
+        assert answer.status_code == 404, (path, answer.text)
+    submitted = world.client.post(
+        f"{GLOBEX}/collaborations/{collab_id}/tasks/t/result",
+        json={"result": {}},
+        headers=world.as_("globex-operator"),
+    )
+    assert submitted.status_code == 404
