@@ -141,6 +141,7 @@ class Collaboration:
     reason: str | None = None  # why it failed or was terminated
     terminated_by: str | None = None
     joined: tuple[str, ...] = ()  # participants whose hubs took the collaboration
+    auto_start: bool = False  # started as soon as it is ready (a workflow's step)
 
     def participant(self, org_id: str) -> Participant | None:
         return next((p for p in self.participants if p.org_id == org_id), None)
@@ -491,7 +492,10 @@ def join(collab: Collaboration, org_id: str, now: str) -> Collaboration:
     status = collab.status
     if status is CollaborationStatus.CREATED and set(joined) >= set(collab.org_ids()):
         status = CollaborationStatus.READY
-    return _with(collab, now, joined=joined, status=status)
+    joined_now = _with(collab, now, joined=joined, status=status)
+    if status is CollaborationStatus.READY and collab.auto_start:
+        return activate_next(joined_now, now)
+    return joined_now
 
 
 def terminate(collab: Collaboration, org_id: str, reason: str, now: str) -> Collaboration:
@@ -519,6 +523,7 @@ def to_document(collab: Collaboration) -> dict[str, Any]:
         "reason": collab.reason,
         "terminated_by": collab.terminated_by,
         "joined": list(collab.joined),
+        "auto_start": collab.auto_start,
         "participants": [
             {
                 "organisation": p.org_id,
@@ -615,6 +620,7 @@ def from_document(doc: Mapping[str, Any]) -> Collaboration:
             reason=doc.get("reason"),
             terminated_by=doc.get("terminated_by"),
             joined=tuple(str(o) for o in doc.get("joined") or ()),
+            auto_start=bool(doc.get("auto_start")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed collaboration state: {exc}") from None

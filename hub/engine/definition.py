@@ -338,6 +338,49 @@ def _trigger(top: Reader, where: str, item: Any) -> Trigger | None:
     return CronTrigger(cron, template)
 
 
+COLLABORATION_TASK_FIELDS = frozenset(
+    {"type", "description", "collaboration", "timeout", "on_timeout", "next"}
+)
+
+
+def expand_collaboration_tasks(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A `collaboration_task` step hands work to partner organisations and goes on when
+    the collaboration has ended. It stands for two steps: itself, an activity that creates
+    (and, once every participant has joined, starts) the collaboration its `collaboration`
+    describes (as POST .../collaborations takes it), and `<id>_ended`, a wait for the
+    event `collaborations/{id}/ended` (its payload: status, reason and each task's
+    result), with the step's `timeout`, `on_timeout` and `next`."""
+    if not any(isinstance(b, Mapping) and b.get("type") == "collaboration_task"
+               for b in raw.values()):  # fmt: skip
+        return raw
+    expanded: dict[str, Any] = {}
+    for step_id, body in raw.items():
+        if not (isinstance(body, Mapping) and body.get("type") == "collaboration_task"):
+            expanded[step_id] = body
+            continue
+        unknown = sorted(set(body) - COLLABORATION_TASK_FIELDS)
+        ended = f"{step_id}_ended"
+        expanded[step_id] = {
+            "type": "activity",
+            "activity": "collaboration.start",
+            "input": body.get("collaboration", {}),
+            "timeout": "30s",
+            "next": ended,
+            **({"description": body["description"]} if "description" in body else {}),
+            # an unknown field is reported as the activity step's own
+            **{k: body[k] for k in unknown},
+        }
+        wait: dict[str, Any] = {
+            "type": "wait",
+            "event": f"collaborations/${{steps.{step_id}.output.collaboration_id}}/ended",
+        }
+        for key in ("timeout", "on_timeout", "next"):
+            if key in body:
+                wait[key] = body[key]
+        expanded[ended] = wait
+    return expanded
+
+
 def _steps(
     top: Reader,
     known_activities: Collection[str] | None,
@@ -348,6 +391,7 @@ def _steps(
     if not isinstance(raw, Mapping) or not raw:
         top.problem("steps", "must be a non-empty mapping of step id -> step")
         return set(), {}
+    raw = expand_collaboration_tasks(raw)
     if len(raw) > MAX_STEPS:
         top.problem("steps", f"at most {MAX_STEPS} steps, got {len(raw)}")
         return set(), {}

@@ -180,8 +180,23 @@ class CollaborationService:
     # --- the initiator's requests ----------------------------------------------------------
 
     async def create(
-        self, tenant: Tenant, body: dict[str, Any], ctx: RequestContext
+        self,
+        tenant: Tenant,
+        body: dict[str, Any],
+        ctx: RequestContext,
+        *,
+        auto_start: bool = False,
+        collab_id: str | None = None,
     ) -> Collaboration:
+        """A new collaboration, this organisation its initiator; with `auto_start` it starts
+        as soon as every participant's hub has joined (a workflow's collaboration_task).
+        `collab_id`: the id to use (a workflow step's, from its idempotency key); a second
+        create with it answers the first one's collaboration."""
+        if collab_id is not None:
+            async with self._uow() as uow:
+                found = await uow.collaboration.collaboration(tenant.id, collab_id)
+            if found is not None:
+                return found
         me = await self._orgs.org_id(tenant.id)
         name, participants, tasks = parse_definition(body, me)
         now = _now_text(self._clock)
@@ -196,9 +211,13 @@ class CollaborationService:
                         [FieldProblem(f"participants[{i}].organisation", "not an active partner")]
                     )
                 names[p.org_id] = partner.name
-            collab = with_names(new_collaboration(new_id(), name, participants, tasks, now), names)
+            made = new_collaboration(collab_id or new_id(), name, participants, tasks, now)
+            collab = with_names(made, names)
+            collab = replace(collab, auto_start=auto_start)
             if set(collab.joined) >= set(collab.org_ids()):
                 collab = replace(collab, status=CollaborationStatus.READY)
+                if auto_start:
+                    collab = activate_next(collab, now)
             await uow.collaboration.save_collaboration(
                 tenant.id, collab, self._clock.now(), new=True
             )
@@ -206,6 +225,7 @@ class CollaborationService:
             await self._record(uow, tenant.id, ctx, "collaboration.create", collab)
             await uow.commit()
         self._messenger.wake()
+        await self._after(tenant.id, None, collab)
         return collab
 
     async def start(self, tenant: Tenant, collab_id: str, ctx: RequestContext) -> Collaboration:

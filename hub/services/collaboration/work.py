@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import Any
 
 from hub.domain.audit import ActorType, RequestContext
@@ -160,8 +161,14 @@ class CollaborationWork:
             raise NonRetryableError("collaboration.start needs a collaboration definition")
         tenant = await self._tenant(ctx.tenant)
         actor = RequestContext(f"workflow:{ctx.run_id}", ActorType.SYSTEM)
+        body = dict(spec)
+        auto_start = body.pop("auto_start", True) is not False
         try:
-            collab = await self._collaborations.create(tenant, spec, actor)
+            # one collaboration per step, also when the step is retried after a crash
+            digest = hashlib.sha256(f"{ctx.tenant}:{ctx.idempotency_key}".encode()).hexdigest()
+            collab = await self._collaborations.create(
+                tenant, body, actor, auto_start=auto_start, collab_id=digest[:32]
+            )
         except HubError as exc:
             raise NonRetryableError(f"collaboration.start: {exc.detail}") from None
         return {"collaboration_id": collab.id, "status": collab.status.value}

@@ -255,3 +255,64 @@ def test_a_non_participant_sees_no_collaboration(world: World) -> None:
         headers=world.as_("globex-operator"),
     )
     assert submitted.status_code == 404
+
+
+HAND_OVER = """
+name: supplier-release
+version: 1.0.0
+start: ask_supplier
+steps:
+  ask_supplier:
+    type: collaboration_task
+    collaboration:
+      name: "Release lot ${input.lot}"
+      participants:
+        - {organisation: self, role: initiator}
+        - {organisation: "${input.supplier}"}
+      tasks:
+        - {id: release, type: approval, assigned_to: "${input.supplier}", title: Release}
+    timeout: 1h
+    next: done
+  done:
+    type: end
+    output: "${steps.ask_supplier_ended.output.payload.status}"
+"""
+
+
+def test_a_workflow_hands_an_approval_to_a_partner_and_goes_on_when_it_ends(
+    world: World,
+) -> None:
+    _, globex = befriend(world)
+    published = world.client.post(
+        f"{ACME}/workflows",
+        content=HAND_OVER,
+        headers={**world.as_("acme-engineer"), "content-type": "application/yaml"},
+    )
+    assert published.status_code == 201, published.text
+    started = world.client.post(
+        f"{ACME}/runs",
+        json={"workflow": "supplier-release", "input": {"lot": 7, "supplier": globex["org_id"]}},
+        headers=world.as_("acme-operator"),
+    )
+    assert started.status_code == 201, started.text
+    run_id = started.json()["id"]
+
+    def approval() -> list[dict[str, Any]]:
+        tasks = world.client.get(
+            f"{GLOBEX}/tasks?scope=open", headers=world.as_("globex-operator")
+        ).json()["items"]
+        return [t for t in tasks if t["title"] == "Release lot 7: Release"]
+
+    task = eventually(approval, timeout=20)[0]
+    done = world.client.post(
+        f"{GLOBEX}/tasks/{task['id']}/complete",
+        json={"values": {"approval_decision": "approved"}},
+        headers=world.as_("globex-operator"),
+    )
+    assert done.status_code == 200, done.text
+
+    def finished() -> Any:
+        run = world.client.get(f"{ACME}/runs/{run_id}", headers=world.as_("acme-viewer")).json()
+        return run if run["status"] == "completed" else None
+
+    assert eventually(finished, timeout=20)["output"] == "completed"
