@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import PathParameter
 from litestar.status_codes import HTTP_200_OK
@@ -25,8 +26,10 @@ from hub.api.schemas.collaboration import (
     CollaborationIn,
     CollaborationList,
     CollaborationOut,
+    CollaborationReceipt,
     ExchangedData,
     ExchangedDataList,
+    InboxAnswer,
     MessagesIn,
     MessagesOut,
     OrganisationOut,
@@ -276,19 +279,25 @@ class CollaborationController(Controller):
         "/{collab_id:str}/receipt",
         summary="Every participant's audit entries of the collaboration with their proofs, "
         "signed heads and anchors: verify offline with `hub audit verify-receipt`",
-        responses=contract(dict[str, Any], errors=[409]),
+        responses=contract(CollaborationReceipt, errors=[409]),
     )
-    async def receipt(self, tenant: TenantSlug, collab_id: Ref, hub: HubDep) -> dict[str, Any]:
-        return await hub.collaboration.receipts.bundle(await _tenant(hub, tenant), collab_id)
+    async def receipt(
+        self, tenant: TenantSlug, collab_id: Ref, hub: HubDep
+    ) -> CollaborationReceipt:
+        bundle = await hub.collaboration.receipts.bundle(await _tenant(hub, tenant), collab_id)
+        return msgspec.convert(bundle, CollaborationReceipt)
 
 
 @post(
     "/federation/v1/organisations/{org_id:str}",
     opt={"public": True},
-    status_code=HTTP_200_OK,
+    status_code=202,
     tags=["federation"],
     summary="An organisation's inbox: a CloudEvent signed by a partner (RFC 9421)",
-    include_in_schema=True,
+    responses={
+        **contract(InboxAnswer, 200),
+        **contract(InboxAnswer, 202, errors=[401, 403, 404, 409, 415]),
+    },
 )
 async def inbox(org_id: Ref, hub: HubDep, request: AnyRequest) -> Response[Any]:
     body = await request.body()

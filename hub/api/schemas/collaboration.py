@@ -145,3 +145,33 @@ class MessagesIn(msgspec.Struct):
 
 class MessagesOut(msgspec.Struct):
     event_ids: list[str]
+
+
+class OrganisationEvidence(msgspec.Struct):
+    """One participant's part: its audit entries about the collaboration, each an audit
+    receipt (entry, proof, signed head, anchor) as GET .../audit/{seq}/receipt gives it."""
+
+    org_id: str
+    name: str
+    signing_key: dict[str, Any]
+    audit_public_key: dict[str, Any]
+    receipts: list[dict[str, Any]]
+
+
+class CollaborationReceipt(msgspec.Struct):
+    kind: Literal["collaboration-receipt"]
+    version: int
+    collaboration: dict[str, Any]
+    organisations: list[OrganisationEvidence]
+
+
+class InboxAnswer(msgspec.Struct, omit_defaults=True):
+    """202: the message was taken (`accepted`, its `id`, what the handler made of it in
+    `status`); 200: a retransmission already taken (`duplicate`), or the answer to a
+    request (`evidence`)."""
+
+    accepted: bool | None = None
+    duplicate: bool | None = None
+    id: str | None = None
+    status: str | None = None
+    evidence: dict[str, Any] | None = None
