@@ -24,6 +24,7 @@ NAV_ORDER = (
     "incidents",
     "audit",
     "packs",
+    "collaboration",  # issue 18: the partner portal
     "admin",
 )
 

@@ -7,11 +7,13 @@ from hub.api.console import (
     admin,
     alarms,
     audit,
+    collaborations,
     devices,
     home,
     incidents,
     overview,
     packs,
+    partners,
     runs,
     signin,
     tasks,
@@ -32,4 +34,6 @@ PAGES: tuple[Page, ...] = (
     devices.PAGE,
     packs.PAGE,
     admin.PAGE,
+    collaborations.PAGE,  # issue 18: the partner portal
+    partners.PAGE,
 )

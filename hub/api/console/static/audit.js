@@ -13,6 +13,9 @@
 (function () {
   "use strict";
 
+  // The checks, for other pages that verify audit receipts (the partner portal's
+  // collaboration receipt: static/collaboration.js). Function declarations: hoisted.
+  window.hubAudit = { checkAll: checkAll, verdict: verdict };
   var section = document.getElementById("audit-entries");
   if (!section) {
     return;
