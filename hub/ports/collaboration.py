@@ -80,7 +80,13 @@ class CollaborationRepository(Protocol):
     async def collaborations(self, tenant_id: str, limit: int = 500) -> list[Collaboration]: ...
     async def in_progress(self) -> list[tuple[str, Collaboration]]: ...
     async def save_collaboration(
-        self, tenant_id: str, collab: Collaboration, now: datetime, *, new: bool
+        self,
+        tenant_id: str,
+        collab: Collaboration,
+        now: datetime,
+        *,
+        new: bool,
+        expected_version: int | None = None,
     ) -> None: ...
     async def add_data(
         self,

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -238,31 +240,43 @@ class Messenger:
             due = await uow.collaboration.due(self._clock.now(), BATCH)
         if not due:
             return 0
-        answers = await asyncio.gather(*(self._send(m) for m in due))
+        routes = await self._routes({(m.tenant_id, m.target_org) for m in due})
+        answers = await asyncio.gather(
+            *(self._send(m, routes[(m.tenant_id, m.target_org)]) for m in due)
+        )
         await self._record(list(zip(due, answers, strict=True)))
         done = sum(1 for a in answers if a.accepted)
         self.delivered += done
         return done or (1 if any(a.permanent for a in answers) else 0)
 
-    async def _send(self, message: OutboxMessage) -> Delivery:
+    async def _routes(
+        self, pairs: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, bool] | None]:
+        """Where each (sender tenant, target organisation) of a pass is sent: the inbox URL
+        and whether it is on this hub; None when the target is not a partner any more."""
+        routes: dict[tuple[str, str], tuple[str, bool] | None] = {}
+        async with self._uow() as uow:
+            for tenant_id, target in pairs:
+                if await self._orgs.tenant_of(target) is not None:
+                    routes[(tenant_id, target)] = (self._orgs.endpoint_url(target), True)
+                    continue
+                partner = await uow.collaboration.partner_by_org(tenant_id, target)
+                routes[(tenant_id, target)] = (
+                    (partner.endpoint_url, False) if partner is not None else None
+                )
+        return routes
+
+    async def _send(self, message: OutboxMessage, route: tuple[str, bool] | None) -> Delivery:
+        if route is None:
+            return Delivery(404, "the target is not a partner")
+        url, local = route
         try:
             keys = await self._orgs.keys(message.tenant_id)
-            local = await self._orgs.tenant_of(message.target_org)
-            if local is not None:
-                url = self._orgs.endpoint_url(message.target_org)
-            else:
-                async with self._uow() as uow:
-                    partner = await uow.collaboration.partner_by_org(
-                        message.tenant_id, message.target_org
-                    )
-                if partner is None:
-                    return Delivery(404, "the target is not a partner")
-                url = partner.endpoint_url
             headers = sign_request(
                 keys, "POST", url, message.body, CLOUDEVENTS_CONTENT_TYPE,
                 now=self._clock.now().timestamp(),
             )  # fmt: skip
-            if local is not None:
+            if local:
                 answer = await self.receive(message.target_org, "POST", url, headers, message.body)
                 return Delivery(answer.status, str(answer.body.get("detail", "")))
             return await self._transport.post(message.tenant_id, url, headers, message.body)
@@ -468,6 +482,12 @@ def _resource(stream: str, org: str) -> tuple[str, str]:
     return ("collaboration", stream) if stream else ("organisation", org)
 
 
+@functools.lru_cache(maxsize=1024)
+def _partner_keys(document: str) -> PublicOrganisationKeys:
+    """A registered partner's keys (checked when registered; parsed once per document)."""
+    return PublicOrganisationKeys.from_document(json.loads(document))
+
+
 def _sender_keys(
     event: Mapping[str, Any], partner: Partner | None
 ) -> PublicOrganisationKeys | None:
@@ -475,7 +495,7 @@ def _sender_keys(
     invitation from an organisation not known here, the keys it brings (self-certified:
     their thumbprint must be the `orgid` it claims)."""
     if partner is not None and partner.status is not PartnerStatus.INVITED:
-        return PublicOrganisationKeys.from_document(partner.keys)
+        return _partner_keys(json.dumps(partner.keys, sort_keys=True))
     if event.get("type") != PARTNER_INVITATION:
         return None
     data = event.get("data")

@@ -81,6 +81,7 @@ JOIN = "join"  # a task_result without a task: the participant's hub took the co
 MAX_RESULT_BYTES = 256 * 1024
 MAX_RESULT_DEPTH = 16
 TIMEOUT_CHECK_S = 1.0
+APPLY_ATTEMPTS = 5  # a change read again after a concurrent one (optimistic versions)
 
 # Called once a task assigned to an organisation on this hub becomes active (after commit):
 # (tenant id, collaboration, task) -> opens its work there (an approval's user task, ...).
@@ -378,20 +379,30 @@ class CollaborationService:
         action: str,
         details: dict[str, Any] | None = None,
     ) -> Collaboration:
-        async with self._uow(write=True) as uow:
-            current = await uow.collaboration.collaboration(tenant_id, collab_id)
-            if current is None:
-                raise NotFound(f"collaboration {collab_id!r} not found")
-            changed = change(current)
-            await self._save(uow, tenant_id, changed)
-            await self._record(uow, tenant_id, ctx, action, changed, details)
-            await uow.commit()
+        for attempt in range(APPLY_ATTEMPTS):
+            try:
+                async with self._uow(write=True) as uow:
+                    current = await uow.collaboration.collaboration(tenant_id, collab_id)
+                    if current is None:
+                        raise NotFound(f"collaboration {collab_id!r} not found")
+                    changed = change(current)  # its checks again, on the copy read now
+                    await self._save(uow, tenant_id, changed, current.version)
+                    await self._record(uow, tenant_id, ctx, action, changed, details)
+                    await uow.commit()
+                break
+            except Conflict:  # a partner's message changed it meanwhile: read it again
+                if attempt == APPLY_ATTEMPTS - 1:
+                    raise
         self._messenger.wake()
         await self._after(tenant_id, current, changed)
         return changed
 
-    async def _save(self, uow: UnitOfWork, tenant_id: str, collab: Collaboration) -> None:
-        await uow.collaboration.save_collaboration(tenant_id, collab, self._clock.now(), new=False)
+    async def _save(
+        self, uow: UnitOfWork, tenant_id: str, collab: Collaboration, expected_version: int
+    ) -> None:
+        await uow.collaboration.save_collaboration(
+            tenant_id, collab, self._clock.now(), new=False, expected_version=expected_version
+        )
         await self._broadcast(uow, tenant_id, collab)
 
     async def _broadcast(self, uow: UnitOfWork, tenant_id: str, collab: Collaboration) -> None:
@@ -451,7 +462,11 @@ class CollaborationService:
         if current is not None and current.version >= incoming.version:
             return Handled({"status": "older"})
         await uow.collaboration.save_collaboration(
-            msg.tenant_id, incoming, self._clock.now(), new=current is None
+            msg.tenant_id,
+            incoming,
+            self._clock.now(),
+            new=current is None,
+            expected_version=current.version if current is not None else None,
         )
         handled = Handled({"status": "applied"})
         if current is None:  # tell the initiator we took it (it is ready once all have)
@@ -515,7 +530,7 @@ class CollaborationService:
         action: str,
         details: dict[str, Any],
     ) -> Handled:
-        await self._save(uow, msg.tenant_id, changed)
+        await self._save(uow, msg.tenant_id, changed, before.version)
         ctx = RequestContext(f"organisation:{msg.sender}", ActorType.SYSTEM)
         await self._record(uow, msg.tenant_id, ctx, action, changed, details)
         tenant_id = msg.tenant_id

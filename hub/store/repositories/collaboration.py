@@ -16,6 +16,7 @@ from hub.domain.collaboration import (
     from_document,
     to_document,
 )
+from hub.domain.errors import Conflict
 from hub.ports.collaboration import OutboxMessage, StoredOrganisation
 from hub.store.inline import StoreConnection
 from hub.store.tables.collaboration import (
@@ -177,8 +178,16 @@ class SqlCollaboration:
         return [(r.tenant_id, from_document(json.loads(r.doc))) for r in rows]
 
     async def save_collaboration(
-        self, tenant_id: str, collab: Collaboration, now: datetime, *, new: bool
+        self,
+        tenant_id: str,
+        collab: Collaboration,
+        now: datetime,
+        *,
+        new: bool,
+        expected_version: int | None = None,
     ) -> None:
+        """Insert, or update the copy still at `expected_version` (Conflict when another
+        transaction changed it meanwhile: two partners' messages applied at once)."""
         values = {
             "initiator": collab.initiator,
             "status": collab.status.value,
@@ -193,11 +202,14 @@ class SqlCollaboration:
                 )
             )
         else:
-            await self._conn.execute(
-                update(collaborations)
-                .where(collaborations.c.tenant_id == tenant_id, collaborations.c.id == collab.id)
-                .values(**values)
+            statement = update(collaborations).where(
+                collaborations.c.tenant_id == tenant_id, collaborations.c.id == collab.id
             )
+            if expected_version is not None:
+                statement = statement.where(collaborations.c.version == expected_version)
+            result = await self._conn.execute(statement.values(**values))
+            if expected_version is not None and result.rowcount != 1:
+                raise Conflict(f"collaboration {collab.id} changed meanwhile")
 
     async def add_data(
         self,
