@@ -17,6 +17,7 @@ from litestar.handlers import ASGIRouteHandler
 from litestar.plugins.htmx import HTMXRequest
 from litestar.routes import HTTPRoute
 from litestar.types import (
+    ASGIApp,
     HTTPResponseBodyEvent,
     HTTPResponseStartEvent,
     Receive,
@@ -80,13 +81,21 @@ def console_app(the_hub: Hub, pages: Sequence[Page] = PAGES) -> Litestar:
 
 def console_handlers(the_hub: Hub, pages: Sequence[Page] = PAGES) -> list[ASGIRouteHandler]:
     """What the API app serves for the console: /ui (the console app) and / (to /ui/)."""
-    console = secured(console_app(the_hub, pages))
+    built: list[ASGIApp] = []
+
+    def console() -> ASGIApp:
+        # Made on the first console request, not with the API app: registering its routes
+        # costs about 0.1 s of CPU, which a process serving only the API never needs (nor
+        # each test's hub). No await between the check and the append: made once.
+        if not built:
+            built.append(secured(console_app(the_hub, pages)))
+        return built[0]
 
     # Both are ASGI handlers: the API's bearer-token hook does not run for them (the
     # console checks its own cookie), and they are not in the API's route table.
     @asgi(PREFIX, is_mount=True, copy_scope=True, opt={"public": True})
     async def ui(scope: Scope, receive: Receive, send: Send) -> None:
-        await console(scope, receive, send)
+        await console()(scope, receive, send)
 
     @asgi("/", opt={"public": True}, copy_scope=False)
     async def root(scope: Scope, receive: Receive, send: Send) -> None:
