@@ -162,9 +162,11 @@ def test_chain_down_then_restarted_fresh_loses_nothing(
         # The operator deploys again; the first transaction of the key lands at the same
         # address, so HUB_ANCHOR_CONTRACT stays right and the anchors go through.
         assert _deploy(hardhat.url).lower() == contract.lower()
-        for _ in range(3):
+        for _ in range(20):  # sent, then confirmed once the node has mined it
             clock.advance(RETRY + 0.05)  # past the back-off
             portal.call(hub.anchors.process_due)
+            if all(a["status"] == "confirmed" for a in _anchors(world)):
+                break
     final = _anchors(world)
     assert [a["status"] for a in final] == ["confirmed", "confirmed"], final
     assert {a["id"] for a in final} == {first["id"], pending.json()["id"]}
