@@ -93,27 +93,40 @@ class CollaborationReceipts:
         }
 
     async def _ask(self, tenant: Tenant, collab: Collaboration, org_id: str) -> dict[str, Any]:
-        local = await self._orgs.tenant_of(org_id)
-        if local is not None:
-            url = self._orgs.endpoint_url(org_id)
-        else:
-            async with self._uow() as uow:
-                partner = await uow.collaboration.partner_by_org(tenant.id, org_id)
-            if partner is None:
-                raise Conflict(f"organisation {org_id} is no longer a partner")
-            url = partner.endpoint_url
+        """`org_id`'s part, asked of its hub; a participant that is not this organisation's
+        partner (two participants that only know the initiator) is asked through the
+        initiator, which is everyone's partner. A relayed part proves itself: its heads
+        are signed by its own hub's audit key."""
+        async with self._uow() as uow:
+            partner = await uow.collaboration.partner_by_org(tenant.id, org_id)
+        me = await self._orgs.org_id(tenant.id)
+        data: dict[str, Any] = {"collaboration_id": collab.id}
+        via = org_id
+        if partner is None or not partner.active:
+            if collab.initiator == me:
+                raise Conflict(f"organisation {org_id} is no longer an active partner")
+            via, data = collab.initiator, {**data, "org_id": org_id}
         status, answer = await self._messenger.signed_request(
-            tenant.id, org_id, url, EVIDENCE_REQUEST, {"collaboration_id": collab.id}
+            tenant.id, via, await self._url(tenant, via), EVIDENCE_REQUEST, data
         )
+        detail = answer.get("detail", "no answer") if isinstance(answer, dict) else "no answer"
         if status == 409:
-            raise Conflict(f"{org_id}: {answer.get('detail', 'not anchored yet')}")
+            raise Conflict(f"{org_id}: {detail}")
         if not 200 <= status < 300 or not isinstance(answer.get("evidence"), dict):
-            why = answer.get("detail", "no answer") if isinstance(answer, dict) else "no answer"
-            raise Conflict(f"organisation {org_id} gave no evidence ({status}: {why})")
+            raise Conflict(f"organisation {org_id} gave no evidence ({status}: {detail})")
         part: dict[str, Any] = answer["evidence"]
         if part.get("org_id") != org_id:
             raise Conflict(f"organisation {org_id} answered for another organisation")
         return part
+
+    async def _url(self, tenant: Tenant, org_id: str) -> str:
+        if await self._orgs.tenant_of(org_id) is not None:
+            return self._orgs.endpoint_url(org_id)
+        async with self._uow() as uow:
+            partner = await uow.collaboration.partner_by_org(tenant.id, org_id)
+        if partner is None:
+            raise Conflict(f"organisation {org_id} is not a partner")
+        return partner.endpoint_url
 
     async def _on_evidence_request(self, msg: Incoming) -> dict[str, Any]:
         data = msg.event.get("data") or {}
@@ -126,7 +139,13 @@ class CollaborationReceipts:
             raise NotFound(f"collaboration {collab_id!r} not found") from None
         if collab.participant(msg.sender) is None:  # only participants get the evidence
             raise NotFound(f"collaboration {collab_id!r} not found")
+        relayed = data.get("org_id")
+        me = await self._orgs.org_id(tenant.id)
         try:
+            if relayed is not None and relayed != me:  # the initiator asks on their behalf
+                if collab.initiator != me or collab.participant(str(relayed)) is None:
+                    raise NotFound(f"collaboration {collab_id!r} not found")
+                return {"evidence": await self._ask(tenant, collab, str(relayed))}
             return {"evidence": await self.part(tenant, collab)}
         except HubError:
             raise

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from audit.collaboration import verify_collaboration_receipt
 from hub.security.federation import (
     CLOUDEVENTS_CONTENT_TYPE,
     OrganisationKeys,
@@ -344,6 +345,25 @@ def test_an_approval_chain_and_a_data_exchange_across_hubs(federation: Federatio
     results = {t["id"]: t.get("result") for t in copies[0]["tasks"]} if copies[0] else {}
     assert results["release"]["comments"] == "material certified"
     assert "cost" not in str(results["certificate"])
+
+    # The supplier (not the initiator) takes the receipt: its own entries, the plant's
+    # from hub A and the inspector's, each with its proof and anchor; checked offline.
+    def receipt() -> Any:
+        answer = supplier.get(f"/collaborations/{collab_id}/receipt", "operator")
+        assert answer.status_code in (200, 409), answer.text
+        last.append(answer.text)
+        return answer.json() if answer.status_code == 200 else None
+
+    last: list[str] = []
+
+    try:
+        bundle = eventually(receipt, timeout=WAIT_S)
+    except AssertionError:
+        raise AssertionError(last[-1:]) from None
+    assert {p["org_id"] for p in bundle["organisations"]} == {t.org_id for t in everyone}
+    report = verify_collaboration_receipt(bundle, require_delivered=True)
+    assert report.ok, report.problems
+    assert report.messages >= 10 and report.in_flight == []
 
 
 # --- 3. non-participants ---------------------------------------------------------------------
