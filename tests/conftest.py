@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import text
+from sqlalchemy import Integer, text
 from sqlalchemy.engine import make_url
 
 from hub import bootstrap
@@ -129,13 +129,31 @@ async def _prepare(url: str) -> None:
         await engine.dispose()
 
 
+# Every sequence back to its start (what TRUNCATE ... RESTART IDENTITY did).
+_RESTART_SEQUENCES = """
+DO $$ DECLARE s record; BEGIN
+  FOR s IN SELECT sequence_schema, sequence_name FROM information_schema.sequences LOOP
+    EXECUTE format('ALTER SEQUENCE %I.%I RESTART', s.sequence_schema, s.sequence_name);
+  END LOOP;
+END $$"""
+
+
+async def _empty_postgres(conn: Any) -> None:
+    """Every table emptied, children first, in one round trip. DELETE, not TRUNCATE: on
+    tables this small TRUNCATE (new files for each of ~45 tables) costs 0.17 s a test,
+    DELETE 0.02 s."""
+    names = [t.name for t in reversed(metadata.sorted_tables)]
+    raw = await _raw(conn)
+    await raw.execute(";".join(f"DELETE FROM {n}" for n in names) + ";" + _RESTART_SEQUENCES)
+
+
 async def _clean(url: str) -> None:
     engine = create_engine(url)
     names = [t.name for t in reversed(metadata.sorted_tables)]
     try:
         async with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
-                await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+                await _empty_postgres(conn)
             else:
                 for name in names:
                     await conn.execute(text(f"DELETE FROM {name}"))
@@ -296,10 +314,9 @@ async def _load_rows(
     url: str, rows: dict[str, list[tuple[Any, ...]]], columns: dict[str, list[str]]
 ) -> None:
     engine = create_engine(url)
-    names = [t.name for t in reversed(metadata.sorted_tables)]
     try:
         async with engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+            await _empty_postgres(conn)
             raw = await _raw(conn)
             for table in metadata.sorted_tables:
                 found = rows.get(table.name)
@@ -310,11 +327,13 @@ async def _load_rows(
                 )
                 # serial keys go on from the copied rows, not from 1
                 for column in table.primary_key.columns:
-                    if column.autoincrement is True:
-                        await raw.execute(
-                            f"SELECT setval(pg_get_serial_sequence('{table.name}', "
-                            f"'{column.name}'), (SELECT max({column.name}) FROM {table.name}))"
-                        )
+                    if not isinstance(column.type, Integer):
+                        continue
+                    await raw.execute(
+                        f"SELECT setval(s, (SELECT max({column.name}) FROM {table.name})) "
+                        f"FROM pg_get_serial_sequence('{table.name}', '{column.name}') AS s "
+                        "WHERE s IS NOT NULL"
+                    )
     finally:
         await engine.dispose()
 
